@@ -1,0 +1,51 @@
+// Module init: the one registration table. Each native module exports its functions and classes
+// through its Register function; the environment's state lives in AddonData.
+#include "addon.h"
+
+#include "errors.h"
+
+namespace nn {
+
+AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+namespace {
+#define NN_STR2(x) #x
+#define NN_STR(x) NN_STR2(x)
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cuda", Napi::Boolean::New(env, NODE_NCCL_WITH_CUDA != 0));
+  std::string archs = NN_STR(NODE_NCCL_CUDA_ARCHS);
+  Napi::Array list = Napi::Array::New(env);
+  if (NODE_NCCL_WITH_CUDA) {
+    size_t start = 0;
+    for (size_t i = 0; i <= archs.size(); i++) {
+      if (i == archs.size() || archs[i] == '_') {
+        list.Set(list.Length(), Napi::String::New(env, "sm_" + archs.substr(start, i - start)));
+        start = i + 1;
+      }
+    }
+  }
+  o.Set("cudaArchs", list);
+  o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  o.Set("compiler", Napi::String::New(env, __VERSION__));
+  return o;
+}
+}  // namespace
+
+void RegisterBuildInfo(Napi::Env env, Napi::Object exports) {
+  exports.Set("buildInfo", Napi::Function::New(env, NN_FN(BuildInfo), "buildInfo"));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  RegisterErrors(env, exports);
+  RegisterBuildInfo(env, exports);
+  return exports;
+}
+
+}  // namespace nn
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return nn::Init(env, exports); }
+NODE_API_MODULE(node_nccl, InitAddon)

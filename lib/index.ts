@@ -1,0 +1,3 @@
+/** node-nccl: CUDA, cuBLAS and NCCL for Node.js. */
+export * from './errors.js';
+export { native } from './native/index.js';

@@ -1,0 +1,31 @@
+/**
+ * The one place that loads the addon (node-gyp-build: build/Release, then prebuilds/) and hands it
+ * the error factory. Everything above imports `native` from here, typed by typings/native.d.ts.
+ */
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NodeNcclError, createNativeError } from '../errors.js';
+import type { NativeAddon } from '../../typings/native.js';
+
+const require = createRequire(import.meta.url);
+/** The package root: dist/lib/native → ../../.. */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+function load(): NativeAddon {
+  const gypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  let addon: NativeAddon;
+  try {
+    addon = gypBuild(packageRoot) as NativeAddon;
+  } catch (e) {
+    throw new NodeNcclError(
+      'ERR_ADDON_NOT_FOUND',
+      `node-nccl: the native addon could not be loaded from ${packageRoot} (build/Release or prebuilds/): ` +
+        `${(e as Error).message}. Run \`npm install\` (or \`npm run build:native\`) in the package to build it.`,
+    );
+  }
+  addon.setErrorFactory(createNativeError);
+  return addon;
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,174 @@
+/**
+ * Types of the native addon's surface: every function and handle cpp/ exports. The C++ side
+ * validates every argument anyway; these types are for the TypeScript layers above lib/native.
+ */
+
+export interface BuildInfo {
+  /** CUDA kernels and the CUDA runtime were compiled in (nvcc was found at build time). */
+  cuda: boolean;
+  /** The SASS architectures compiled, e.g. ['sm_75', ..., 'sm_90a']. */
+  cudaArchs: string[];
+  napiVersion: number;
+  compiler: string;
+}
+
+export interface NativeAddon {
+  setErrorFactory(fn: (code: string, message: string, details: Record<string, unknown>) => Error): void;
+  buildInfo(): BuildInfo;
+  kernels: NativeKernels;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory handles (cpp/buffer.cc, cpp/allocator.cc)
+// ---------------------------------------------------------------------------------------------
+
+/** Device memory from the caching allocator. `dispose()` returns it to the cache at once. */
+export interface NativeDeviceBuffer {
+  readonly byteLength: number;
+  readonly device: number;
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
+/** Host memory: an ArrayBuffer (pageable or pinned), or any view of one. */
+export type HostMemory = ArrayBuffer | ArrayBufferView;
+
+/** Memory a kernel reads or writes: host memory for 'cpu' tensors, a DeviceBuffer for 'cuda:N'. */
+export type NativeMemory = HostMemory | NativeDeviceBuffer;
+
+// ---------------------------------------------------------------------------------------------
+// Kernels (cpp/kernels/*.cc on the host, cpp/kernels/*.cu on the GPU, cpp/kernels.cc dispatch)
+//
+// Conventions, the same for every kernel:
+//  - dtype codes: DTypeCode below. Operands of one call share one dtype unless stated.
+//  - A View is { mem, offset, strides }: offset and strides in ELEMENTS of the op's dtype. A
+//    stride of 0 broadcasts. The op's `shape` is passed once; every view is indexed by it.
+//  - Host memory runs on the calling thread, synchronously; device memory is queued on the
+//    device's current stream and returns at once. All operands must be on one device
+//    (ERR_DEVICE_MISMATCH otherwise). Ranges are checked against buffer lengths (ERR_INVALID_ARG).
+// ---------------------------------------------------------------------------------------------
+
+/** 0 float32, 1 float64, 2 float16, 3 bfloat16, 4 int32, 5 int64, 6 uint8, 7 bool. */
+export type DTypeCode = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
+
+export interface View {
+  mem: NativeMemory;
+  offset: number;
+  strides: number[];
+}
+
+/** A contiguous run of elements: mem + offset (elements). */
+export interface Span {
+  mem: NativeMemory;
+  offset: number;
+}
+
+export type UnaryOp =
+  | 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'relu'
+  | 'gelu' | 'gelu_tanh' | 'silu' | 'sign' | 'square' | 'reciprocal' | 'log1p' | 'expm1' | 'erf'
+  | 'logical_not'
+  // with scalar parameters p0 (and p1):
+  | 'fill'          // out = p0 (a ignored; pass out as a)
+  | 'add_scalar'    // a + p0
+  | 'mul_scalar'    // a * p0
+  | 'rsub_scalar'   // p0 - a
+  | 'rdiv_scalar'   // p0 / a
+  | 'pow_scalar'    // a ** p0
+  | 'rpow_scalar'   // p0 ** a
+  | 'maximum_scalar' | 'minimum_scalar'
+  | 'clamp'         // min(max(a, p0), p1)
+  | 'eq_scalar' | 'ne_scalar' | 'lt_scalar' | 'le_scalar' | 'gt_scalar' | 'ge_scalar'; // out is bool
+
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'atan2'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'logical_and' | 'logical_or' // comparisons: out is bool
+  // backward helpers: out = f(a = grad of the output, b = the op's input x, or its output y):
+  | 'relu_backward' | 'gelu_backward' | 'gelu_tanh_backward' | 'silu_backward'
+  | 'sigmoid_backward_y' | 'tanh_backward_y';
+
+export type ReduceOp = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin' | 'var';
+
+export interface NativeKernels {
+  /** out = op(a[, p0, p1]) over `shape`. Comparisons (*_scalar) write bool (code 7) to out. */
+  unary(op: UnaryOp, dtype: DTypeCode, shape: number[], out: View, a: View, p0?: number, p1?: number): void;
+  /** out = op(a, b) over `shape` (a and b already broadcast through zero strides). */
+  binary(op: BinaryOp, dtype: DTypeCode, shape: number[], out: View, a: View, b: View): void;
+  /** out = cond ? a : b; cond is bool (code 7), a/b/out of dtype. */
+  where(dtype: DTypeCode, shape: number[], out: View, cond: View, a: View, b: View): void;
+  /** out (dstDtype) = a (srcDtype) converted; with equal dtypes this is the strided copy. */
+  copy(srcDtype: DTypeCode, dstDtype: DTypeCode, shape: number[], out: View, a: View): void;
+  /**
+   * Reduces the middle axis of a contiguous [outer, size, inner] input into contiguous
+   * [outer, inner] output. argmax/argmin write int64 to out. max/min write int64 indices to
+   * `indices` when given. var uses `correction` (1 = unbiased, as torch.var's default).
+   */
+  reduce(op: ReduceOp, dtype: DTypeCode, outer: number, size: number, inner: number, out: Span, input: Span,
+         indices?: Span | null, correction?: number): void;
+  /** Row-wise (log-)softmax of a contiguous [rows, cols] input. */
+  softmax(dtype: DTypeCode, rows: number, cols: number, out: Span, input: Span, log: boolean): void;
+  /** gradIn = softmax backward from gradOut and the forward output y (log: y is log-softmax). */
+  softmaxBackward(dtype: DTypeCode, rows: number, cols: number, gradIn: Span, gradOut: Span, y: Span, log: boolean): void;
+  /**
+   * LayerNorm over the last `cols` of a contiguous [rows, cols] input. weight/bias (cols) may be
+   * null. mean and rstd (float32, rows) are written for the backward pass.
+   */
+  layerNorm(dtype: DTypeCode, rows: number, cols: number, out: Span, mean: Span, rstd: Span, x: Span,
+            weight: Span | null, bias: Span | null, eps: number): void;
+  /** gradX (always) and gradWeight/gradBias (when given; float32-accumulated, overwritten). */
+  layerNormBackward(dtype: DTypeCode, rows: number, cols: number, gradX: Span, gradWeight: Span | null,
+                    gradBias: Span | null, gradOut: Span, x: Span, mean: Span, rstd: Span, weight: Span | null): void;
+  /**
+   * Batched row-major GEMM: for each b < batch, C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b],
+   * op(A) is m x k, op(B) is k x n, C is m x n with row stride ldc and unit column stride.
+   * A is stored row-major with row stride lda (transA: A is stored as k x m). Batch strides in
+   * elements (0 broadcasts). fp16/bf16 accumulate in fp32. allowTf32 only affects float32 on CUDA.
+   */
+  matmul(dtype: DTypeCode, batch: number, m: number, n: number, k: number,
+         a: Span, lda: number, strideA: number, transA: boolean,
+         b: Span, ldb: number, strideB: number, transB: boolean,
+         c: Span, ldc: number, strideC: number, alpha: number, beta: number, allowTf32: boolean): void;
+  /**
+   * Contiguous [outer, srcSize, inner] src; index: int64 contiguous of length idxLen.
+   * indexSelect: out[o, i, :] = src[o, index[i], :]  (out is [outer, idxLen, inner]).
+   * indexAdd:    out[o, index[i], :] += src[o, i, :] (out is [outer, outSize, inner]; accumulates).
+   * Indices out of range throw ERR_INDEX_OUT_OF_RANGE on the host; on the GPU they are checked
+   * before launch by the caller (lib/tensor) through a max/min reduction.
+   */
+  indexSelect(dtype: DTypeCode, outer: number, srcSize: number, inner: number, out: Span, src: Span,
+              index: Span, idxLen: number): void;
+  indexAdd(dtype: DTypeCode, outer: number, outSize: number, inner: number, out: Span, src: Span,
+           index: Span, idxLen: number): void;
+  /**
+   * gather / scatterAdd along `dim` of contiguous tensors: index (int64) has shape `shape`;
+   * gather: out[..i..] = src[..index[..i..]..]; scatterAdd: out[..index[..i..]..] += src[..i..].
+   * srcShape is the shape of src (gather) or of out (scatterAdd).
+   */
+  gather(dtype: DTypeCode, dim: number, shape: number[], srcShape: number[], out: Span, src: Span, index: Span): void;
+  scatterAdd(dtype: DTypeCode, dim: number, shape: number[], outShape: number[], out: Span, src: Span, index: Span): void;
+  /**
+   * Fills `numel` contiguous elements with counter-based Philox-4x32-10 random numbers:
+   * element i uses counter (offset + i/4) and lane i%4 under key `seed`, so host and device give
+   * the same numbers for the same (seed, offset). uniform: [p0, p1); normal: mean p0, std p1
+   * (Box-Muller); randint: integers in [p0, p1); bernoulli: 1 with probability p0.
+   */
+  random(dist: 'uniform' | 'normal' | 'randint' | 'bernoulli', dtype: DTypeCode, out: Span, numel: number,
+         seed: bigint, offset: bigint, p0: number, p1: number): void;
+  /** out[i] = start + i * step for numel contiguous elements. */
+  arange(dtype: DTypeCode, out: Span, numel: number, start: number, step: number): void;
+  /**
+   * Fused multi-tensor optimizer steps (PyTorch's update rules exactly). All lists have equal
+   * length; each entry is a contiguous span of numels[i] elements of dtype. State tensors (exp_avg,
+   * exp_avg_sq, momentum, max_exp_avg_sq) are float32 when params are fp16/bf16.
+   */
+  adamStep(dtype: DTypeCode, params: Span[], grads: Span[], expAvg: Span[], expAvgSq: Span[],
+           maxExpAvgSq: Span[] | null, numels: number[], opts: {
+             lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number;
+             decoupled: boolean; amsgrad: boolean; maximize: boolean;
+           }): void;
+  sgdStep(dtype: DTypeCode, params: Span[], grads: Span[], momentum: Span[] | null, numels: number[], opts: {
+    lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean;
+    firstStep: boolean;
+  }): void;
+  /** Sum of squares of each span, accumulated in float64 (host) / float32 (device) into out (float32, 1 elem). */
+  sumSquares(dtype: DTypeCode, spans: Span[], numels: number[], out: Span): void;
+}
