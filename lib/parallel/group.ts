@@ -1,0 +1,20 @@
+/**
+ * Defaults taken from the default process group (layer: lib/parallel → lib/distributed).
+ */
+import { createError } from '../errors.js';
+
+function notInitialized(who: string, what: string): never {
+  throw createError(
+    'ERR_DIST_NOT_INITIALIZED',
+    `${who}: ${what} was not given and the default process group is not initialized; ` +
+      `call \`await dist.initProcessGroup(...)\` first or pass it explicitly`,
+  );
+}
+
+export function defaultWorldSize(who: string): number {
+  return notInitialized(who, 'numReplicas');
+}
+
+export function defaultRank(who: string): number {
+  return notInitialized(who, 'rank');
+}

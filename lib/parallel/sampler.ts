@@ -1,0 +1,195 @@
+/**
+ * Samplers: which dataset indices a loader visits, and in what order (layer: lib/parallel, pure).
+ *
+ * `DistributedSampler` follows torch.utils.data.DistributedSampler rule for rule:
+ *  - shuffle: a permutation seeded by `seed + epoch` (call `setEpoch(e)` each epoch), identical on
+ *    every rank. The permutation is our own deterministic one (see permutation.ts), not torch's
+ *    randperm, so the order differs from torch's while every rule below is the same;
+ *  - dropLast = false: the index list is padded to a multiple of numReplicas by repeating it from
+ *    the start (as many times as needed), so every rank gets ceil(n / numReplicas) samples;
+ *  - dropLast = true: the tail is dropped, so every rank gets floor(n / numReplicas) samples;
+ *  - rank r takes indices[r : total : numReplicas] (a strided split).
+ */
+import { ArgumentError } from '../errors.js';
+import { seededPermutation } from './permutation.js';
+import { defaultRank, defaultWorldSize } from './group.js';
+
+/** Anything with a length: a dataset, an array. */
+export interface Sized {
+  readonly length: number;
+}
+
+/** A sampler yields dataset indices; `length` is how many it yields per pass. */
+export interface Sampler extends Iterable<number> {
+  readonly length: number;
+  /** Called by loaders at the start of each epoch when present (DistributedSampler's setEpoch). */
+  setEpoch?(epoch: number): void;
+}
+
+function checkLength(dataset: Sized, who: string): number {
+  const n = dataset?.length;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new ArgumentError(`${who}: the dataset must have a non-negative integer length, got ${String(n)}`);
+  }
+  return n;
+}
+
+function checkInt(v: unknown, name: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new ArgumentError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Visits 0, 1, …, n-1 in order. */
+export class SequentialSampler implements Sampler {
+  constructor(private readonly dataset: Sized) {
+    checkLength(dataset, 'SequentialSampler');
+  }
+  get length(): number {
+    return this.dataset.length;
+  }
+  *[Symbol.iterator](): Iterator<number> {
+    for (let i = 0; i < this.dataset.length; i++) yield i;
+  }
+}
+
+export interface RandomSamplerOptions {
+  /** Seed of the first pass (default: drawn from Math.random once). Each pass draws a fresh order. */
+  seed?: number;
+}
+
+/** Visits a fresh random permutation of 0..n-1 each pass (seedable; pass k uses seed + k). */
+export class RandomSampler implements Sampler {
+  private pass = 0;
+  private readonly seed: number;
+  constructor(private readonly dataset: Sized, opts: RandomSamplerOptions = {}) {
+    checkLength(dataset, 'RandomSampler');
+    this.seed = opts.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : checkInt(opts.seed, 'RandomSampler: seed', 0);
+  }
+  get length(): number {
+    return this.dataset.length;
+  }
+  setEpoch(epoch: number): void {
+    this.pass = checkInt(epoch, 'RandomSampler.setEpoch: epoch', 0);
+  }
+  *[Symbol.iterator](): Iterator<number> {
+    const order = seededPermutation(this.dataset.length, this.seed + this.pass);
+    this.pass++;
+    yield* order;
+  }
+}
+
+export interface DistributedSamplerOptions {
+  /** Number of processes taking part (default: the world size of the default process group). */
+  numReplicas?: number;
+  /** This process's rank in [0, numReplicas) (default: the rank in the default process group). */
+  rank?: number;
+  /** Shuffle the indices each epoch (default true). */
+  shuffle?: boolean;
+  /** Seed of the shuffle; must be the same on every rank (default 0). */
+  seed?: number;
+  /** Drop the tail so the data splits evenly instead of padding it (default false). */
+  dropLast?: boolean;
+}
+
+/** Restricts a loader to this rank's share of the dataset; see the file comment for the rules. */
+export class DistributedSampler implements Sampler {
+  readonly numReplicas: number;
+  readonly rank: number;
+  readonly shuffle: boolean;
+  readonly seed: number;
+  readonly dropLast: boolean;
+  /** Samples this rank yields per epoch. */
+  readonly numSamples: number;
+  /** numSamples * numReplicas: the padded (or truncated) epoch length across all ranks. */
+  readonly totalSize: number;
+  private epochValue = 0;
+
+  constructor(private readonly dataset: Sized, opts: DistributedSamplerOptions = {}) {
+    const n = checkLength(dataset, 'DistributedSampler');
+    this.numReplicas = checkInt(opts.numReplicas ?? defaultWorldSize('DistributedSampler'), 'DistributedSampler: numReplicas', 1);
+    const rank = opts.rank ?? defaultRank('DistributedSampler');
+    if (typeof rank !== 'number' || !Number.isSafeInteger(rank) || rank < 0 || rank >= this.numReplicas) {
+      throw new ArgumentError(
+        `DistributedSampler: invalid rank ${String(rank)}, rank should be in the interval [0, ${this.numReplicas - 1}]`,
+      );
+    }
+    this.rank = rank;
+    this.shuffle = opts.shuffle ?? true;
+    this.seed = checkInt(opts.seed ?? 0, 'DistributedSampler: seed', 0);
+    this.dropLast = opts.dropLast ?? false;
+    if (this.dropLast && n % this.numReplicas !== 0) {
+      this.numSamples = Math.ceil((n - this.numReplicas) / this.numReplicas);
+    } else {
+      this.numSamples = Math.ceil(n / this.numReplicas);
+    }
+    this.totalSize = this.numSamples * this.numReplicas;
+  }
+
+  get length(): number {
+    return this.numSamples;
+  }
+
+  get epoch(): number {
+    return this.epochValue;
+  }
+
+  /** Sets the epoch, so each epoch shuffles differently (call it before iterating each epoch). */
+  setEpoch(epoch: number): void {
+    this.epochValue = checkInt(epoch, 'DistributedSampler.setEpoch: epoch', 0);
+  }
+
+  /** This rank's indices for the current epoch. */
+  indices(): number[] {
+    const n = this.dataset.length;
+    let idx: number[];
+    if (this.shuffle) idx = seededPermutation(n, this.seed + this.epochValue);
+    else idx = Array.from({ length: n }, (_, i) => i);
+    if (!this.dropLast) {
+      const padding = this.totalSize - idx.length;
+      if (padding > 0) {
+        if (idx.length === 0) {
+          throw new ArgumentError('DistributedSampler: cannot pad an empty dataset to give every rank a sample');
+        }
+        const base = idx.slice();
+        for (let k = 0; k < padding; k++) idx.push(base[k % base.length]!);
+      }
+    } else {
+      idx = idx.slice(0, this.totalSize);
+    }
+    const out: number[] = [];
+    for (let i = this.rank; i < this.totalSize; i += this.numReplicas) out.push(idx[i]!);
+    return out;
+  }
+
+  *[Symbol.iterator](): Iterator<number> {
+    yield* this.indices();
+  }
+}
+
+/** Groups a sampler's indices into batches of `batchSize` (the last one shorter unless dropLast). */
+export class BatchSampler implements Iterable<number[]> {
+  readonly batchSize: number;
+  constructor(
+    readonly sampler: Sampler,
+    batchSize: number,
+    readonly dropLast = false,
+  ) {
+    this.batchSize = checkInt(batchSize, 'BatchSampler: batchSize', 1);
+  }
+  get length(): number {
+    return this.dropLast ? Math.floor(this.sampler.length / this.batchSize) : Math.ceil(this.sampler.length / this.batchSize);
+  }
+  *[Symbol.iterator](): Iterator<number[]> {
+    let batch: number[] = [];
+    for (const i of this.sampler) {
+      batch.push(i);
+      if (batch.length === this.batchSize) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0 && !this.dropLast) yield batch;
+  }
+}
