@@ -8,6 +8,14 @@ namespace nn {
 
 AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
+Napi::Object Namespace(Napi::Object exports, const char* name) {
+  Napi::Value v = exports.Get(name);
+  if (v.IsObject()) return v.As<Napi::Object>();
+  Napi::Object o = Napi::Object::New(exports.Env());
+  exports.Set(name, o);
+  return o;
+}
+
 namespace {
 #define NN_STR2(x) #x
 #define NN_STR(x) NN_STR2(x)
@@ -42,6 +50,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   RegisterErrors(env, exports);
   RegisterBuildInfo(env, exports);
+  RegisterRuntime(env, exports);
+  RegisterStreams(env, exports);
+  RegisterAllocator(env, exports);
+  RegisterBuffer(env, exports);
+  RegisterCopy(env, exports);
+  RegisterLoader(env, exports);
   return exports;
 }
 

@@ -10,8 +10,9 @@
 namespace nn {
 
 struct MemRef {
-  void* ptr = nullptr;   // start of the whole buffer (ArrayBuffer or device allocation)
-  size_t bytes = 0;      // its length
+  void* ptr = nullptr;   // first byte: of the ArrayBuffer, of the view (TypedArray/DataView: its
+                         // byteOffset is applied) or of the device allocation
+  size_t bytes = 0;      // its length (a view's byteLength)
   int device = -1;       // -1: host memory; otherwise the CUDA device index
   bool pinned = false;   // host memory that is page-locked (async copies may use it directly)
 };

@@ -23,6 +23,14 @@ void CheckDevice(int device, const char* fn);
 void UseDevice(int device);
 // The stream ops on `device` are queued on (the default stream unless the user set another).
 cudaStream_t CurrentStream(int device);
+// Makes `stream` the current stream of `device` (nullptr: back to the legacy default stream).
+// The caller (cuda.Stream) keeps the stream alive while it is current and resets it on destroy.
+void SetCurrentStream(int device, cudaStream_t stream);
 #endif
+// The current device of this thread (0 when there is no GPU).
+int CurrentDevice();
+// Driver and runtime versions as CUDA encodes them (1000 * major + 10 * minor); 0 when absent.
+int DriverVersion();
+int RuntimeVersion();
 
 }  // namespace nn

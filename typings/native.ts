@@ -16,6 +16,197 @@ export interface NativeAddon {
   setErrorFactory(fn: (code: string, message: string, details: Record<string, unknown>) => Error): void;
   buildInfo(): BuildInfo;
   kernels: NativeKernels;
+  cuda: NativeCuda;
+  loader: NativeLoader;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA runtime (cpp/runtime.cc), streams/events (cpp/stream.cc), memory (cpp/allocator.cc,
+// cpp/buffer.cc), copies (cpp/copy.cc). Every function exists in a CPU-only build; those that need
+// a GPU throw ERR_NO_CUDA_BUILD / ERR_NO_DRIVER / ERR_NO_GPU there.
+// ---------------------------------------------------------------------------------------------
+
+export interface DeviceProperties {
+  index: number;
+  name: string;
+  /** Compute capability major / minor, e.g. 9 / 0 for an H100. */
+  major: number;
+  minor: number;
+  /** "9.0" */
+  computeCapability: string;
+  /** Bytes of device memory. */
+  totalMemory: number;
+  multiProcessorCount: number;
+  warpSize: number;
+  maxThreadsPerBlock: number;
+  maxThreadsPerMultiProcessor: number;
+  sharedMemoryPerBlock: number;
+  sharedMemoryPerBlockOptin: number;
+  l2CacheSize: number;
+  memoryBusWidth: number;
+  clockRateKHz: number;
+  memoryClockRateKHz: number;
+  pciBusId: number;
+  pciDeviceId: number;
+  pciDomainId: number;
+  /** "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as nvidia-smi prints it. */
+  uuid: string;
+  integrated: boolean;
+  eccEnabled: boolean;
+  concurrentKernels: boolean;
+  streamPriorities: boolean;
+}
+
+/** Counters of one device's caching allocator (bytes and counts), plus the pinned host pool. */
+export interface NativeMemoryStats {
+  device: number;
+  /** Bytes in blocks handed out (rounded to the allocator's block sizes). */
+  allocatedBytes: number;
+  /** Bytes obtained from cudaMalloc and held by the cache (allocated + cached). */
+  reservedBytes: number;
+  peakAllocatedBytes: number;
+  peakReservedBytes: number;
+  activeBlocks: number;
+  segments: number;
+  numAllocs: number;
+  numFrees: number;
+  /** Allocations served from the cache without cudaMalloc. */
+  cacheHits: number;
+  numDeviceMallocs: number;
+  numDeviceFrees: number;
+  numOoms: number;
+  numSplits: number;
+  numMerges: number;
+  pinnedReservedBytes: number;
+  pinnedAllocatedBytes: number;
+}
+
+/** A CUDA stream (cudaStreamNonBlocking, with a priority), or a device's legacy default stream. */
+export interface NativeStream {
+  readonly device: number;
+  readonly priority: number;
+  readonly disposed: boolean;
+  /** The legacy default stream of the device (not owned: dispose() does nothing). */
+  readonly isDefault: boolean;
+  /** The cudaStream_t as an address, for interop with other native code. */
+  readonly handle: bigint;
+  /** true when everything queued so far has finished. */
+  query(): boolean;
+  /** Resolves when the work queued so far is done; the event loop keeps running. */
+  synchronize(): Promise<void>;
+  /** Blocks the calling thread until the work queued so far is done. */
+  synchronizeSync(): void;
+  /** Work queued from now on waits for the event. */
+  waitEvent(event: NativeEvent): void;
+  /** Work queued from now on waits for what `other` has queued so far. */
+  waitStream(other: NativeStream): void;
+  dispose(): void;
+}
+
+export interface NativeStreamClass {
+  /** device defaults to the current device; priority 0 (lower numbers run first, as in CUDA). */
+  new (device?: number, priority?: number, isDefault?: boolean): NativeStream;
+  /** { least, greatest } priorities of the device (greatest is the numerically lowest). */
+  priorityRange(device?: number): { least: number; greatest: number };
+}
+
+export interface NativeEvent {
+  readonly device: number;
+  readonly disposed: boolean;
+  readonly enableTiming: boolean;
+  readonly recorded: boolean;
+  /** Records the work queued on the stream so far (default: the device's current stream). */
+  record(stream?: NativeStream | null): void;
+  query(): boolean;
+  synchronize(): Promise<void>;
+  synchronizeSync(): void;
+  /** Milliseconds between this event and `end` (both recorded with enableTiming). */
+  elapsedTime(end: NativeEvent): number;
+  dispose(): void;
+}
+
+export interface NativeEventClass {
+  new (device?: number, enableTiming?: boolean, blocking?: boolean): NativeEvent;
+}
+
+export interface NativeDeviceBufferClass {
+  /**
+   * Allocates from the caching allocator of `device` (default: current) for use on `stream`
+   * (default: the device's current stream). Throws ERR_CUDA_OOM (after emptying the cache and
+   * retrying once), ERR_NO_GPU / ERR_NO_DRIVER / ERR_NO_CUDA_BUILD where there is no device.
+   */
+  new (byteLength: number, device?: number, stream?: NativeStream | null): NativeDeviceBuffer;
+}
+
+export interface NativeCuda {
+  isAvailable(): boolean;
+  deviceCount(): number;
+  /** Why deviceCount() is 0: "built without CUDA", "no CUDA driver", "no GPU", ...; "" otherwise. */
+  noGpuReason(): string;
+  /** CUDA encodes versions as 1000 * major + 10 * minor; null when absent (no driver). */
+  versions(): { driver: number | null; runtime: number | null };
+  getDeviceProperties(device: number): DeviceProperties;
+  setDevice(device: number): void;
+  currentDevice(): number;
+  memGetInfo(device?: number): { free: number; total: number };
+  /** Resolves when all work on the device (default: current) is done; does not block the loop. */
+  synchronize(device?: number): Promise<void>;
+  synchronizeSync(device?: number): void;
+
+  Stream: NativeStreamClass;
+  Event: NativeEventClass;
+  /** The stream ops on the device are queued on (the same object each call). */
+  currentStream(device?: number): NativeStream;
+  /** Makes the stream current on its device (like torch.cuda.set_stream). */
+  setCurrentStream(stream: NativeStream): void;
+
+  DeviceBuffer: NativeDeviceBufferClass;
+  memoryStats(device?: number): NativeMemoryStats;
+  resetPeakMemoryStats(device?: number): void;
+  /** Releases every cached device block not in use (all devices) and unused pinned blocks. */
+  emptyCache(): void;
+  /** Page-locked host memory from the pinned pool; the block returns to the pool when collected. */
+  pinnedBuffer(byteLength: number): ArrayBuffer;
+
+  /** Copies byteLength bytes (any direction) and returns when they are there. */
+  memcpy(dst: NativeMemory, dstOffset: number, src: NativeMemory, srcOffset: number, byteLength: number,
+         stream?: NativeStream | null): void;
+  /**
+   * Queues the copy on the stream (default: the device's current stream) and resolves when it is
+   * done. Pageable host memory is staged through the pinned pool (the source is read at the call).
+   */
+  memcpyAsync(dst: NativeMemory, dstOffset: number, src: NativeMemory, srcOffset: number, byteLength: number,
+              stream?: NativeStream | null): Promise<void>;
+  /** Sets bytes to value (0..255); device memory: queued on the stream. */
+  memset(dst: NativeMemory, offset: number, byteLength: number, value: number, stream?: NativeStream | null): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run-time libraries (cpp/loader.cc)
+// ---------------------------------------------------------------------------------------------
+
+export type LibraryName = 'nccl' | 'cublas' | 'blas';
+
+export interface LibraryInfo {
+  name: LibraryName;
+  loaded: boolean;
+  /** The file that was loaded. */
+  path: string | null;
+  /** NCCL: ncclGetVersion's code (e.g. 22803); cuBLAS: major*10000 + minor*100 + patch. */
+  version: number | null;
+  /** "2.28.3"; for OpenBLAS its configuration string. */
+  versionString: string | null;
+  /** Why it is not loaded, with every place tried. */
+  error: string | null;
+  /** Every place tried, in order, each with the reason it failed. */
+  tried: string[];
+}
+
+export interface NativeLoader {
+  /** What happened when looking for the library (looked for once per process; never throws). */
+  info(name: LibraryName): LibraryInfo;
+  /** Like info() but throws ERR_LIB_NOT_FOUND, listing every place tried. */
+  load(name: LibraryName): LibraryInfo;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -24,10 +215,15 @@ export interface NativeAddon {
 
 /** Device memory from the caching allocator. `dispose()` returns it to the cache at once. */
 export interface NativeDeviceBuffer {
+  /** 0 once disposed. */
   readonly byteLength: number;
   readonly device: number;
   readonly disposed: boolean;
+  /** The device address (0n once disposed), for interop with other native code. */
+  readonly address: bigint;
   dispose(): void;
+  /** Like torch.Tensor.record_stream: not reused before the work queued on `stream` is done. */
+  recordStream(stream: NativeStream): void;
 }
 
 /** Host memory: an ArrayBuffer (pageable or pinned), or any view of one. */

@@ -1,0 +1,180 @@
+// DeviceBuffer (device memory handle) and GetMemRef/CheckRange (cpp/memref.h): the one place that
+// turns a JS value into raw bytes for kernels, copies and collectives.
+#include "buffer.h"
+
+#include "addon.h"
+#include "memref.h"
+#include "runtime.h"
+#include "stream.h"
+
+namespace nn {
+namespace {
+// Random 128-bit tag: only objects constructed by DeviceBuffer carry it.
+constexpr napi_type_tag kDeviceBufferTag = {0x6e6e636c64657662ULL, 0x9c3f1a7e25d84b01ULL};
+constexpr int64_t kMaxBytes = (int64_t{1} << 53) - 1;
+}  // namespace
+
+Napi::Function DeviceBuffer::Define(Napi::Env env) {
+  return DefineClass(env, "DeviceBuffer",
+                     {
+                         InstanceAccessor<&DeviceBuffer::GetByteLength>("byteLength"),
+                         InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
+                         InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed"),
+                         InstanceAccessor<&DeviceBuffer::GetAddress>("address"),
+                         InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
+                         InstanceMethod<&DeviceBuffer::JsRecordStream>("recordStream"),
+                     });
+}
+
+DeviceBuffer* DeviceBuffer::FromValue(const Napi::Value& v) {
+  if (!v.IsObject()) return nullptr;
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.CheckTypeTag(&kDeviceBufferTag)) return nullptr;
+  return Napi::ObjectWrap<DeviceBuffer>::Unwrap(o);
+}
+
+DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
+  Guard(info.Env(), [&] { Init(info); });
+}
+
+// new DeviceBuffer(byteLength, device?, stream?): device defaults to the current device, stream to
+// the device's current stream (the memory is reused in order on that stream after it is freed).
+void DeviceBuffer::Init(const Napi::CallbackInfo& info) {
+  Args a(info, "new DeviceBuffer");
+  if (!info.IsConstructCall()) a.Fail("DeviceBuffer is a class: call it with new");
+  a.Count(1, 3);
+  int64_t bytes = a.Int(0, "byteLength", 0, kMaxBytes);
+  int device = 0;
+  if (a.IsMissing(1)) {
+    CheckDevice(0, a.fn());
+    device = CurrentDevice();
+  } else {
+    device = static_cast<int>(a.Int(1, "device", 0, 1 << 20));
+    CheckDevice(device, a.fn());
+  }
+#if NODE_NCCL_WITH_CUDA
+  cudaStream_t stream = a.IsMissing(2) ? CurrentStream(device) : StreamArg(a, 2, "stream", device);
+  alloc_ = DeviceMalloc(device, static_cast<size_t>(bytes), stream);
+#endif
+  bytes_ = static_cast<size_t>(bytes);
+  device_ = device;
+  disposed_ = false;
+  info.This().As<Napi::Object>().TypeTag(&kDeviceBufferTag);
+  reported_ = bytes;
+  if (reported_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reported_);
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  // Finalizer (the JS object was collected without dispose()): return the memory, quietly.
+  try {
+    Release();
+  } catch (...) {
+  }
+}
+
+void* DeviceBuffer::ptr() const {
+#if NODE_NCCL_WITH_CUDA
+  return alloc_.ptr;
+#else
+  return nullptr;
+#endif
+}
+
+void DeviceBuffer::Release() {
+  if (disposed_) return;
+  disposed_ = true;
+#if NODE_NCCL_WITH_CUDA
+  DeviceFree(alloc_);
+  alloc_ = DeviceAllocation{};
+#endif
+  if (reported_ > 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
+    reported_ = 0;
+  }
+}
+
+Napi::Value DeviceBuffer::GetByteLength(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(disposed_ ? 0 : bytes_));
+}
+Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+Napi::Value DeviceBuffer::GetAddress(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(disposed_ ? nullptr : ptr())));
+}
+
+Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    Args a(info, "DeviceBuffer.dispose");
+    a.Count(0, 0);
+    Release();
+    return info.Env().Undefined();
+  });
+}
+
+// recordStream(stream): like torch.Tensor.record_stream — the memory is not reused until the work
+// queued on `stream` so far has finished.
+Napi::Value DeviceBuffer::JsRecordStream(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    Args a(info, "DeviceBuffer.recordStream");
+    a.Count(1, 1);
+    if (disposed_) Throw(code::kDisposed, "DeviceBuffer.recordStream: the buffer was disposed");
+#if NODE_NCCL_WITH_CUDA
+    cudaStream_t s = StreamArg(a, 0, "stream", device_);
+    RecordStream(alloc_, s);
+#endif
+    return info.Env().Undefined();
+  });
+}
+
+MemRef GetMemRef(const Args& args, size_t i, const char* name) {
+  const char* expected = "an ArrayBuffer, a TypedArray, a DataView or a DeviceBuffer handle";
+  if (i >= args.size()) args.Fail(i, name, expected);
+  Napi::Value v = args[i];
+  MemRef m;
+  if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    m.ptr = ab.Data();
+    m.bytes = ab.ByteLength();
+  } else if (v.IsTypedArray()) {
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    Napi::ArrayBuffer ab = t.ArrayBuffer();
+    m.ptr = static_cast<uint8_t*>(ab.Data()) + t.ByteOffset();
+    m.bytes = t.ByteLength();
+  } else if (v.IsDataView()) {
+    Napi::DataView d = v.As<Napi::DataView>();
+    Napi::ArrayBuffer ab = d.ArrayBuffer();
+    m.ptr = static_cast<uint8_t*>(ab.Data()) + d.ByteOffset();
+    m.bytes = d.ByteLength();
+  } else if (DeviceBuffer* b = DeviceBuffer::FromValue(v)) {
+    if (b->disposed())
+      Throw(code::kDisposed, std::string(args.fn()) + ": argument '" + name + "' is a DeviceBuffer that was disposed");
+    m.ptr = b->ptr();
+    m.bytes = b->bytes();
+    m.device = b->device();
+    return m;
+  } else {
+    args.Fail(i, name, expected);
+  }
+  if (m.bytes == 0) m.ptr = nullptr;  // detached or empty: no bytes to touch
+  m.pinned = m.bytes > 0 && IsPinned(m.ptr, m.bytes);
+  return m;
+}
+
+void CheckRange(const Args& args, const MemRef& m, int64_t offsetBytes, int64_t lengthBytes, const char* name) {
+  if (offsetBytes < 0 || lengthBytes < 0)
+    args.Fail(std::string("range of '") + name + "': offset " + std::to_string(offsetBytes) + " and length " +
+              std::to_string(lengthBytes) + " must not be negative");
+  int64_t end = CheckedAdd(offsetBytes, lengthBytes, args.fn());
+  if (static_cast<uint64_t>(end) > m.bytes)
+    args.Fail(std::string("range of '") + name + "': bytes [" + std::to_string(offsetBytes) + ", " + std::to_string(end) +
+              ") are outside the buffer of " + std::to_string(m.bytes) + " bytes");
+}
+
+void RegisterBuffer(Napi::Env env, Napi::Object exports) {
+  Napi::Object cuda = Namespace(exports, "cuda");
+  Napi::Function ctor = DeviceBuffer::Define(env);
+  Data(env).classes["DeviceBuffer"] = Napi::Persistent(ctor);
+  cuda.Set("DeviceBuffer", ctor);
+}
+
+}  // namespace nn

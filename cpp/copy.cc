@@ -1,0 +1,191 @@
+// Copies between host and device memory, and device to device: memcpy (blocking until done) and
+// memcpyAsync (queued on a stream; a Promise resolves when the copy has finished, waited on from
+// the thread pool). Pageable host memory goes through a pinned staging block from the pool, so an
+// async copy from a JS buffer snapshots it at the call and the buffer may be reused at once.
+#include <cstring>
+#include <memory>
+
+#include "addon.h"
+#include "allocator.h"
+#include "async.h"
+#include "memref.h"
+#include "runtime.h"
+#include "stream.h"
+
+namespace nn {
+namespace {
+
+struct CopyArgs {
+  MemRef dst, src;
+  int64_t dstOff, srcOff, bytes;
+  int device = -1;  // the device whose stream runs the copy
+};
+
+// (dst, dstOffset, src, srcOffset, byteLength, stream?)
+CopyArgs ReadCopy(const Args& a) {
+  a.Count(5, 6);
+  CopyArgs c;
+  c.dst = GetMemRef(a, 0, "dst");
+  c.dstOff = a.Int(1, "dstOffset", 0, (int64_t{1} << 53) - 1);
+  c.src = GetMemRef(a, 2, "src");
+  c.srcOff = a.Int(3, "srcOffset", 0, (int64_t{1} << 53) - 1);
+  c.bytes = a.Int(4, "byteLength", 0, (int64_t{1} << 53) - 1);
+  CheckRange(a, c.dst, c.dstOff, c.bytes, "dst");
+  CheckRange(a, c.src, c.srcOff, c.bytes, "src");
+  c.device = c.dst.device >= 0 ? c.dst.device : c.src.device;
+  if (c.device < 0) {
+    if (!a.IsMissing(5)) a.Fail("a host-to-host copy takes no stream");
+  }
+  return c;
+}
+
+#if NODE_NCCL_WITH_CUDA
+void Enqueue(const CopyArgs& c, void* dst, const void* src, cudaStream_t s) {
+  if (c.dst.device >= 0 && c.src.device >= 0 && c.dst.device != c.src.device) {
+    CheckCuda(cudaMemcpyPeerAsync(dst, c.dst.device, src, c.src.device, static_cast<size_t>(c.bytes), s), "cudaMemcpyPeerAsync");
+  } else {
+    CheckCuda(cudaMemcpyAsync(dst, src, static_cast<size_t>(c.bytes), cudaMemcpyDefault, s), "cudaMemcpyAsync");
+  }
+}
+
+struct PinnedBlock {
+  void* p = nullptr;
+  explicit PinnedBlock(size_t n) : p(PinnedAlloc(n)) {}
+  ~PinnedBlock() {
+    if (p) PinnedFree(p);
+  }
+};
+
+struct EventGuard {
+  cudaEvent_t ev = nullptr;
+  EventGuard() { CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreateWithFlags"); }
+  ~EventGuard() {
+    if (ev) cudaEventDestroy(ev);
+  }
+};
+#endif
+
+char* At(const MemRef& m, int64_t off) { return static_cast<char*>(m.ptr) + off; }
+
+// memcpy(dst, dstOffset, src, srcOffset, byteLength, stream?): returns when the bytes are there.
+Napi::Value Memcpy(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.memcpy");
+  CopyArgs c = ReadCopy(a);
+  if (c.bytes == 0) return info.Env().Undefined();
+  if (c.device < 0) {
+    std::memmove(At(c.dst, c.dstOff), At(c.src, c.srcOff), static_cast<size_t>(c.bytes));
+    return info.Env().Undefined();
+  }
+#if NODE_NCCL_WITH_CUDA
+  cudaStream_t s = StreamArg(a, 5, "stream", c.device);
+  UseDevice(c.device);
+  Enqueue(c, At(c.dst, c.dstOff), At(c.src, c.srcOff), s);
+  CheckCuda(cudaStreamSynchronize(s), "cudaStreamSynchronize (memcpy)");
+#endif
+  return info.Env().Undefined();
+}
+
+// memcpyAsync(...same...): a Promise resolved once the copy has completed on its stream.
+Napi::Value MemcpyAsync(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.memcpyAsync");
+  CopyArgs c = ReadCopy(a);
+  Napi::Env env = info.Env();
+  if (c.device < 0) {
+    std::memmove(At(c.dst, c.dstOff), At(c.src, c.srcOff), static_cast<size_t>(c.bytes));
+    return RunAsync(env, [] {});
+  }
+#if NODE_NCCL_WITH_CUDA
+  cudaStream_t s = StreamArg(a, 5, "stream", c.device);
+  UseDevice(c.device);
+  // Keep the JS objects alive until the copy is done.
+  auto keep = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
+  keep->push_back(Napi::Persistent(a[0]));
+  keep->push_back(Napi::Persistent(a[2]));
+  auto ev = std::make_shared<EventGuard>();
+  std::shared_ptr<PinnedBlock> staging;
+  bool stageOut = false;  // device -> pageable host: copy out of staging on the JS thread at the end
+  size_t n = static_cast<size_t>(c.bytes);
+  if (c.bytes > 0) {
+    if (c.src.device < 0 && !c.src.pinned) {
+      staging = std::make_shared<PinnedBlock>(n);
+      std::memcpy(staging->p, At(c.src, c.srcOff), n);
+      Enqueue(c, At(c.dst, c.dstOff), staging->p, s);
+    } else if (c.dst.device < 0 && !c.dst.pinned) {
+      staging = std::make_shared<PinnedBlock>(n);
+      Enqueue(c, staging->p, At(c.src, c.srcOff), s);
+      stageOut = true;
+    } else {
+      Enqueue(c, At(c.dst, c.dstOff), At(c.src, c.srcOff), s);
+    }
+  }
+  CheckCuda(cudaEventRecord(ev->ev, s), "cudaEventRecord");
+  int dev = c.device;
+  int64_t dstOff = c.dstOff;
+  return RunAsync(
+      env,
+      [ev, dev] {
+        cudaSetDevice(dev);
+        CheckCuda(cudaEventSynchronize(ev->ev), "cudaEventSynchronize (memcpyAsync)");
+      },
+      [keep, staging, stageOut, dstOff, n](Napi::Env env) -> Napi::Value {
+        if (stageOut) {
+          // Re-read the destination: it may have been detached while the copy ran.
+          Napi::Value dv = (*keep)[0].Value();
+          void* base = nullptr;
+          size_t len = 0;
+          if (dv.IsArrayBuffer()) {
+            base = dv.As<Napi::ArrayBuffer>().Data();
+            len = dv.As<Napi::ArrayBuffer>().ByteLength();
+          } else if (dv.IsTypedArray()) {
+            Napi::TypedArray t = dv.As<Napi::TypedArray>();
+            base = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+            len = t.ByteLength();
+          } else if (dv.IsDataView()) {
+            Napi::DataView d = dv.As<Napi::DataView>();
+            base = static_cast<char*>(d.ArrayBuffer().Data()) + d.ByteOffset();
+            len = d.ByteLength();
+          }
+          if (!base || static_cast<uint64_t>(dstOff) + n > len)
+            Throw(code::kInvalidArg, "cuda.memcpyAsync: the destination buffer was detached or shrunk during the copy");
+          std::memcpy(static_cast<char*>(base) + dstOff, staging->p, n);
+        }
+        return env.Undefined();
+      });
+#else
+  return env.Undefined();
+#endif
+}
+
+// memset(dst, offset, byteLength, value, stream?): sets bytes (queued on the stream for device memory).
+Napi::Value Memset(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.memset");
+  a.Count(4, 5);
+  MemRef m = GetMemRef(a, 0, "dst");
+  int64_t off = a.Int(1, "offset", 0, (int64_t{1} << 53) - 1);
+  int64_t n = a.Int(2, "byteLength", 0, (int64_t{1} << 53) - 1);
+  int value = static_cast<int>(a.Int(3, "value", 0, 255));
+  CheckRange(a, m, off, n, "dst");
+  if (n == 0) return info.Env().Undefined();
+  if (m.device < 0) {
+    if (!a.IsMissing(4)) a.Fail("host memory takes no stream");
+    std::memset(At(m, off), value, static_cast<size_t>(n));
+    return info.Env().Undefined();
+  }
+#if NODE_NCCL_WITH_CUDA
+  cudaStream_t s = StreamArg(a, 4, "stream", m.device);
+  UseDevice(m.device);
+  CheckCuda(cudaMemsetAsync(At(m, off), value, static_cast<size_t>(n), s), "cudaMemsetAsync");
+#endif
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterCopy(Napi::Env env, Napi::Object exports) {
+  Napi::Object cuda = Namespace(exports, "cuda");
+  cuda.Set("memcpy", Napi::Function::New(env, NN_FN(Memcpy), "memcpy"));
+  cuda.Set("memcpyAsync", Napi::Function::New(env, NN_FN(MemcpyAsync), "memcpyAsync"));
+  cuda.Set("memset", Napi::Function::New(env, NN_FN(Memset), "memset"));
+}
+
+}  // namespace nn

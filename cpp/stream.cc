@@ -1,0 +1,544 @@
+// cuda.Stream and cuda.Event: RAII handles over cudaStream_t / cudaEvent_t, type-tagged before
+// unwrapping. Waiting (synchronize) never blocks the JS thread: an event recorded now is waited on
+// from the thread pool (blocking-sync events, so the waiting thread sleeps instead of spinning) and
+// the Promise resolves there. The current stream per device is kept here (AddonData) so that
+// currentStream() returns the same object each time and a current stream cannot be collected.
+#include "stream.h"
+
+#include <memory>
+
+#include "addon.h"
+#include "async.h"
+
+namespace nn {
+namespace {
+constexpr napi_type_tag kStreamTag = {0x6e6e636c73747265ULL, 0x4d1b7e9a0c3f5a21ULL};
+constexpr napi_type_tag kEventTag = {0x6e6e636c6576656eULL, 0x2a9c4e7b13d05f66ULL};
+
+int ReadDeviceOr(const Args& a, size_t i) {
+  if (a.IsMissing(i)) {
+    CheckDevice(0, a.fn());
+    return CurrentDevice();
+  }
+  int d = static_cast<int>(a.Int(i, "device", 0, 1 << 20));
+  CheckDevice(d, a.fn());
+  return d;
+}
+
+class Stream : public Napi::ObjectWrap<Stream> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Stream",
+                       {
+                           InstanceAccessor<&Stream::GetDevice>("device"),
+                           InstanceAccessor<&Stream::GetPriority>("priority"),
+                           InstanceAccessor<&Stream::GetDisposed>("disposed"),
+                           InstanceAccessor<&Stream::GetIsDefault>("isDefault"),
+                           InstanceAccessor<&Stream::GetHandle>("handle"),
+                           InstanceMethod<&Stream::Query>("query"),
+                           InstanceMethod<&Stream::Synchronize>("synchronize"),
+                           InstanceMethod<&Stream::SynchronizeSync>("synchronizeSync"),
+                           InstanceMethod<&Stream::WaitEvent>("waitEvent"),
+                           InstanceMethod<&Stream::WaitStream>("waitStream"),
+                           InstanceMethod<&Stream::Dispose>("dispose"),
+                           StaticMethod<&Stream::PriorityRange>("priorityRange"),
+                       });
+  }
+  static Stream* FromValue(const Napi::Value& v) {
+    if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kStreamTag)) return nullptr;
+    return Unwrap(v.As<Napi::Object>());
+  }
+
+  // new Stream(device?, priority? = 0, isDefault? = false). isDefault wraps the device's legacy
+  // default stream (not owned); cuda.currentStream() uses it.
+  explicit Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
+    Guard(info.Env(), [&] {
+      Args a(info, "new Stream");
+      if (!info.IsConstructCall()) a.Fail("Stream is a class: call it with new");
+      a.Count(0, 3);
+      int device = ReadDeviceOr(a, 0);
+      int priority = static_cast<int>(a.IntOr(1, "priority", 0, -1000, 1000));
+      bool isDefault = a.BoolOr(2, "isDefault", false);
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(device);
+      if (!isDefault) {
+        int least = 0, greatest = 0;
+        CheckCuda(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
+        // CUDA clamps out-of-range priorities; lower numbers are higher priority (as in PyTorch).
+        priority = std::max(greatest, std::min(least, priority));
+        CheckCuda(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority");
+        owned_ = true;
+      } else {
+        priority = 0;
+      }
+#endif
+      device_ = device;
+      priority_ = priority;
+      isDefault_ = isDefault;
+      alive_ = true;
+      info.This().As<Napi::Object>().TypeTag(&kStreamTag);
+    });
+  }
+  ~Stream() override { Destroy(); }
+
+  bool alive() const { return alive_; }
+  int device() const { return device_; }
+#if NODE_NCCL_WITH_CUDA
+  cudaStream_t stream() const { return stream_; }
+#endif
+
+  void CheckAlive(const char* fn) const {
+    if (!alive_) Throw(code::kDisposed, std::string(fn) + ": the Stream was disposed");
+  }
+
+ private:
+  void Destroy() {
+    if (!alive_) return;
+    alive_ = false;
+#if NODE_NCCL_WITH_CUDA
+    if (owned_ && stream_) {
+      // A stream that is still current falls back to the default stream.
+      if (CurrentStream(device_) == stream_) SetCurrentStream(device_, nullptr);
+      int prev = -1;
+      cudaGetDevice(&prev);
+      cudaSetDevice(device_);
+      cudaStreamDestroy(stream_);  // returns at once; CUDA frees it when its queued work is done
+      if (prev >= 0) cudaSetDevice(prev);
+    }
+    stream_ = nullptr;
+#endif
+  }
+
+  Napi::Value GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+  Napi::Value GetPriority(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), priority_); }
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !alive_); }
+  Napi::Value GetIsDefault(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), isDefault_); }
+  Napi::Value GetHandle(const Napi::CallbackInfo& info) {
+#if NODE_NCCL_WITH_CUDA
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(stream_)));
+#else
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(0));
+#endif
+  }
+
+  // query(): true when all work queued so far has finished.
+  Napi::Value Query(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Stream.query");
+      a.Count(0, 0);
+      CheckAlive(a.fn());
+      bool done = true;
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(device_);
+      cudaError_t e = cudaStreamQuery(stream_);
+      if (e == cudaErrorNotReady) {
+        cudaGetLastError();
+        done = false;
+      } else {
+        CheckCuda(e, "cudaStreamQuery");
+      }
+#endif
+      return Napi::Boolean::New(info.Env(), done);
+    });
+  }
+
+  // synchronize(): a Promise that resolves when the work queued so far is done. The event loop
+  // keeps running: an event recorded now is waited on from the thread pool.
+  Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Stream.synchronize");
+      a.Count(0, 0);
+      CheckAlive(a.fn());
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(device_);
+      cudaEvent_t ev = nullptr;
+      CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreateWithFlags");
+      cudaError_t e = cudaEventRecord(ev, stream_);
+      if (e != cudaSuccess) {
+        cudaEventDestroy(ev);
+        CheckCuda(e, "cudaEventRecord");
+      }
+      int dev = device_;
+      return RunAsync(info.Env(), [ev, dev] {
+        cudaSetDevice(dev);
+        cudaError_t r = cudaEventSynchronize(ev);
+        cudaEventDestroy(ev);
+        CheckCuda(r, "cudaEventSynchronize (Stream.synchronize)");
+      });
+#else
+      return RunAsync(info.Env(), [] {});
+#endif
+    });
+  }
+
+  Napi::Value SynchronizeSync(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Stream.synchronizeSync");
+      a.Count(0, 0);
+      CheckAlive(a.fn());
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(device_);
+      CheckCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+#endif
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value WaitEvent(const Napi::CallbackInfo& info);
+  Napi::Value WaitStream(const Napi::CallbackInfo& info);
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Stream.dispose");
+      a.Count(0, 0);
+      if (isDefault_) return info.Env().Undefined();  // the default stream is not ours to destroy
+      Destroy();
+      return info.Env().Undefined();
+    });
+  }
+
+  // Stream.priorityRange(device?): { least, greatest } (greatest is the numerically lowest).
+  static Napi::Value PriorityRange(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Stream.priorityRange");
+      a.Count(0, 1);
+      int dev = ReadDeviceOr(a, 0);
+      Napi::Object o = Napi::Object::New(info.Env());
+      int least = 0, greatest = 0;
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(dev);
+      CheckCuda(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
+#endif
+      (void)dev;
+      o.Set("least", Napi::Number::New(info.Env(), least));
+      o.Set("greatest", Napi::Number::New(info.Env(), greatest));
+      return o;
+    });
+  }
+
+  int device_ = -1;
+  int priority_ = 0;
+  bool isDefault_ = false;
+  bool owned_ = false;
+  bool alive_ = false;
+#if NODE_NCCL_WITH_CUDA
+  cudaStream_t stream_ = nullptr;
+#endif
+};
+
+class Event : public Napi::ObjectWrap<Event> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Event",
+                       {
+                           InstanceAccessor<&Event::GetDevice>("device"),
+                           InstanceAccessor<&Event::GetDisposed>("disposed"),
+                           InstanceAccessor<&Event::GetTiming>("enableTiming"),
+                           InstanceAccessor<&Event::GetRecorded>("recorded"),
+                           InstanceMethod<&Event::Record>("record"),
+                           InstanceMethod<&Event::Query>("query"),
+                           InstanceMethod<&Event::Synchronize>("synchronize"),
+                           InstanceMethod<&Event::SynchronizeSync>("synchronizeSync"),
+                           InstanceMethod<&Event::ElapsedTime>("elapsedTime"),
+                           InstanceMethod<&Event::Dispose>("dispose"),
+                       });
+  }
+  static Event* FromValue(const Napi::Value& v) {
+    if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kEventTag)) return nullptr;
+    return Unwrap(v.As<Napi::Object>());
+  }
+
+  // new Event(device?, enableTiming? = false, blocking? = false)
+  explicit Event(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Event>(info) {
+    Guard(info.Env(), [&] {
+      Args a(info, "new Event");
+      if (!info.IsConstructCall()) a.Fail("Event is a class: call it with new");
+      a.Count(0, 3);
+      int device = ReadDeviceOr(a, 0);
+      bool timing = a.BoolOr(1, "enableTiming", false);
+      bool blocking = a.BoolOr(2, "blocking", false);
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(device);
+      unsigned flags = (timing ? 0u : cudaEventDisableTiming) | (blocking ? cudaEventBlockingSync : 0u);
+      CheckCuda(cudaEventCreateWithFlags(&event_, flags), "cudaEventCreateWithFlags");
+#endif
+      (void)blocking;
+      device_ = device;
+      timing_ = timing;
+      alive_ = true;
+      info.This().As<Napi::Object>().TypeTag(&kEventTag);
+    });
+  }
+  ~Event() override { Destroy(); }
+
+  void CheckAlive(const char* fn) const {
+    if (!alive_) Throw(code::kDisposed, std::string(fn) + ": the Event was disposed");
+  }
+#if NODE_NCCL_WITH_CUDA
+  cudaEvent_t event() const { return event_; }
+#endif
+  int device() const { return device_; }
+  bool recorded() const { return recorded_; }
+
+ private:
+  void Destroy() {
+    if (!alive_) return;
+    alive_ = false;
+#if NODE_NCCL_WITH_CUDA
+    if (pending_ == 0 && event_) cudaEventDestroy(event_);
+    if (pending_ == 0) event_ = nullptr;
+#endif
+  }
+
+  Napi::Value GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !alive_); }
+  Napi::Value GetTiming(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), timing_); }
+  Napi::Value GetRecorded(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), recorded_); }
+
+  // record(stream?): captures the work queued on the stream so far (default: current stream).
+  Napi::Value Record(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Event.record");
+      a.Count(0, 1);
+      CheckAlive(a.fn());
+#if NODE_NCCL_WITH_CUDA
+      cudaStream_t s = StreamArg(a, 0, "stream", device_);
+      UseDevice(device_);
+      CheckCuda(cudaEventRecord(event_, s), "cudaEventRecord");
+#endif
+      recorded_ = true;
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value Query(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Event.query");
+      a.Count(0, 0);
+      CheckAlive(a.fn());
+      bool done = true;
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(device_);
+      cudaError_t e = cudaEventQuery(event_);
+      if (e == cudaErrorNotReady) {
+        cudaGetLastError();
+        done = false;
+      } else {
+        CheckCuda(e, "cudaEventQuery");
+      }
+#endif
+      return Napi::Boolean::New(info.Env(), done);
+    });
+  }
+
+  // synchronize(): a Promise resolved from the thread pool once the recorded work is done. The
+  // event stays alive until then even if disposed meanwhile.
+  Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Event.synchronize");
+      a.Count(0, 0);
+      CheckAlive(a.fn());
+#if NODE_NCCL_WITH_CUDA
+      cudaEvent_t ev = event_;
+      int dev = device_;
+      pending_++;
+      auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info.This().As<Napi::Object>()));
+      return RunAsync(
+          info.Env(),
+          [ev, dev] {
+            cudaSetDevice(dev);
+            CheckCuda(cudaEventSynchronize(ev), "cudaEventSynchronize (Event.synchronize)");
+          },
+          [this, self](Napi::Env env) -> Napi::Value {
+            Settle();
+            return env.Undefined();
+          });
+#else
+      return RunAsync(info.Env(), [] {});
+#endif
+    });
+  }
+
+  void Settle() {
+#if NODE_NCCL_WITH_CUDA
+    if (--pending_ == 0 && !alive_ && event_) {
+      cudaEventDestroy(event_);
+      event_ = nullptr;
+    }
+#endif
+  }
+
+  Napi::Value SynchronizeSync(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Event.synchronizeSync");
+      a.Count(0, 0);
+      CheckAlive(a.fn());
+#if NODE_NCCL_WITH_CUDA
+      CheckCuda(cudaEventSynchronize(event_), "cudaEventSynchronize");
+#endif
+      return info.Env().Undefined();
+    });
+  }
+
+  // elapsedTime(end): milliseconds from this event to `end` (both recorded, both with timing).
+  Napi::Value ElapsedTime(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Event.elapsedTime");
+      a.Count(1, 1);
+      CheckAlive(a.fn());
+      Event* end = FromValue(a[0]);
+      if (!end) a.Fail(0, "end", "an Event");
+      end->CheckAlive(a.fn());
+      if (!timing_ || !end->timing_)
+        a.Fail("both events must be created with enableTiming: true");
+      if (!recorded_ || !end->recorded_) a.Fail("both events must be recorded first");
+      if (end->device_ != device_)
+        Throw(code::kDeviceMismatch, std::string(a.fn()) + ": the events are on devices " + std::to_string(device_) +
+                                         " and " + std::to_string(end->device_));
+      float ms = 0;
+#if NODE_NCCL_WITH_CUDA
+      UseDevice(device_);
+      cudaError_t e = cudaEventElapsedTime(&ms, event_, end->event_);
+      if (e == cudaErrorNotReady) {
+        cudaGetLastError();
+        Throw(code::kCuda, std::string(a.fn()) + ": the events have not completed yet (await synchronize() first)");
+      }
+      CheckCuda(e, "cudaEventElapsedTime");
+#endif
+      return Napi::Number::New(info.Env(), ms);
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "Event.dispose");
+      a.Count(0, 0);
+      Destroy();
+      return info.Env().Undefined();
+    });
+  }
+
+  int device_ = -1;
+  bool timing_ = false;
+  bool alive_ = false;
+  bool recorded_ = false;
+  int pending_ = 0;
+#if NODE_NCCL_WITH_CUDA
+  cudaEvent_t event_ = nullptr;
+#endif
+  friend class Stream;
+};
+
+// waitEvent(event): work queued on this stream from now on waits for the event.
+Napi::Value Stream::WaitEvent(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    Args a(info, "Stream.waitEvent");
+    a.Count(1, 1);
+    CheckAlive(a.fn());
+    Event* ev = Event::FromValue(a[0]);
+    if (!ev) a.Fail(0, "event", "an Event");
+    ev->CheckAlive(a.fn());
+#if NODE_NCCL_WITH_CUDA
+    UseDevice(device_);
+    CheckCuda(cudaStreamWaitEvent(stream_, ev->event(), 0), "cudaStreamWaitEvent");
+#endif
+    return info.Env().Undefined();
+  });
+}
+
+// waitStream(other): work queued on this stream from now on waits for what `other` has queued.
+Napi::Value Stream::WaitStream(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    Args a(info, "Stream.waitStream");
+    a.Count(1, 1);
+    CheckAlive(a.fn());
+    Stream* other = FromValue(a[0]);
+    if (!other) a.Fail(0, "other", "a Stream");
+    other->CheckAlive(a.fn());
+#if NODE_NCCL_WITH_CUDA
+    UseDevice(other->device_);
+    cudaEvent_t ev = nullptr;
+    CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    cudaError_t e = cudaEventRecord(ev, other->stream_);
+    if (e == cudaSuccess) {
+      UseDevice(device_);
+      e = cudaStreamWaitEvent(stream_, ev, 0);
+    }
+    cudaEventDestroy(ev);  // deferred by CUDA until the wait is resolved
+    CheckCuda(e, "Stream.waitStream");
+#endif
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Object DefaultStreamObject(Napi::Env env, int device) {
+  AddonData& d = Data(env);
+  if (d.defaultStreams.size() <= static_cast<size_t>(device)) d.defaultStreams.resize(device + 1);
+  if (d.defaultStreams[device].IsEmpty()) {
+    Napi::Object s = d.classes["Stream"].New(
+        {Napi::Number::New(env, device), Napi::Number::New(env, 0), Napi::Boolean::New(env, true)});
+    d.defaultStreams[device] = Napi::Persistent(s);
+  }
+  return d.defaultStreams[device].Value();
+}
+
+// currentStream(device?): the Stream ops on the device are queued on.
+Napi::Value JsCurrentStream(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.currentStream");
+  a.Count(0, 1);
+  int dev = ReadDeviceOr(a, 0);
+  AddonData& d = Data(info.Env());
+  if (static_cast<size_t>(dev) < d.currentStreams.size() && !d.currentStreams[dev].IsEmpty()) {
+    Napi::Object s = d.currentStreams[dev].Value();
+    Stream* st = Stream::FromValue(s);
+    if (st && st->alive()) return s;
+    d.currentStreams[dev].Reset();
+  }
+  return DefaultStreamObject(info.Env(), dev);
+}
+
+// setCurrentStream(stream): makes it current on its device (like torch.cuda.set_stream).
+Napi::Value JsSetCurrentStream(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.setCurrentStream");
+  a.Count(1, 1);
+  Stream* st = Stream::FromValue(a[0]);
+  if (!st) a.Fail(0, "stream", "a Stream");
+  st->CheckAlive(a.fn());
+  int dev = st->device();
+  AddonData& d = Data(info.Env());
+  if (d.currentStreams.size() <= static_cast<size_t>(dev)) d.currentStreams.resize(dev + 1);
+#if NODE_NCCL_WITH_CUDA
+  SetCurrentStream(dev, st->stream());
+#endif
+  d.currentStreams[dev] = Napi::Persistent(a[0].As<Napi::Object>());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+#if NODE_NCCL_WITH_CUDA
+cudaStream_t StreamArg(const Args& a, size_t i, const char* name, int device) {
+  if (a.IsMissing(i)) return CurrentStream(device);
+  Stream* s = Stream::FromValue(a[i]);
+  if (!s) a.Fail(i, name, "a Stream");
+  s->CheckAlive(a.fn());
+  if (device >= 0 && s->device() != device)
+    Throw(code::kDeviceMismatch, std::string(a.fn()) + ": argument '" + name + "' is a Stream on device " +
+                                     std::to_string(s->device()) + ", expected one on device " + std::to_string(device));
+  return s->stream();
+}
+#endif
+
+void RegisterStreams(Napi::Env env, Napi::Object exports) {
+  Napi::Object cuda = Namespace(exports, "cuda");
+  Napi::Function stream = Stream::Define(env);
+  Napi::Function event = Event::Define(env);
+  Data(env).classes["Stream"] = Napi::Persistent(stream);
+  Data(env).classes["Event"] = Napi::Persistent(event);
+  cuda.Set("Stream", stream);
+  cuda.Set("Event", event);
+  cuda.Set("currentStream", Napi::Function::New(env, NN_FN(JsCurrentStream), "currentStream"));
+  cuda.Set("setCurrentStream", Napi::Function::New(env, NN_FN(JsSetCurrentStream), "setCurrentStream"));
+}
+
+}  // namespace nn

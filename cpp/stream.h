@@ -1,0 +1,16 @@
+// cuda.Stream and cuda.Event native handles (type-tagged ObjectWraps). Implemented in stream.cc.
+#pragma once
+#include <napi.h>
+
+#include "common.h"
+#include "runtime.h"
+
+namespace nn {
+
+#if NODE_NCCL_WITH_CUDA
+// Reads a Stream handle at argument i (checked alive and on `device` when device >= 0). A missing
+// argument (undefined/null) is the current stream of `device`.
+cudaStream_t StreamArg(const Args& a, size_t i, const char* name, int device);
+#endif
+
+}  // namespace nn
