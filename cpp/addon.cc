@@ -56,6 +56,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterBuffer(env, exports);
   RegisterCopy(env, exports);
   RegisterLoader(env, exports);
+  RegisterKernels(env, exports);
   return exports;
 }
 

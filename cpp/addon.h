@@ -30,5 +30,6 @@ void RegisterAllocator(Napi::Env env, Napi::Object exports);   // allocator.cc n
 void RegisterBuffer(Napi::Env env, Napi::Object exports);      // buffer.cc    native.cuda.DeviceBuffer
 void RegisterCopy(Napi::Env env, Napi::Object exports);        // copy.cc      native.cuda.memcpy*
 void RegisterLoader(Napi::Env env, Napi::Object exports);      // loader.cc    native.loader
+void RegisterKernels(Napi::Env env, Napi::Object exports);     // kernels.cc   native.kernels
 
 }  // namespace nn

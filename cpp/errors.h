@@ -16,6 +16,7 @@ constexpr const char* kInvalidArg = "ERR_INVALID_ARG";
 constexpr const char* kShapeMismatch = "ERR_SHAPE_MISMATCH";
 constexpr const char* kDtype = "ERR_DTYPE";
 constexpr const char* kDeviceMismatch = "ERR_DEVICE_MISMATCH";
+constexpr const char* kIndexOutOfRange = "ERR_INDEX_OUT_OF_RANGE";
 constexpr const char* kDisposed = "ERR_DISPOSED";
 constexpr const char* kNoGpu = "ERR_NO_GPU";
 constexpr const char* kNoDriver = "ERR_NO_DRIVER";

@@ -1,0 +1,152 @@
+// The kernels' plain C++ interface, below the N-API layer (cpp/kernels.cc reads and checks every
+// argument, then calls these). Host* functions run on the calling thread (cpp/kernels/*.cc);
+// Cuda* functions queue work on the given stream (cpp/kernels/*.cu). Pointers are already offset
+// to the first element; strides are in elements of each operand's own dtype. Nothing here
+// validates sizes or ranges again, except that index kernels check index values on the host.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "dtype.h"
+#include "ops.h"
+
+struct CUstream_st;
+
+namespace nn {
+namespace k {
+
+using Stream = CUstream_st*;
+
+// An elementwise problem over `ndim` dims with N operands (operand 0 is the output).
+template <int N>
+struct Iter {
+  int ndim = 0;
+  int64_t size[kMaxDims] = {};
+  int64_t st[N][kMaxDims] = {};
+  char* ptr[N] = {};
+  int64_t Numel() const {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= size[d];
+    return n;
+  }
+  // Drops size-1 dims and merges dims that are contiguous with the next one in every operand,
+  // so a contiguous (or uniformly broadcast) problem becomes one flat loop.
+  void Coalesce() {
+    int nd = 0;
+    for (int d = 0; d < ndim; d++) {
+      if (size[d] == 1) continue;
+      if (nd > 0) {
+        bool merge = true;
+        for (int o = 0; o < N; o++) merge = merge && st[o][nd - 1] == st[o][d] * size[d];
+        if (merge) {
+          size[nd - 1] *= size[d];
+          for (int o = 0; o < N; o++) st[o][nd - 1] = st[o][d];
+          continue;
+        }
+      }
+      size[nd] = size[d];
+      for (int o = 0; o < N; o++) st[o][nd] = st[o][d];
+      nd++;
+    }
+    ndim = nd;
+  }
+};
+
+enum class ROp : int { Sum, Mean, Prod, Max, Min, Argmax, Argmin, Var };
+enum class Dist : int { Uniform, Normal, Randint, Bernoulli };
+
+struct GemmArgs {
+  int64_t batch, m, n, k;
+  const void* a; int64_t lda, strideA; bool transA;
+  const void* b; int64_t ldb, strideB; bool transB;
+  void* c; int64_t ldc, strideC;
+  double alpha, beta;
+  bool allowTf32;
+};
+
+struct OptimTensor {
+  void* param;
+  const void* grad;
+  void* s0;   // adam: exp_avg;    sgd: momentum buffer (or null)
+  void* s1;   // adam: exp_avg_sq
+  void* s2;   // adam: max_exp_avg_sq (amsgrad) or null
+  int64_t numel;
+};
+struct AdamOpts {
+  double lr, beta1, beta2, eps, weightDecay;
+  int64_t step;
+  bool decoupled, amsgrad, maximize;
+};
+struct SgdOpts {
+  double lr, momentum, dampening, weightDecay;
+  bool nesterov, maximize, firstStep;
+};
+
+// A gather/scatter problem along `dim` of contiguous tensors (shape = index's shape).
+struct GatherArgs {
+  int ndim, dim;
+  int64_t shape[kMaxDims];
+  int64_t other[kMaxDims];  // src's shape (gather) or out's shape (scatterAdd)
+};
+
+// ---- host ---------------------------------------------------------------------------------------
+// scalarF: compute integer dtypes in double (a comparison with a non-integral scalar).
+void HostUnary(UOp op, DType dt, Iter<2> it, double p0, double p1, bool scalarF);
+void HostBinary(BOp op, DType dt, Iter<3> it);
+void HostWhere(DType dt, Iter<4> it);
+void HostCopy(DType src, DType dst, Iter<2> it);
+void HostReduce(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in,
+                int64_t* indices, double correction);
+void HostSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log);
+void HostSoftmaxBackward(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log);
+void HostLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean, float* rstd, const void* x,
+                   const void* w, const void* b, double eps);
+void HostLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
+                           const void* x, const float* mean, const float* rstd, const void* w);
+void HostMatmul(DType dt, const GemmArgs& g);
+// Index kernels throw ERR_INDEX_OUT_OF_RANGE (nn::NativeError) for an index outside [0, size).
+void HostIndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src,
+                     const int64_t* index, int64_t idxLen);
+void HostIndexAdd(DType dt, int64_t outer, int64_t outSize, int64_t inner, void* out, const void* src,
+                  const int64_t* index, int64_t idxLen);
+void HostGather(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index);
+void HostScatterAdd(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index);
+void HostRandom(Dist dist, DType dt, void* out, int64_t numel, uint64_t seed, uint64_t offset, double p0, double p1);
+void HostArange(DType dt, void* out, int64_t numel, double start, double step);
+void HostAdam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o);
+void HostSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o);
+void HostSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out);
+
+// ---- CUDA (same meanings; queued on `stream`, the current device already set) --------------------
+void CudaUnary(UOp op, DType dt, Iter<2> it, double p0, double p1, bool scalarF, Stream s);
+void CudaBinary(BOp op, DType dt, Iter<3> it, Stream s);
+void CudaWhere(DType dt, Iter<4> it, Stream s);
+void CudaCopy(DType src, DType dst, Iter<2> it, Stream s);
+void CudaReduce(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in,
+                int64_t* indices, double correction, Stream s);
+void CudaSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, Stream s);
+void CudaSoftmaxBackward(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log,
+                         Stream s);
+void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean, float* rstd, const void* x,
+                   const void* w, const void* b, double eps, Stream s);
+void CudaLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
+                           const void* x, const float* mean, const float* rstd, const void* w, Stream s);
+// Device index kernels skip out-of-range indices (lib/tensor checks them before launch).
+void CudaIndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src,
+                     const int64_t* index, int64_t idxLen, Stream s);
+void CudaIndexAdd(DType dt, int64_t outer, int64_t outSize, int64_t inner, void* out, const void* src,
+                  const int64_t* index, int64_t idxLen, Stream s);
+void CudaGather(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index, Stream s);
+void CudaScatterAdd(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index, Stream s);
+void CudaRandom(Dist dist, DType dt, void* out, int64_t numel, uint64_t seed, uint64_t offset, double p0, double p1,
+                Stream s);
+void CudaArange(DType dt, void* out, int64_t numel, double start, double step, Stream s);
+void CudaAdam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o, Stream s);
+void CudaSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Stream s);
+void CudaSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out,
+                    Stream s);
+// cuBLAS (cpp/cublas.cc): batched GEMM on `device`'s current stream.
+void CublasMatmul(DType dt, const GemmArgs& g, int device, Stream s);
+
+}  // namespace k
+}  // namespace nn
