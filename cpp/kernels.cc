@@ -369,7 +369,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   }
   double correction = args.IsMissing(8) ? 1.0 : args.Finite(8, "correction");
   if (op == k::ROp::Mean || op == k::ROp::Var) RequireFloat(args, dt, std::string("'") + kReduceNames[int(op)] + "'");
-  if (size == 0 && outN > 0 && op >= k::ROp::Max)
+  if (size == 0 && outN > 0 && op >= k::ROp::Max && op <= k::ROp::Argmin)
     args.Fail(std::string("'") + kReduceNames[int(op)] + "' of an empty dimension (size 0) has no identity");
   CheckSpan(args, out, outN);
   CheckSpan(args, in, inN);
