@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { NodeNcclError } from '../../lib/errors.js';
+import { LinePrefixer } from '../../lib/cli/line-prefixer.js';
+import { parseRunArgs, resolveNproc, scriptCommand } from '../../lib/cli/run.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixture = join(here, 'fixtures', 'rank.js');
+const bin = resolve(here, '..', '..', '..', 'bin', 'node-nccl.js');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function launch(args: string[], opts: { env?: NodeJS.ProcessEnv; onStdout?: (all: string, kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Result> {
+  const env = { ...process.env, ...opts.env };
+  for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'NODE_NCCL_BACKEND', 'NODE_NCCL_TIMEOUT_MS']) {
+    if (!opts.env || !(k in opts.env)) delete env[k];
+  }
+  if (!opts.env || !('NODE_NCCL_STORE_TOKEN' in opts.env)) delete env.NODE_NCCL_STORE_TOKEN;
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [bin, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    opts.onStdout?.(stdout, (s) => child.kill(s));
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((res) => child.on('close', (code) => res({ code, stdout, stderr, ms: Date.now() - t0 })));
+}
+
+/** Lines of one rank, without the prefix. */
+function linesOf(text: string, rank: number): string[] {
+  const p = `[rank${rank}]: `;
+  return text.split('\n').filter((l) => l.startsWith(p)).map((l) => l.slice(p.length));
+}
+
+for (const n of [2, 3]) {
+  test(`run: ${n} ranks get torchrun's variables, a free port, one token, prefixed output`, async () => {
+    const r = await launch(['--nproc-per-node', String(n), '--timeout-ms', '1234', fixture, 'env']);
+    assert.equal(r.code, 0, r.stderr);
+    const envs = Array.from({ length: n }, (_, rank) => JSON.parse(linesOf(r.stdout, rank)[0]!) as Record<string, string | null>);
+    const ports = new Set(envs.map((e) => e.MASTER_PORT));
+    const tokens = new Set(envs.map((e) => e.NODE_NCCL_STORE_TOKEN));
+    assert.equal(ports.size, 1);
+    assert.equal(tokens.size, 1);
+    const port = Number([...ports][0]);
+    assert.ok(Number.isInteger(port) && port > 0 && port < 65536);
+    assert.match(String([...tokens][0]), /^[0-9a-f]{48}$/);
+    envs.forEach((e, rank) => {
+      assert.equal(e.RANK, String(rank));
+      assert.equal(e.WORLD_SIZE, String(n));
+      assert.equal(e.LOCAL_RANK, String(rank));
+      assert.equal(e.LOCAL_WORLD_SIZE, String(n));
+      assert.equal(e.GROUP_RANK, '0');
+      assert.equal(e.MASTER_ADDR, '127.0.0.1');
+      assert.equal(e.NODE_NCCL_TIMEOUT_MS, '1234');
+      assert.equal(e.NODE_NCCL_BACKEND, null, 'a number of processes leaves the backend to initProcessGroup');
+      // A partial last line is flushed with its prefix; stderr stays on stderr.
+      assert.ok(linesOf(r.stdout, rank).includes(`tail-without-newline ${rank}`));
+      assert.deepEqual(linesOf(r.stderr, rank), [`to stderr from ${rank}`]);
+    });
+    // Every line of output carries a prefix.
+    for (const l of r.stdout.split('\n').filter(Boolean)) assert.match(l, /^\[rank\d\]: /);
+  });
+}
+
+test('run: multi-node numbering, and a token set by the user is kept', async () => {
+  const r = await launch(
+    ['--nnodes=2', '--node_rank', '1', '--master-addr', '127.0.0.1', '--master-port', '29999', '--nproc-per-node', '2', fixture, 'env'],
+    { env: { NODE_NCCL_STORE_TOKEN: 'shared-secret' } },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  for (const rank of [2, 3]) {
+    const e = JSON.parse(linesOf(r.stdout, rank)[0]!) as Record<string, string>;
+    assert.equal(e.RANK, String(rank));
+    assert.equal(e.LOCAL_RANK, String(rank - 2));
+    assert.equal(e.WORLD_SIZE, '4');
+    assert.equal(e.GROUP_RANK, '1');
+    assert.equal(e.MASTER_PORT, '29999');
+    assert.equal(e.NODE_NCCL_STORE_TOKEN, 'shared-secret');
+  }
+  assert.deepEqual(linesOf(r.stdout, 0), []);
+});
+
+test('run: the ranks meet through the store at the chosen port with the generated token', async () => {
+  const r = await launch(['--nproc-per-node', '3', fixture, 'rendezvous']);
+  assert.equal(r.code, 0, r.stderr);
+  for (let rank = 0; rank < 3; rank++) {
+    const got = JSON.parse(linesOf(r.stdout, rank)[0]!) as { rank: number; source: string; seen: string[] };
+    assert.deepEqual(got, { rank, source: 'env', seen: ['from 0', 'from 1', 'from 2'] });
+  }
+});
+
+test('run: a failing rank stops the others; its exit code and a summary come back', async () => {
+  const r = await launch(['--nproc-per-node', '3', fixture, 'fail', '1', '7']);
+  assert.equal(r.code, 7, r.stderr);
+  assert.ok(r.ms < 30_000, 'the other ranks were stopped, not waited for');
+  for (const rank of [0, 2]) {
+    assert.ok(linesOf(r.stdout, rank).includes(`rank ${rank} stopping on SIGTERM`), r.stdout);
+    assert.ok(!linesOf(r.stdout, rank).includes(`rank ${rank} was never stopped`));
+  }
+  assert.match(r.stderr, /node-nccl run: rank 1 \(local rank 1, pid \d+\) failed: exit code 7/);
+  assert.match(r.stderr, /other ranks: rank 0 stopped \(SIGTERM\), exit code 0; rank 2 stopped \(SIGTERM\), exit code 0/);
+  const summary = r.stderr.slice(r.stderr.indexOf('node-nccl run: rank 1'));
+  assert.match(summary, /last 20 line\(s\) of rank 1's stderr:\n {4}\[rank1\]: failure detail 10\n/);
+  assert.match(summary, /\[rank1\]: failure detail 29\n$/);
+  assert.doesNotMatch(summary, /failure detail 9\n/);
+});
+
+test('run: a rank killed by a signal gives 128+n and says which signal', async () => {
+  const r = await launch(['--nproc-per-node', '2', fixture, 'killself', '0']);
+  assert.equal(r.code, 137, r.stderr);
+  assert.match(r.stderr, /rank 0 \(local rank 0, pid \d+\) failed: killed by SIGKILL \(exit code 137\)/);
+  assert.ok(linesOf(r.stdout, 1).includes('rank 1 stopping on SIGTERM'));
+});
+
+test('run: ranks that ignore SIGTERM are killed after the grace period', async () => {
+  const r = await launch(['--nproc-per-node', '2', '--grace-ms', '300', fixture, 'stubborn', '1', '5']);
+  assert.equal(r.code, 5, r.stderr);
+  assert.ok(linesOf(r.stdout, 0).includes('rank 0 ignores SIGTERM'));
+  assert.match(r.stderr, /other ranks: rank 0 stopped \(SIGKILL\), killed by SIGKILL/);
+  assert.ok(r.ms < 30_000);
+});
+
+test('run: SIGTERM to the launcher reaches every rank; it exits with 143', async () => {
+  let sent = false;
+  const r = await launch(['--nproc-per-node', '3', fixture, 'wait'], {
+    onStdout: (all, kill) => {
+      if (!sent && [0, 1, 2].every((k) => linesOf(all, k).includes(`rank ${k} ready`))) {
+        sent = true;
+        kill('SIGTERM');
+      }
+    },
+  });
+  assert.ok(sent);
+  assert.equal(r.code, 143, r.stderr);
+  for (const rank of [0, 1, 2]) assert.ok(linesOf(r.stdout, rank).includes(`rank ${rank} got SIGTERM`), r.stdout);
+  assert.match(r.stderr, /received SIGTERM; forwarding it to every rank/);
+});
+
+test('run: usage errors are clear and exit 2; scripts it will not run exit 1', async () => {
+  const cases: Array<[string[], number, RegExp]> = [
+    [[], 2, /no script given/],
+    [['--nproc-per-node', 'many', 'x.js'], 2, /--nproc-per-node "many" is not valid: expected an integer >= 1/],
+    [['--bogus', 'x.js'], 2, /unknown option --bogus/],
+    [['--nnodes', '2', '--node-rank', '2', '--master-addr', 'h', 'x.js'], 2, /--node-rank 2 is out of range for --nnodes 2/],
+    [['--nnodes', '2', 'x.js'], 2, /--master-addr is required with --nnodes > 1/],
+    [['--nnodes', '1:4', 'x.js'], 2, /elastic ranges/],
+    [['--master-port', '0', 'x.js'], 2, /expected an integer in 1\.\.65535/],
+    [['--nproc-per-node', '2', 'train.ts'], 1, /train\.ts is TypeScript.*compile it first/],
+    [['--nproc-per-node', '2', 'does-not-exist.js'], 1, /script not found: does-not-exist\.js/],
+    [['--nproc-per-node', '2', 'README.md'], 1, /expected a \.js, \.mjs or \.cjs script/],
+    [['--nnodes', '2', '--master-addr', '127.0.0.1', fixture, 'env'], 1, /set NODE_NCCL_STORE_TOKEN to the same secret on every node/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = await launch(args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+  const help = await launch(['--help']);
+  assert.equal(help.code, 0);
+  for (const word of ['--nproc-per-node', '--master-port', 'LOCAL_WORLD_SIZE', 'NODE_NCCL_STORE_TOKEN', 'NODE_NCCL_BACKEND', '128+n']) {
+    assert.ok(help.stdout.includes(word), word);
+  }
+});
+
+test('parseRunArgs keeps the script arguments as given', () => {
+  const o = parseRunArgs(['--nproc-per-node', '2', 'train.js', '--lr', '0.1', '--nproc-per-node', '9'])!;
+  assert.equal(o.script, 'train.js');
+  assert.deepEqual(o.scriptArgs, ['--lr', '0.1', '--nproc-per-node', '9']);
+  assert.equal(o.nprocSpec, '2');
+  assert.equal(parseRunArgs(['--', '--weird-name.js'])!.script, '--weird-name.js');
+  assert.equal(parseRunArgs(['-h']), undefined);
+  assert.deepEqual(scriptCommand({ script: './tool', scriptArgs: ['a'], noNode: true }), { file: './tool', args: ['a'] });
+});
+
+test('resolveNproc: auto/gpu/cpu and the backend hint', async () => {
+  const none = async () => ({ count: 0, reason: 'no CUDA driver' });
+  const four = async () => ({ count: 4, reason: '' });
+  assert.deepEqual(await resolveNproc('auto', none), { nproc: 2, backend: 'cpu' });
+  assert.deepEqual(await resolveNproc('auto', four), { nproc: 4, backend: 'nccl' });
+  assert.deepEqual(await resolveNproc('gpu', four), { nproc: 4, backend: 'nccl' });
+  await assert.rejects(resolveNproc('gpu', none), (e: unknown) => e instanceof NodeNcclError && e.code === 'ERR_LAUNCH' && /no GPU found \(no CUDA driver\)/.test(e.message));
+  assert.deepEqual(await resolveNproc('3', none), { nproc: 3, backend: undefined });
+  const cpu = await resolveNproc('cpu', none);
+  assert.ok(cpu.nproc >= 1 && cpu.backend === 'cpu');
+  // The real probe answers (0 here, with a reason, when there is no GPU or no lib/cuda).
+  const real = await resolveNproc('auto');
+  assert.ok(real.nproc >= 1);
+});
+
+test('LinePrefixer: split lines, split UTF-8 characters, long lines and the final flush', () => {
+  const out: Buffer[] = [];
+  const lines: string[] = [];
+  const p = new LinePrefixer('[rank3]: ', (b) => (out.push(b), true), (l) => lines.push(l), 16);
+  const text = Buffer.from('héllo\nwor');
+  p.push(text.subarray(0, 2)); // splits the two bytes of 'é'
+  p.push(text.subarray(2));
+  p.push(Buffer.from('ld\r\n\n'));
+  p.push(Buffer.from('x'.repeat(40)));
+  p.push(Buffer.from('end'));
+  p.flush();
+  p.flush();
+  assert.equal(
+    Buffer.concat(out).toString(),
+    '[rank3]: héllo\n[rank3]: world\r\n[rank3]: \n[rank3]: xxxxxxxxxxxxxxxx\n[rank3]: xxxxxxxxxxxxxxxx\n[rank3]: xxxxxxxxend\n',
+  );
+  assert.deepEqual(lines, ['héllo', 'world', '', 'x'.repeat(16), 'x'.repeat(16), 'xxxxxxxxend']);
+});
