@@ -273,6 +273,8 @@ interface RankState {
 }
 
 const TAIL_LINES = 20;
+/** How long the output of an exited rank may keep flowing (from processes it started). */
+const PIPE_DRAIN_MS = 2000;
 
 function describeEnd(r: RankState): string {
   if (r.spawnError) return `could not start: ${r.spawnError}`;
@@ -409,10 +411,23 @@ export async function launch(o: RunOptions): Promise<number> {
         err.flush();
         finish(r, null, null, e.message);
       });
+      let drainTimer: NodeJS.Timeout | undefined;
       child.once('close', (code, signal) => {
+        if (drainTimer) clearTimeout(drainTimer);
         out.flush();
         err.flush();
         finish(r, code, signal);
+      });
+      // 'close' waits for the output pipes; a process the rank started may still hold them. Once the
+      // rank itself has exited, give its output a moment to drain, then stop waiting for them.
+      child.once('exit', (code, signal) => {
+        drainTimer = setTimeout(() => {
+          child.stdout!.destroy();
+          child.stderr!.destroy();
+          out.flush();
+          err.flush();
+          finish(r, code, signal);
+        }, PIPE_DRAIN_MS);
       });
     }
     await allDone;

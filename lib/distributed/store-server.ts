@@ -34,6 +34,12 @@ const I64_MAX = 2n ** 63n - 1n;
 const PRE_AUTH_MAX_BYTES = 64 * 1024;
 /** A server stops reading a client whose unsent replies exceed this, until they drain. */
 const MAX_PENDING_WRITE_BYTES = 16 * 1024 * 1024;
+/**
+ * Connections allowed to be waiting for authentication at once. At the limit the oldest waiting one
+ * is closed, so a flood of idle connections costs bounded memory and cannot lock real clients out
+ * (they authenticate within milliseconds).
+ */
+const MAX_UNAUTHENTICATED = 256;
 
 type WaitCallback = (err: NodeNcclError | null) => void;
 
@@ -268,6 +274,7 @@ export class StoreServer {
   private readonly conns = new Map<Socket, () => void>();
   private readonly tokenDigest: Buffer | undefined;
   private closed = false;
+  private readonly unauthenticated = new Set<Socket>();
   port = 0;
 
   constructor(
@@ -328,6 +335,15 @@ export class StoreServer {
       socket.destroy();
       return;
     }
+    if (this.unauthenticated.size >= MAX_UNAUTHENTICATED) {
+      const oldest = this.unauthenticated.values().next().value as Socket;
+      this.unauthenticated.delete(oldest);
+      oldest.destroy();
+    }
+    this.unauthenticated.add(socket);
+    const authSettled = (): void => {
+      this.unauthenticated.delete(socket);
+    };
     socket.unref();
     socket.setNoDelay(true);
     let authed = false;
@@ -360,6 +376,7 @@ export class StoreServer {
       setTimeout(() => socket.destroy(), 1000).unref();
     };
     const cleanup = (): void => {
+      authSettled();
       clearTimeout(authTimer);
       for (const c of cancels) c();
       cancels.clear();
@@ -415,6 +432,7 @@ export class StoreServer {
             return;
           }
           authed = true;
+          authSettled();
           clearTimeout(authTimer);
           reader.maxPayloadBytes = this.opts.maxMessageBytes;
           // The reply tells the client this server's message limit, so it can refuse larger ones itself.

@@ -146,6 +146,21 @@ test('run: SIGTERM to the launcher reaches every rank; it exits with 143', async
   assert.match(r.stderr, /received SIGTERM; forwarding it to every rank/);
 });
 
+test('run: a rank whose child process keeps its output open does not hold the launcher', async () => {
+  const r = await launch(['--nproc-per-node', '2', fixture, 'orphan']);
+  const pids = [0, 1].map((rank) => Number(/^grandchild (\d+)$/.exec(linesOf(r.stdout, rank)[0] ?? '')?.[1]));
+  for (const pid of pids) {
+    try {
+      if (pid > 0) process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(pids.every((p) => p > 0), r.stdout);
+  assert.ok(r.ms < 20_000, `took ${r.ms} ms`);
+});
+
 test('run: usage errors are clear and exit 2; scripts it will not run exit 1', async () => {
   const cases: Array<[string[], number, RegExp]> = [
     [[], 2, /no script given/],

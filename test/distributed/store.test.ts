@@ -439,3 +439,27 @@ test('fuzz: random bytes, hostile frames and oversized lengths never harm the se
   await good.close();
   await store.close();
 });
+
+test('a flood of idle unauthenticated connections cannot lock real clients out', async () => {
+  const store = await server();
+  const idle: Socket[] = [];
+  let closedByServer = 0;
+  try {
+    for (let i = 0; i < 300; i++) {
+      const s = await rawConnection(store.port);
+      s.on('error', () => {});
+      s.on('close', () => closedByServer++);
+      idle.push(s);
+    }
+    const c = await client(store.port);
+    await c.set('got-in', 'yes');
+    assert.equal((await store.get('got-in')).toString(), 'yes');
+    await c.close();
+    // The oldest idle ones were closed to make room; at most 256 wait for authentication at once.
+    while (closedByServer < 300 - 256) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(store.connectionCount <= 256, String(store.connectionCount));
+  } finally {
+    for (const s of idle) s.destroy();
+    await store.close();
+  }
+});
