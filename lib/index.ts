@@ -2,3 +2,5 @@
 export * from './errors.js';
 export { native } from './native/index.js';
 export { TCPStore, PrefixStore, type Store, type TCPStoreOptions, type StoreWaitOptions } from './distributed/store.js';
+export * from './tensor/index.js';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled, type GradHook, type PostAccumulateGradHook, type RemovableHandle } from './autograd/index.js';

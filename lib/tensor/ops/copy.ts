@@ -1,0 +1,103 @@
+/** Copies: empty outputs, dtype casts, contiguous(), clone(), detach(), to(device | dtype). */
+import { createError } from '../../errors.js';
+import { record } from '../../autograd/function.js';
+import { cudaApi } from '../cuda-bridge.js';
+import { checkDType, dtypeCode, isDType, itemSize, type DType } from '../dtype.js';
+import { CPU, toDevice, type Device, type DeviceLike } from '../device.js';
+import { K, viewOf } from '../kernels.js';
+import { contiguousStrides, numelOf } from '../shape.js';
+import { Storage } from '../storage.js';
+import { Tensor, type ToOptions } from '../tensor.js';
+
+/** A new contiguous tensor with uninitialized (device) or zeroed (host) values. */
+export function emptyTensor(shape: readonly number[], dtype: DType, device: Device = CPU, op = 'empty'): Tensor {
+  const numel = numelOf(shape, op);
+  const bytes = numel * itemSize(dtype);
+  if (bytes > Number.MAX_SAFE_INTEGER) throw createError('ERR_INVALID_ARG', `${op}: ${numel} elements of ${dtype} overflow the byte count`);
+  return new Tensor(Storage.allocate(device, bytes), shape, contiguousStrides(shape), 0, dtype);
+}
+
+/** Raw strided copy (with dtype conversion) of src into dst (same shape, same device). */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  if (src.numel === 0) return;
+  K().copy(dtypeCode(src.dtype), dtypeCode(dst.dtype), dst.shape as number[], viewOf(dst), viewOf(src, dst.shape));
+}
+
+/** x converted to dtype (x itself when it already has it). */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  x._check('to');
+  if (x.dtype === dtype) return x;
+  const out = emptyTensor(x.shape, dtype, x.device, 'to');
+  copyInto(out, x);
+  return record('ToCopyBackward0', out, [x], (g) => [g]);
+}
+
+export function contiguous(x: Tensor): Tensor {
+  x._check('contiguous');
+  if (x.isContiguous()) return x;
+  return clone(x);
+}
+
+export function clone(x: Tensor): Tensor {
+  x._check('clone');
+  const out = emptyTensor(x.shape, x.dtype, x.device, 'clone');
+  copyInto(out, x);
+  return record('CloneBackward0', out, [x], (g) => [g]);
+}
+
+export function detach(x: Tensor): Tensor {
+  x._check('detach');
+  const t = new Tensor(x._storage, x.shape, x.strides, x.offset, x.dtype);
+  t._base = x._base ?? x;
+  return t;
+}
+
+function parseTo(target: DType | DeviceLike | ToOptions): { dtype?: DType; device?: Device; copy: boolean } {
+  if (typeof target === 'string') return isDType(target) ? { dtype: target, copy: false } : { device: toDevice(target, 'to'), copy: false };
+  if (target && typeof target === 'object' && !('type' in target && 'index' in target)) {
+    const o = target as ToOptions;
+    return {
+      ...(o.dtype !== undefined ? { dtype: checkDType(o.dtype, 'to') } : {}),
+      ...(o.device !== undefined ? { device: toDevice(o.device, 'to') } : {}),
+      copy: o.copy ?? false,
+    };
+  }
+  return { device: toDevice(target as DeviceLike, 'to'), copy: false };
+}
+
+/** Moves between devices (copies on the current stream) and/or converts the dtype. */
+export function to(x: Tensor, target: DType | DeviceLike | ToOptions): Tensor {
+  x._check('to');
+  const { dtype = x.dtype, device = x.device, copy } = parseTo(target);
+  if (device.equals(x.device)) {
+    if (dtype === x.dtype) return copy ? clone(x) : x;
+    return cast(x, dtype);
+  }
+  // Convert on the source side when narrowing, on the destination side when widening.
+  const src = contiguous(itemSize(dtype) < itemSize(x.dtype) ? cast(x, dtype) : x);
+  const moved = transfer(src, device);
+  const out = moved.dtype === dtype ? moved : cast(moved, dtype);
+  if (out !== moved) moved.dispose();
+  if (src !== x) src.dispose();
+  const srcDevice = x.device;
+  return record('ToCopyBackward0', out, [x], (g) => [transfer(contiguous(g), srcDevice)]);
+}
+
+/** A contiguous copy of a contiguous tensor on another device (no autograd). */
+export function transfer(src: Tensor, device: Device): Tensor {
+  if (src.device.equals(device)) return src;
+  const out = emptyTensor(src.shape, src.dtype, device, 'to');
+  const bytes = src.numel * itemSize(src.dtype);
+  if (bytes === 0) return out;
+  const api = cudaApi('to');
+  const srcOff = src.offset * itemSize(src.dtype);
+  if (src.device.type === 'cpu') {
+    const hb = src._storage.hostBytes().subarray(srcOff, srcOff + bytes);
+    api.copyHostToDevice(out._storage.buffer!, 0, hb, { sync: true });
+  } else if (device.type === 'cpu') {
+    api.copyDeviceToHost(out._storage.hostBytes(), src._storage.buffer!, srcOff, { sync: true });
+  } else {
+    api.copyDeviceToDevice(out._storage.buffer!, 0, src._storage.buffer!, srcOff, bytes);
+  }
+  return out;
+}
