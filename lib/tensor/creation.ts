@@ -224,7 +224,7 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
   const host = emptyTensor([steps], dtype, CPU, 'linspace');
   const arr = storageArray(dtype, host._storage.host as ArrayBuffer, 0, steps);
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
-  const half = Math.floor(steps / 2);
+  const half = steps === 1 ? 1 : Math.floor(steps / 2);
   for (let i = 0; i < steps; i++) writeValue(dtype, arr, i, i < half ? start + step * i : end - step * (steps - 1 - i));
   return finish(toDeviceOwned(host, toDevice(opts.device, 'linspace')), opts);
 }

@@ -73,7 +73,7 @@ export function formatTensor(t: Tensor): string {
     const render = (d: number, base: number, indent: number): string => {
       const idx = keptIndices(shape[d]!, summarize);
       if (d === shape.length - 1) {
-        const items = idx.map((i) => (i === null ? '...' : pad(fmt(get(base + i * strides[d]!)))));
+        const items = idx.map((i) => (i === null ? pad('...') : pad(fmt(get(base + i * strides[d]!)))));
         const perLine = Math.max(1, Math.floor((LINE_WIDTH - indent) / (width + 2)));
         const lines: string[] = [];
         for (let i = 0; i < items.length; i += perLine) lines.push(items.slice(i, i + perLine).join(', '));

@@ -120,7 +120,8 @@ export function shapesEqual(a: Shape, b: Shape): boolean {
 export function viewStrides(shape: Shape, strides: Shape, newShape: Shape): number[] | null {
   const numel = numelOf(shape);
   const out = new Array<number>(newShape.length);
-  if (numel === 0) return contiguousStrides(newShape);
+  if (numel === 0 || shape.length === 0) return contiguousStrides(newShape);
+  if (newShape.length === 0) return [];
   let viewD = newShape.length - 1;
   let chunkBase = strides[strides.length - 1] ?? 1;
   let tensorNumel = 1;

@@ -352,7 +352,7 @@ export class Tensor implements Disposable {
   // ---- reductions ----------------------------------------------------------------------------
   sum(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { return R.sum(this, dim, opts); }
   mean(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { return R.mean(this, dim, opts); }
-  prod(dim?: number | null, opts: R.ReduceOptions = {}): Tensor { return R.prod(this, dim, opts); }
+  prod(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { return R.prod(this, dim, opts); }
   /** max() of all elements; max(dim) returns { values, indices }. */
   max(): Tensor;
   max(dim: number, opts?: { keepdim?: boolean }): R.ValuesIndices;
@@ -386,29 +386,29 @@ export class Tensor implements Disposable {
   copy_(src: TensorLike): this { return I.copy_(this, src); }
   zero_(): this { return I.fill_(this, 0); }
   fill_(value: Scalar): this { return I.fill_(this, value); }
-  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.assign_(this, 'add_', () => E.add(this, other, opts.alpha), other); }
-  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.assign_(this, 'sub_', () => E.sub(this, other, opts.alpha), other); }
-  mul_(other: TensorLike): this { return I.assign_(this, 'mul_', () => E.mul(this, other), other); }
-  div_(other: TensorLike): this { return I.assign_(this, 'div_', () => E.div(this, other), other); }
-  pow_(exponent: TensorLike): this { return I.assign_(this, 'pow_', () => E.pow(this, exponent), exponent); }
-  clamp_(min?: number | null, max?: number | null): this { return I.assign_(this, 'clamp_', () => E.clamp(this, min ?? null, max ?? null)); }
-  neg_(): this { return I.assign_(this, 'neg_', () => E.neg(this)); }
-  exp_(): this { return I.assign_(this, 'exp_', () => E.exp(this)); }
-  sqrt_(): this { return I.assign_(this, 'sqrt_', () => E.sqrt(this)); }
-  relu_(): this { return I.assign_(this, 'relu_', () => E.relu(this)); }
-  sigmoid_(): this { return I.assign_(this, 'sigmoid_', () => E.sigmoid(this)); }
-  tanh_(): this { return I.assign_(this, 'tanh_', () => E.tanh(this)); }
-  maskedFill_(mask: Tensor, value: Scalar): this { return I.assign_(this, 'maskedFill_', () => E.where(mask, value, this)); }
+  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.assign_(this, 'add_', (x) => E.add(x, other, opts.alpha), other); }
+  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.assign_(this, 'sub_', (x) => E.sub(x, other, opts.alpha), other); }
+  mul_(other: TensorLike): this { return I.assign_(this, 'mul_', (x) => E.mul(x, other), other); }
+  div_(other: TensorLike): this { return I.assign_(this, 'div_', (x) => E.div(x, other), other); }
+  pow_(exponent: TensorLike): this { return I.assign_(this, 'pow_', (x) => E.pow(x, exponent), exponent); }
+  clamp_(min?: number | null, max?: number | null): this { return I.assign_(this, 'clamp_', (x) => E.clamp(x, min ?? null, max ?? null)); }
+  neg_(): this { return I.assign_(this, 'neg_', (x) => E.neg(x)); }
+  exp_(): this { return I.assign_(this, 'exp_', (x) => E.exp(x)); }
+  sqrt_(): this { return I.assign_(this, 'sqrt_', (x) => E.sqrt(x)); }
+  relu_(): this { return I.assign_(this, 'relu_', (x) => E.relu(x)); }
+  sigmoid_(): this { return I.assign_(this, 'sigmoid_', (x) => E.sigmoid(x)); }
+  tanh_(): this { return I.assign_(this, 'tanh_', (x) => E.tanh(x)); }
+  maskedFill_(mask: Tensor, value: Scalar): this { return I.assign_(this, 'maskedFill_', (x) => E.where(mask, value, x)); }
   /** this += alpha * tensor1 * tensor2 (torch.addcmul_). */
   addcmul_(t1: Tensor, t2: Tensor, opts: { value?: number } = {}): this {
-    return I.assign_(this, 'addcmul_', () => E.add(this, E.mul(t1, t2), opts.value ?? 1), t1, t2);
+    return I.assign_(this, 'addcmul_', (x) => E.add(x, E.mul(t1, t2), opts.value ?? 1), t1, t2);
   }
   /** this += value * tensor1 / tensor2 (torch.addcdiv_). */
   addcdiv_(t1: Tensor, t2: Tensor, opts: { value?: number } = {}): this {
-    return I.assign_(this, 'addcdiv_', () => E.add(this, E.div(t1, t2), opts.value ?? 1), t1, t2);
+    return I.assign_(this, 'addcdiv_', (x) => E.add(x, E.div(t1, t2), opts.value ?? 1), t1, t2);
   }
   /** this += weight * (end - this) (torch.lerp_). */
-  lerp_(end: Tensor, weight: number): this { return I.assign_(this, 'lerp_', () => E.add(this, E.sub(end, this), weight), end); }
+  lerp_(end: Tensor, weight: number): this { return I.assign_(this, 'lerp_', (x) => E.add(x, E.sub(end, x), weight), end); }
   /** Fills with U[from, to) from the device's generator. */
   uniform_(from = 0, to = 1): this { return Rd.fillRandom_(this, 'uniform', from, to); }
   /** Fills with N(mean, std²). */
