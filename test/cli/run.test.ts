@@ -175,11 +175,14 @@ test('run: usage errors are clear and exit 2; scripts it will not run exit 1', a
     [['--nproc-per-node', '2', 'README.md'], 1, /expected a \.js, \.mjs or \.cjs script/],
     [['--nnodes', '2', '--master-addr', '127.0.0.1', fixture, 'env'], 1, /set NODE_NCCL_STORE_TOKEN to the same secret on every node/],
   ];
-  for (const [args, code, re] of cases) {
-    const r = await launch(args);
-    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, re);
-  }
+  const results = await Promise.all(cases.map(([args]) => launch(args)));
+  cases.forEach(([args, code, re], i) => {
+    assert.equal(results[i]!.code, code, `${args.join(' ')}: ${results[i]!.stderr}`);
+    assert.match(results[i]!.stderr, re);
+  });
+  const missing = await launch(['--nproc-per-node', '2', '--no-node', './definitely-not-an-executable']);
+  assert.equal(missing.code, 127, missing.stderr);
+  assert.match(missing.stderr, /rank \d \(local rank \d, pid -\) failed: could not start: spawn \.\/definitely-not-an-executable ENOENT/);
   const help = await launch(['--help']);
   assert.equal(help.code, 0);
   for (const word of ['--nproc-per-node', '--master-port', 'LOCAL_WORLD_SIZE', 'NODE_NCCL_STORE_TOKEN', 'NODE_NCCL_BACKEND', '128+n']) {
