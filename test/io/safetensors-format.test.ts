@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { NodeNcclError } from '../../lib/errors.js';
 import { MAX_HEADER_SIZE, layout, parseFileBytes, type StInput } from '../../lib/io/safetensors-format.js';
 
-/** test/fixtures, from dist/test/io. */
-export const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures');
+import { fixtures } from './fixtures-path.js';
 
 /*
  * test/fixtures/handmade.safetensors was written byte by byte from the format specification
@@ -30,7 +28,7 @@ export const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
  * descending in its enum order: I64 > F32 > BF16 > BOOL, then by name), so our writer must
  * reproduce this file byte for byte from the same tensors and metadata.
  */
-export const HANDMADE_HEADER =
+const HANDMADE_HEADER =
   '{"__metadata__":{"format":"pt"},"b":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},' +
   '"a":{"dtype":"F32","shape":[2,2],"data_offsets":[16,32]},"c":{"dtype":"BF16","shape":[3],' +
   '"data_offsets":[32,38]},"m":{"dtype":"BOOL","shape":[2],"data_offsets":[38,40]}}';

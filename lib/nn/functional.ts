@@ -1,0 +1,253 @@
+/**
+ * nn.functional: losses and activations with torch.nn.functional's meanings and defaults, composed
+ * from Tensor ops, so autograd differentiates them (no hand-written backward here).
+ */
+import { createError } from '../errors.js';
+import { Tensor, arange, noGrad, rand, type DType } from '../tensor/index.js';
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+function checkReduction(r: unknown, who: string): asserts r is Reduction {
+  if (r !== 'mean' && r !== 'sum' && r !== 'none') throw createError('ERR_INVALID_ARG', `${who}: reduction must be 'mean', 'sum' or 'none', got ${String(r)}`);
+}
+function checkTensor(t: unknown, who: string, what: string): asserts t is Tensor {
+  if (!(t instanceof Tensor)) throw createError('ERR_INVALID_ARG', `${who}: ${what} must be a Tensor, got ${String(t)}`);
+}
+function reduce(loss: Tensor, reduction: Reduction): Tensor {
+  return reduction === 'mean' ? loss.mean() : reduction === 'sum' ? loss.sum() : loss;
+}
+const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+// ---- activations --------------------------------------------------------------------------------
+export const relu = (x: Tensor): Tensor => x.relu();
+export const tanh = (x: Tensor): Tensor => x.tanh();
+export const sigmoid = (x: Tensor): Tensor => x.sigmoid();
+export const silu = (x: Tensor): Tensor => x.silu();
+
+export interface GeluOptions {
+  /** 'none' (exact, with erf; default) or 'tanh' (the tanh approximation). */
+  approximate?: 'none' | 'tanh';
+}
+export function gelu(x: Tensor, { approximate = 'none' }: GeluOptions = {}): Tensor {
+  if (approximate !== 'none' && approximate !== 'tanh') throw createError('ERR_INVALID_ARG', `gelu: approximate must be 'none' or 'tanh', got ${String(approximate)}`);
+  return x.gelu({ approximate });
+}
+
+export function softmax(x: Tensor, dim: number): Tensor {
+  return x.softmax(dim);
+}
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  return x.logSoftmax(dim);
+}
+
+// ---- layers -------------------------------------------------------------------------------------
+/** y = x @ weight^T + bias, weight [out, in]. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  checkTensor(x, 'linear', 'input');
+  checkTensor(weight, 'linear', 'weight');
+  if (weight.ndim !== 2) throw createError('ERR_SHAPE_MISMATCH', `linear: weight must be 2-D [out, in], got ${fmt(weight.shape)}`);
+  if (x.shape[x.ndim - 1] !== weight.shape[1]) {
+    throw createError('ERR_SHAPE_MISMATCH', `linear: input of shape ${fmt(x.shape)} has ${x.shape[x.ndim - 1]} features, the weight ${fmt(weight.shape)} expects ${weight.shape[1]}`);
+  }
+  const y = x.matmul(weight.transpose(0, 1));
+  return bias ? y.add(bias) : y;
+}
+
+export interface DropoutOptions {
+  /** Probability of zeroing an element. Default 0.5. */
+  p?: number;
+  /** Apply it (training mode). Default true, as torch.nn.functional.dropout. */
+  training?: boolean;
+}
+/** Zeroes elements with probability p and scales the rest by 1 / (1 - p) (in training only). */
+export function dropout(x: Tensor, { p = 0.5, training = true }: DropoutOptions = {}): Tensor {
+  if (!(p >= 0 && p <= 1)) throw createError('ERR_INVALID_ARG', `dropout probability has to be between 0 and 1, but got ${p}`);
+  if (!training || p === 0) return x;
+  if (p === 1) return x.mul(0);
+  const mask = noGrad(() => rand(x.shape, { dtype: 'float32', device: x.device.toString() }).ge(p).to({ dtype: x.dtype }).mul(1 / (1 - p)));
+  return x.mul(mask);
+}
+
+/**
+ * Layer normalization over the last normalizedShape.length dims:
+ * (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance.
+ */
+export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  checkTensor(x, 'layerNorm', 'input');
+  const k = normalizedShape.length;
+  if (k === 0 || k > x.ndim || normalizedShape.some((d, i) => x.shape[x.ndim - k + i] !== d)) {
+    throw createError('ERR_SHAPE_MISMATCH', `layerNorm: input of shape ${fmt(x.shape)} does not end with the normalized shape ${fmt(normalizedShape)}`);
+  }
+  const rows = x.shape.slice(0, x.ndim - k);
+  const cols = normalizedShape.reduce((a, b) => a * b, 1);
+  const x2 = x.reshape([...rows, cols]);
+  const mean = x2.mean(-1, { keepdim: true });
+  const centered = x2.sub(mean);
+  const variance = centered.mul(centered).mean(-1, { keepdim: true });
+  let y = centered.mul(variance.add(eps).rsqrt()).reshape(x.shape);
+  if (weight) y = y.mul(weight);
+  if (bias) y = y.add(bias);
+  return y;
+}
+
+/**
+ * Rows of `weight` [num, dim] picked by the integer `input` (any shape): output [...input.shape, dim].
+ * Rows picked by `paddingIdx` (default null: none) get no gradient.
+ */
+export function embedding(input: Tensor, weight: Tensor, { paddingIdx = null }: { paddingIdx?: number | null } = {}): Tensor {
+  checkTensor(input, 'embedding', 'input');
+  checkTensor(weight, 'embedding', 'weight');
+  if (input.dtype !== 'int64' && input.dtype !== 'int32') throw createError('ERR_DTYPE', `embedding: indices must be int64 or int32, got ${input.dtype}`);
+  if (weight.ndim !== 2) throw createError('ERR_SHAPE_MISMATCH', `embedding: weight must be 2-D [num, dim], got ${fmt(weight.shape)}`);
+  const idx = input.dtype === 'int64' ? input.reshape([-1]) : input.reshape([-1]).to({ dtype: 'int64' });
+  let rows = weight.indexSelect(0, idx);
+  if (paddingIdx !== null && weight.requiresGrad) {
+    const keep = noGrad(() => idx.ne(paddingIdx).unsqueeze(1).to({ dtype: weight.dtype }));
+    rows = rows.mul(keep).add(noGrad(() => rows.detach().mul(keep.neg().add(1))));
+  }
+  return rows.reshape([...input.shape, weight.shape[1]!]);
+}
+
+/** One-hot encoding of an int64 tensor of class indices: int64 [...t.shape, numClasses]. */
+export function oneHot(t: Tensor, numClasses = -1): Tensor {
+  checkTensor(t, 'oneHot', 'input');
+  if (t.dtype !== 'int64') throw createError('ERR_DTYPE', `oneHot: class values must be int64, got ${t.dtype}`);
+  return noGrad(() => {
+    let n = numClasses;
+    if (n === -1) n = t.numel === 0 ? 0 : Number(t.max().item()) + 1;
+    if (!Number.isInteger(n) || n < 0) throw createError('ERR_INVALID_ARG', `oneHot: numClasses must be -1 or a non-negative integer, got ${numClasses}`);
+    if (t.numel > 0) {
+      const lo = Number(t.min().item());
+      const hi = Number(t.max().item());
+      if (lo < 0 || hi >= n) throw createError('ERR_INDEX_OUT_OF_RANGE', `oneHot: class values must be in [0, ${n}), got values from ${lo} to ${hi}`);
+    }
+    return t.unsqueeze(-1).eq(arange(n, { dtype: 'int64', device: t.device.toString() })).to({ dtype: 'int64' });
+  });
+}
+
+// ---- losses -------------------------------------------------------------------------------------
+export interface NllLossOptions {
+  /** Target value that contributes nothing (nor to the mean's count). Default -100. */
+  ignoreIndex?: number;
+  /** Default 'mean' (over the targets that are not ignored). */
+  reduction?: Reduction;
+}
+
+export interface CrossEntropyOptions extends NllLossOptions {
+  /** Mixes the target with the uniform distribution: (1 - ls) * onehot + ls / C. Default 0. */
+  labelSmoothing?: number;
+}
+
+/** input [N, C] (or [C]) and target [N] (or []): the 2-D forms every loss below works on. */
+function classForms(input: Tensor, target: Tensor, who: string): { x: Tensor; t: Tensor; unbatched: boolean } {
+  checkTensor(input, who, 'input');
+  checkTensor(target, who, 'target');
+  if (target.dtype !== 'int64') {
+    throw createError('ERR_DTYPE', `${who}: target must hold class indices as int64 (torch's Long), got ${target.dtype}`);
+  }
+  if (input.ndim === 1 && target.ndim === 0) return { x: input.unsqueeze(0), t: target.reshape([1]), unbatched: true };
+  if (input.ndim !== 2 || target.ndim !== 1 || target.shape[0] !== input.shape[0]) {
+    throw createError('ERR_SHAPE_MISMATCH', `${who}: expected input [N, C] and target [N] (or input [C] and a scalar target), got input ${fmt(input.shape)} and target ${fmt(target.shape)}`);
+  }
+  return { x: input, t: target, unbatched: false };
+}
+
+/** Validity mask (target != ignoreIndex) and targets with ignored entries replaced by 0; checks the range. */
+function prepareTargets(t: Tensor, classes: number, ignoreIndex: number, who: string): { valid: Tensor; safe: Tensor } {
+  return noGrad(() => {
+    const valid = t.ne(ignoreIndex);
+    const safe = t.mul(valid.to({ dtype: 'int64' }));
+    if (t.numel > 0) {
+      const lo = Number(safe.min().item());
+      const hi = Number(safe.max().item());
+      if (lo < 0 || hi >= classes) {
+        throw createError('ERR_INDEX_OUT_OF_RANGE', `${who}: target values must be in [0, ${classes}) or equal ignoreIndex (${ignoreIndex}), got values from ${lo} to ${hi}`);
+      }
+    }
+    return { valid, safe };
+  });
+}
+
+function reduceMasked(perSample: Tensor, valid: Tensor, reduction: Reduction, unbatched: boolean, dtype: DType): Tensor {
+  const mask = valid.to({ dtype });
+  const masked = perSample.mul(mask);
+  if (reduction === 'none') return unbatched ? masked.reshape([]) : masked;
+  if (reduction === 'sum') return masked.sum();
+  return masked.sum().div(mask.sum());
+}
+
+/** The negative log-likelihood of log-probabilities input [N, C] at class-index targets [N]. */
+export function nllLoss(input: Tensor, target: Tensor, { ignoreIndex = -100, reduction = 'mean' }: NllLossOptions = {}): Tensor {
+  checkReduction(reduction, 'nllLoss');
+  const { x, t, unbatched } = classForms(input, target, 'nllLoss');
+  const { valid, safe } = prepareTargets(t, x.shape[1]!, ignoreIndex, 'nllLoss');
+  const picked = x.gather(1, safe.unsqueeze(1)).reshape([x.shape[0]!]).neg();
+  return reduceMasked(picked, valid, reduction, unbatched, x.dtype);
+}
+
+/**
+ * Cross entropy of logits input [N, C] (or [C]) and class-index targets [N] (or a scalar),
+ * = nllLoss(logSoftmax(input, 1), target) with label smoothing as torch defines it:
+ * (1 - ls) * nll + ls * mean over classes of -logp; ignored targets contribute nothing.
+ */
+export function crossEntropy(input: Tensor, target: Tensor, { ignoreIndex = -100, reduction = 'mean', labelSmoothing = 0 }: CrossEntropyOptions = {}): Tensor {
+  checkReduction(reduction, 'crossEntropy');
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw createError('ERR_INVALID_ARG', `crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  const { x, t, unbatched } = classForms(input, target, 'crossEntropy');
+  const C = x.shape[1]!;
+  const { valid, safe } = prepareTargets(t, C, ignoreIndex, 'crossEntropy');
+  const logp = x.logSoftmax(1);
+  let per = logp.gather(1, safe.unsqueeze(1)).reshape([x.shape[0]!]).neg();
+  if (labelSmoothing > 0) {
+    const smooth = logp.sum(1).neg();
+    per = per.mul(1 - labelSmoothing).add(smooth.mul(labelSmoothing / C));
+  }
+  return reduceMasked(per, valid, reduction, unbatched, x.dtype);
+}
+
+export interface MseLossOptions {
+  /** Default 'mean'. */
+  reduction?: Reduction;
+}
+/** Mean squared error; input and target must have the same shape. */
+export function mseLoss(input: Tensor, target: Tensor, { reduction = 'mean' }: MseLossOptions = {}): Tensor {
+  checkReduction(reduction, 'mseLoss');
+  checkTensor(input, 'mseLoss', 'input');
+  checkTensor(target, 'mseLoss', 'target');
+  if (input.ndim !== target.ndim || input.shape.some((d, i) => d !== target.shape[i])) {
+    throw createError('ERR_SHAPE_MISMATCH', `mseLoss: input ${fmt(input.shape)} and target ${fmt(target.shape)} must have the same shape`);
+  }
+  const d = input.sub(target);
+  return reduce(d.mul(d), reduction);
+}
+
+export interface BCEWithLogitsOptions {
+  /** Weight of each element's loss (broadcast to the input). */
+  weight?: Tensor | null;
+  /** Weight of the positive class, broadcast along the last dim (per class). */
+  posWeight?: Tensor | null;
+  /** Default 'mean'. */
+  reduction?: Reduction;
+}
+/**
+ * Binary cross entropy on logits, in torch's numerically stable form:
+ * (1 - y) x + w_p (log(1 + exp(-|x|)) + max(-x, 0)), w_p = 1 + (posWeight - 1) y.
+ */
+export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, { weight = null, posWeight = null, reduction = 'mean' }: BCEWithLogitsOptions = {}): Tensor {
+  checkReduction(reduction, 'binaryCrossEntropyWithLogits');
+  checkTensor(input, 'binaryCrossEntropyWithLogits', 'input');
+  checkTensor(target, 'binaryCrossEntropyWithLogits', 'target');
+  if (input.ndim !== target.ndim || input.shape.some((d, i) => d !== target.shape[i])) {
+    throw createError('ERR_SHAPE_MISMATCH', `binaryCrossEntropyWithLogits: target size ${fmt(target.shape)} must be the same as input size ${fmt(input.shape)}`);
+  }
+  const softplusNeg = input.abs().neg().exp().log1p().add(input.neg().relu());
+  let loss: Tensor;
+  if (posWeight) {
+    const logWeight = posWeight.sub(1).mul(target).add(1);
+    loss = target.neg().add(1).mul(input).add(logWeight.mul(softplusNeg));
+  } else {
+    loss = target.neg().add(1).mul(input).add(softplusNeg);
+  }
+  if (weight) loss = loss.mul(weight);
+  return reduce(loss, reduction);
+}

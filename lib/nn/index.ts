@@ -1,0 +1,9 @@
+/** nn: modules, layers, initializations and functional ops, with torch.nn's meanings. */
+export { Module, type StateDict, type LoadStateDictOptions, type LoadStateDictResult, type ModuleToTarget } from './module.js';
+export { Parameter, isParameter } from './parameter.js';
+export {
+  Linear, Embedding, LayerNorm, Dropout, ReLU, GELU, SiLU, Tanh, Sigmoid, Sequential, ModuleList,
+  type LinearOptions, type EmbeddingOptions, type LayerNormOptions, type FactoryOptions, type TensorModule,
+} from './layers.js';
+export * as init from './init.js';
+export * as functional from './functional.js';
