@@ -3,7 +3,9 @@
  * from Tensor ops, so autograd differentiates them (no hand-written backward here).
  */
 import { createError } from '../errors.js';
-import { Tensor, arange, noGrad, rand, type DType } from '../tensor/index.js';
+import { Tensor, rand, type DType } from '../tensor/index.js';
+import * as T from '../tensor/index.js';
+import { noGrad } from '../autograd/index.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -64,65 +66,33 @@ export function dropout(x: Tensor, { p = 0.5, training = true }: DropoutOptions 
   if (!(p >= 0 && p <= 1)) throw createError('ERR_INVALID_ARG', `dropout probability has to be between 0 and 1, but got ${p}`);
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
-  const mask = noGrad(() => rand(x.shape, { dtype: 'float32', device: x.device.toString() }).ge(p).to({ dtype: x.dtype }).mul(1 / (1 - p)));
+  const mask = noGrad(() => rand([...x.shape], { dtype: 'float32', device: x.device.toString() }).ge(p).to({ dtype: x.dtype }).mul(1 / (1 - p)));
   return x.mul(mask);
 }
 
 /**
  * Layer normalization over the last normalizedShape.length dims:
- * (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance.
+ * (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance (the fused row kernel).
  */
 export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
-  checkTensor(x, 'layerNorm', 'input');
-  const k = normalizedShape.length;
-  if (k === 0 || k > x.ndim || normalizedShape.some((d, i) => x.shape[x.ndim - k + i] !== d)) {
-    throw createError('ERR_SHAPE_MISMATCH', `layerNorm: input of shape ${fmt(x.shape)} does not end with the normalized shape ${fmt(normalizedShape)}`);
-  }
-  const rows = x.shape.slice(0, x.ndim - k);
-  const cols = normalizedShape.reduce((a, b) => a * b, 1);
-  const x2 = x.reshape([...rows, cols]);
-  const mean = x2.mean(-1, { keepdim: true });
-  const centered = x2.sub(mean);
-  const variance = centered.mul(centered).mean(-1, { keepdim: true });
-  let y = centered.mul(variance.add(eps).rsqrt()).reshape(x.shape);
-  if (weight) y = y.mul(weight);
-  if (bias) y = y.add(bias);
-  return y;
+  return T.layerNorm(x, normalizedShape, weight, bias, eps);
 }
 
 /**
- * Rows of `weight` [num, dim] picked by the integer `input` (any shape): output [...input.shape, dim].
+ * Rows of `weight` [num, dim] picked by the int64 `input` (any shape): [...input.shape, dim].
  * Rows picked by `paddingIdx` (default null: none) get no gradient.
  */
 export function embedding(input: Tensor, weight: Tensor, { paddingIdx = null }: { paddingIdx?: number | null } = {}): Tensor {
   checkTensor(input, 'embedding', 'input');
   checkTensor(weight, 'embedding', 'weight');
-  if (input.dtype !== 'int64' && input.dtype !== 'int32') throw createError('ERR_DTYPE', `embedding: indices must be int64 or int32, got ${input.dtype}`);
-  if (weight.ndim !== 2) throw createError('ERR_SHAPE_MISMATCH', `embedding: weight must be 2-D [num, dim], got ${fmt(weight.shape)}`);
-  const idx = input.dtype === 'int64' ? input.reshape([-1]) : input.reshape([-1]).to({ dtype: 'int64' });
-  let rows = weight.indexSelect(0, idx);
-  if (paddingIdx !== null && weight.requiresGrad) {
-    const keep = noGrad(() => idx.ne(paddingIdx).unsqueeze(1).to({ dtype: weight.dtype }));
-    rows = rows.mul(keep).add(noGrad(() => rows.detach().mul(keep.neg().add(1))));
-  }
-  return rows.reshape([...input.shape, weight.shape[1]!]);
+  if (input.dtype !== 'int64') throw createError('ERR_DTYPE', `embedding: indices must be int64 (torch's Long), got ${input.dtype}`);
+  return T.embedding(input, weight, { paddingIdx });
 }
 
-/** One-hot encoding of an int64 tensor of class indices: int64 [...t.shape, numClasses]. */
+/** One-hot encoding of an int64 tensor of class indices: int64 [...t.shape, numClasses]; -1 means max + 1. */
 export function oneHot(t: Tensor, numClasses = -1): Tensor {
   checkTensor(t, 'oneHot', 'input');
-  if (t.dtype !== 'int64') throw createError('ERR_DTYPE', `oneHot: class values must be int64, got ${t.dtype}`);
-  return noGrad(() => {
-    let n = numClasses;
-    if (n === -1) n = t.numel === 0 ? 0 : Number(t.max().item()) + 1;
-    if (!Number.isInteger(n) || n < 0) throw createError('ERR_INVALID_ARG', `oneHot: numClasses must be -1 or a non-negative integer, got ${numClasses}`);
-    if (t.numel > 0) {
-      const lo = Number(t.min().item());
-      const hi = Number(t.max().item());
-      if (lo < 0 || hi >= n) throw createError('ERR_INDEX_OUT_OF_RANGE', `oneHot: class values must be in [0, ${n}), got values from ${lo} to ${hi}`);
-    }
-    return t.unsqueeze(-1).eq(arange(n, { dtype: 'int64', device: t.device.toString() })).to({ dtype: 'int64' });
-  });
+  return T.oneHot(t, numClasses);
 }
 
 // ---- losses -------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
  * that return the tensor. The random numbers come from the global generator (manualSeed).
  */
 import { createError } from '../errors.js';
-import { Tensor, noGrad, rand, randn } from '../tensor/index.js';
+import { Tensor, rand, randn } from '../tensor/index.js';
+import { noGrad } from '../autograd/index.js';
 
 export type Nonlinearity =
   | 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'conv_transpose1d' | 'conv_transpose2d' | 'conv_transpose3d'
@@ -59,7 +60,7 @@ export function uniform_(t: Tensor, a = 0, b = 1): Tensor {
   if (!(a <= b)) throw createError('ERR_INVALID_ARG', `nn.init.uniform_: expects a <= b, got a=${a}, b=${b}`);
   if (t.numel === 0) return t;
   noGrad(() => {
-    const r = rand(t.shape, { dtype: 'float32', device: t.device.toString() });
+    const r = rand([...t.shape], { dtype: 'float32', device: t.device.toString() });
     t.copy_(r.mul(b - a).add(a));
   });
   return t;
@@ -71,7 +72,7 @@ export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
   if (!(std >= 0)) throw createError('ERR_INVALID_ARG', `nn.init.normal_: std must be >= 0, got ${std}`);
   if (t.numel === 0) return t;
   noGrad(() => {
-    const r = randn(t.shape, { dtype: 'float32', device: t.device.toString() });
+    const r = randn([...t.shape], { dtype: 'float32', device: t.device.toString() });
     t.copy_(r.mul(std).add(mean));
   });
   return t;

@@ -3,7 +3,8 @@
  * state-dict names.
  */
 import { createError } from '../errors.js';
-import { Tensor, empty, noGrad, type DType } from '../tensor/index.js';
+import { Tensor, empty, type DType } from '../tensor/index.js';
+import { noGrad } from '../autograd/index.js';
 import * as F from './functional.js';
 import * as init from './init.js';
 import { Module } from './module.js';

@@ -6,7 +6,8 @@
  * would for the same structure ("0.weight", "encoder.layers.1.bias").
  */
 import { createError } from '../errors.js';
-import { Tensor, noGrad, type DType } from '../tensor/index.js';
+import { Tensor, type DType } from '../tensor/index.js';
+import { noGrad } from '../autograd/index.js';
 import { Parameter, isParameter } from './parameter.js';
 
 export type StateDict = Record<string, Tensor>;

@@ -15,6 +15,7 @@
 import type { Span } from '../../typings/native.js';
 import { K } from './kernels.js';
 import type { Tensor } from '../tensor/index.js';
+import { bumpVersion } from '../tensor/ops/inplace.js';
 import { Optimizer, argError, dtypeCodeOf, gradOf, type Params, type ParamGroup } from './optimizer.js';
 
 export interface AdamOptions {
@@ -53,7 +54,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   }
 
   private stepGroup(group: ParamGroup<AdamOptions>): void {
-    type Bucket = { dtype: Tensor['dtype']; step: number; params: Span[]; grads: Span[]; m: Span[]; v: Span[]; vmax: Span[]; numels: number[]; keep: Tensor[] };
+    type Bucket = { dtype: Tensor['dtype']; step: number; params: Span[]; grads: Span[]; m: Span[]; v: Span[]; vmax: Span[]; numels: number[]; keep: Tensor[]; owners: Tensor[] };
     const buckets = new Map<string, Bucket>();
     for (const p of group.params) {
       if (!p.grad) continue;
@@ -69,8 +70,9 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       if (p.numel === 0) continue;
       const key = `${p.device}|${p.dtype}|${step}`;
       let b = buckets.get(key);
-      if (!b) buckets.set(key, (b = { dtype: p.dtype, step, params: [], grads: [], m: [], v: [], vmax: [], numels: [], keep: [] }));
+      if (!b) buckets.set(key, (b = { dtype: p.dtype, step, params: [], grads: [], m: [], v: [], vmax: [], numels: [], keep: [], owners: [] }));
       b.params.push(p.span());
+      b.owners.push(p);
       b.grads.push(grad.span());
       b.keep.push(grad);
       b.m.push((st.expAvg as Tensor).span());
@@ -82,6 +84,11 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       K().adamStep(dtypeCodeOf(b.dtype), b.params, b.grads, b.m, b.v, group.amsgrad ? b.vmax : null, b.numels, {
         lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay,
         step: b.step, decoupled: this.decoupled, amsgrad: group.amsgrad, maximize: group.maximize,
+      });
+      // in-place writes: autograd must see that graphs saved before the step are stale
+      for (const p of b.owners) bumpVersion(p);
+      b.keep.forEach((g, i) => {
+        if (g !== b.owners[i]!.grad) g.dispose(); // a contiguous copy made for the kernel
       });
     }
   }

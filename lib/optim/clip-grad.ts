@@ -4,7 +4,8 @@
  */
 import { createError } from '../errors.js';
 import type { Span } from '../../typings/native.js';
-import { Tensor, noGrad, zeros } from '../tensor/index.js';
+import { Tensor, zeros } from '../tensor/index.js';
+import { noGrad } from '../autograd/index.js';
 import { K } from './kernels.js';
 import { dtypeCodeOf } from './optimizer.js';
 

@@ -5,7 +5,8 @@
  */
 import { createError } from '../errors.js';
 import type { DTypeCode, Span } from '../../typings/native.js';
-import { Tensor, zeros, noGrad, type DType } from '../tensor/index.js';
+import { Tensor, zeros, type DType } from '../tensor/index.js';
+import { noGrad } from '../autograd/index.js';
 
 export interface BaseOptions {
   lr: number;
@@ -79,7 +80,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
     }
     const list = [...(params as Iterable<Tensor | ParamGroupInput<O>>)];
     if (list.length === 0) throw argError(`${new.target.name}: got an empty parameter list`);
-    const groups: Array<ParamGroupInput<O>> = list[0] instanceof Tensor ? [{ params: list as Tensor[] } as ParamGroupInput<O>] : (list as Array<ParamGroupInput<O>>);
+    const groups: Array<ParamGroupInput<O>> = list[0] instanceof Tensor ? [{ params: list as Tensor[] } as unknown as ParamGroupInput<O>] : (list as Array<ParamGroupInput<O>>);
     for (const g of groups) this.addParamGroup(g);
   }
 
@@ -129,7 +130,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
 
   /** Lazily creates the state tensor `name` (zeros in the state dtype on the param's device). */
   protected stateZeros(p: Tensor): Tensor {
-    return zeros(p.shape, { dtype: stateDTypeOf(p), device: p.device });
+    return zeros([...p.shape], { dtype: stateDTypeOf(p), device: p.device });
   }
 
   stateDict(): OptimizerStateDict {

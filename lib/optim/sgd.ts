@@ -11,6 +11,7 @@
 import type { Span } from '../../typings/native.js';
 import { K } from './kernels.js';
 import type { Tensor } from '../tensor/index.js';
+import { bumpVersion } from '../tensor/ops/inplace.js';
 import { Optimizer, argError, dtypeCodeOf, gradOf, type Params, type ParamGroup } from './optimizer.js';
 
 export interface SGDOptions {
@@ -51,7 +52,7 @@ export class SGD extends Optimizer<SGDOptions> {
   }
 
   private stepGroup(group: ParamGroup<SGDOptions>): void {
-    type Bucket = { params: Span[]; grads: Span[]; bufs: Span[]; numels: number[]; dtype: Tensor['dtype']; first: boolean; keep: Tensor[] };
+    type Bucket = { params: Span[]; grads: Span[]; bufs: Span[]; numels: number[]; dtype: Tensor['dtype']; first: boolean; keep: Tensor[]; owners: Tensor[] };
     const buckets = new Map<string, Bucket>();
     for (const p of group.params) {
       if (!p.grad || p.numel === 0) continue;
@@ -69,8 +70,9 @@ export class SGD extends Optimizer<SGDOptions> {
       }
       const key = `${p.device}|${p.dtype}|${first}`;
       let b = buckets.get(key);
-      if (!b) buckets.set(key, (b = { params: [], grads: [], bufs: [], numels: [], dtype: p.dtype, first, keep: [] }));
+      if (!b) buckets.set(key, (b = { params: [], grads: [], bufs: [], numels: [], dtype: p.dtype, first, keep: [], owners: [] }));
       b.params.push(p.span());
+      b.owners.push(p);
       b.grads.push(grad.span());
       b.keep.push(grad);
       if (buf) b.bufs.push(buf.span());
@@ -80,6 +82,11 @@ export class SGD extends Optimizer<SGDOptions> {
       K().sgdStep(dtypeCodeOf(b.dtype), b.params, b.grads, group.momentum !== 0 ? b.bufs : null, b.numels, {
         lr: group.lr, momentum: group.momentum, dampening: group.dampening, weightDecay: group.weightDecay,
         nesterov: group.nesterov, maximize: group.maximize, firstStep: b.first,
+      });
+      // in-place writes: autograd must see that graphs saved before the step are stale
+      for (const p of b.owners) bumpVersion(p);
+      b.keep.forEach((g, i) => {
+        if (g !== b.owners[i]!.grad) g.dispose(); // a contiguous copy made for the kernel
       });
     }
   }

@@ -24,7 +24,7 @@ export function gradcheck(name: string, f: (xs: Tensor[]) => Tensor, inputs: Gra
   const probe = f(inputs.map((x) => leaf(x, false)));
   const n = probe.numel;
   let s = 12345;
-  const w = tensor(Array.from({ length: n }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), (s / 2 ** 32) * 2 - 1)), { dtype: 'float64' }).reshape(probe.shape);
+  const w = tensor(Array.from({ length: n }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), (s / 2 ** 32) * 2 - 1)), { dtype: 'float64' }).reshape([...probe.shape]);
   const scalar = (xs: Tensor[]): Tensor => f(xs).mul(w).sum();
 
   const leaves = inputs.map((x) => leaf(x, true));

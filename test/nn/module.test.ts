@@ -202,6 +202,7 @@ test('gradcheck through modules: Linear, LayerNorm, Embedding, Sequential', () =
   gradcheck('Sequential input grad', ([x]) => seq.forward(x!), [{ data: data(9, 6), shape: [3, 3] }]);
   // parameter gradients of a module equal those of the functional form (gradchecked above)
   const x = tensor(data(6, 7), { dtype: 'float64' }).reshape([2, 3]);
+  lin.zeroGrad();
   lin.forward(x).sum().backward();
   const w = tensor(Array.from(lin.weight.dataSync() as Float64Array), { dtype: 'float64' }).reshape([2, 3]).detach();
   w.requiresGrad = true;

@@ -245,6 +245,16 @@ test('loadStateDict and constructors reject bad input with clear errors', () => 
   assert.throws(() => new SGD([nonLeaf]), /non-leaf/);
 });
 
+test('a step bumps the parameters\' version: backward through a graph that saved them is refused', () => {
+  const { p0, grads } = fixtures(8);
+  const params = makeParams(p0);
+  const opt = new SGD(params, { lr: 0.1 });
+  const y = params[0]!.mul(params[0]!).sum();
+  params.forEach((p, j) => (p.grad = tensor(grads[0]![j]!, { dtype: 'float64' }).reshape(SHAPES[j]!)));
+  opt.step();
+  assert.throws(() => y.backward(), (e: unknown) => e instanceof NodeNcclError && e.code === 'ERR_AUTOGRAD' && /modified by an inplace operation/.test((e as Error).message));
+});
+
 test('defaults are torch\'s', () => {
   const { p0 } = fixtures(2);
   const ps = makeParams(p0);
