@@ -49,24 +49,25 @@ export abstract class Module {
     const taken = (kind !== 'parameter' && this._parameters.has(name)) || (kind !== 'buffer' && this._buffers.has(name)) || (kind !== 'module' && this._modules.has(name));
     if (taken) throw createError('ERR_INVALID_ARG', `${owner}: attribute "${name}" is already registered as another kind (parameters, buffers and modules share one namespace)`);
     const own = Object.getOwnPropertyDescriptor(this, name);
-    if (own && !own.get && own.value !== undefined && !(own.value instanceof Tensor) && !(own.value instanceof Module)) {
+    if (!own && name in this) {
+      throw createError('ERR_INVALID_ARG', `${owner}: attribute "${name}" already exists (a method or property of the class)`);
+    }
+    if (own && !own.get && own.value !== undefined && own.value !== null && !(own.value instanceof Tensor) && !(own.value instanceof Module)) {
       throw createError('ERR_INVALID_ARG', `${owner}: attribute "${name}" already exists and is not a tensor or module`);
     }
-    if (!(name in this) || own) {
-      const self = this;
-      Object.defineProperty(this, name, {
-        configurable: true,
-        enumerable: true,
-        get() {
-          return kind === 'parameter' ? self._parameters.get(name) : kind === 'buffer' ? self._buffers.get(name) : self._modules.get(name);
-        },
-        set(v: unknown) {
-          if (kind === 'parameter') self.registerParameter(name, v as Parameter | null);
-          else if (kind === 'buffer') self.registerBuffer(name, v as Tensor | null, { persistent: !self._nonPersistent.has(name) });
-          else self.registerModule(name, v as Module | null);
-        },
-      });
-    }
+    const self = this;
+    Object.defineProperty(this, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        return kind === 'parameter' ? self._parameters.get(name) : kind === 'buffer' ? self._buffers.get(name) : self._modules.get(name);
+      },
+      set(v: unknown) {
+        if (kind === 'parameter') self.registerParameter(name, v as Parameter | null);
+        else if (kind === 'buffer') self.registerBuffer(name, v as Tensor | null, { persistent: !self._nonPersistent.has(name) });
+        else self.registerModule(name, v as Module | null);
+      },
+    });
   }
 
   /** Registers (or replaces) a parameter; null registers the name with no parameter (like bias=None). */

@@ -76,6 +76,7 @@ test('assignment through the registered properties, shared parameters counted on
   assert.equal([...seq.parameters()].length, 1);
   assert.throws(() => lin.registerParameter('a.b', w), /can't contain "."/);
   assert.throws(() => lin.registerBuffer('weight', zeros([1])), /already registered/);
+  assert.throws(() => lin.registerBuffer('forward', zeros([1])), /already exists/);
 });
 
 test('train/eval, apply, zeroGrad', () => {

@@ -179,6 +179,30 @@ test('float32 parameters follow the float64 reference to float32 precision', () 
   compare(ours, adamReference(p0, grads, o), 1e-5, 'AdamW float32');
 });
 
+test('bfloat16 and float16 parameters: float32 state, results within half precision of the reference', () => {
+  const o: AdamRef = { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false, decoupled: true };
+  const { p0, grads } = fixtures(6);
+  for (const dtype of ['bfloat16', 'float16'] as const) {
+    // the reference starts from the values the half-precision parameters actually hold
+    const params = p0.map((d, i) => {
+      const t = tensor(d, { dtype }).reshape(SHAPES[i]!).detach();
+      t.requiresGrad = true;
+      return t;
+    });
+    const start = params.map((p) => Array.from(p.to('float64').dataSync() as Float64Array));
+    const gq = grads.slice(0, 3).map((gs) => gs.map((g, j) => Array.from(tensor(g, { dtype }).to('float64').dataSync() as Float64Array).slice(0, p0[j]!.length)));
+    const opt = new AdamW(params, { lr: 0.05 });
+    for (const gs of gq) {
+      params.forEach((p, j) => (p.grad = tensor(gs[j]!, { dtype }).reshape(SHAPES[j]!)));
+      opt.step();
+    }
+    assert.equal((opt.state.get(params[0]!)!.expAvg as Tensor).dtype, 'float32');
+    const ref = adamReference(start, gq, o)[2]!;
+    const tol = dtype === 'bfloat16' ? 2 ** -7 : 2 ** -10;
+    params.forEach((p, j) => assertClose(Array.from(p.to('float64').dataSync() as Float64Array), ref[j]!, tol, `${dtype} param ${j}`));
+  }
+});
+
 test('per-group options, parameters without gradients are skipped, zeroGrad', () => {
   const { p0, grads } = fixtures(3);
   const params = makeParams(p0);
