@@ -4,3 +4,7 @@ export { native } from './native/index.js';
 export { TCPStore, PrefixStore, type Store, type TCPStoreOptions, type StoreWaitOptions } from './distributed/store.js';
 export * from './tensor/index.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, type GradHook, type PostAccumulateGradHook, type RemovableHandle } from './autograd/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export { save, load, loadSync, type SaveOptions, type LoadOptions } from './io/safetensors.js';
+export * as safetensors from './io/safetensors.js';
