@@ -13,8 +13,8 @@
       "sources": ["<!@(node scripts/build-config.mjs sources)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "cpp"],
       "defines": ["<!@(node scripts/build-config.mjs defines)"],
-      "cflags!": ["-fno-exceptions", "-O2", "-O3"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=c++17", "-O2", "-O3"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["<!@(node scripts/build-config.mjs cflags)"],
       "libraries": ["<!@(node scripts/build-config.mjs libs)"],
       "conditions": [
