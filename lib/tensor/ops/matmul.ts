@@ -8,7 +8,8 @@ import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import type { Span } from '../../../typings/native.js';
 import { allowTf32 } from '../cuda-bridge.js';
-import { dtypeCode } from '../dtype.js';
+import { dtypeCode, isFloating } from '../dtype.js';
+import { castRaw } from './elementwise.js';
 import { checkSameDevice, K, spanOf } from '../kernels.js';
 import { broadcastShapes, broadcastStrides, fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -75,6 +76,15 @@ function core(a: Tensor, b: Tensor): Tensor {
   const count = batch.reduce((p, v) => p * v, 1);
   const ae = rawExpand(a, [...batch, m, k]);
   const be = rawExpand(b, [...batch, k, n]);
+  if (!isFloating(a.dtype)) {
+    // integer products: exact in float64 while |sums| < 2^53 (the kernels are floating point only)
+    const af = castRaw(a, 'float64');
+    const bf = castRaw(b, 'float64');
+    const cf = core(af, bf);
+    const r = castRaw(cf, a.dtype);
+    for (const t of [af, bf, cf]) t.dispose();
+    return r;
+  }
   const out = emptyTensor([...batch, m, n], a.dtype, a.device, 'matmul');
   if (out.numel > 0) {
     if (k === 0) fillScalar(out, 0);
