@@ -69,8 +69,13 @@ export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, dtype: DType, outD
   return out;
 }
 
-const backwardName = (op: string): string =>
-  op.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()) + 'Backward0';
+const names = new Map<string, string>();
+/** PyTorch's node name for an op ('add' → 'AddBackward0'). */
+const backwardName = (op: string): string => {
+  let n = names.get(op);
+  if (!n) names.set(op, (n = op.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()) + 'Backward0'));
+  return n;
+};
 
 // ---- unary -------------------------------------------------------------------------------------
 const FLOAT_ONLY = new Set<UnaryOp>(['exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'gelu', 'gelu_tanh', 'silu', 'reciprocal', 'log1p', 'expm1', 'erf']);
