@@ -122,20 +122,28 @@ function classForms(input: Tensor, target: Tensor, who: string): { x: Tensor; t:
   return { x: input, t: target, unbatched: false };
 }
 
-/** Validity mask (target != ignoreIndex) and targets with ignored entries replaced by 0; checks the range. */
-function prepareTargets(t: Tensor, classes: number, ignoreIndex: number, who: string): { valid: Tensor; safe: Tensor } {
+/** Validity mask (target != ignoreIndex) and targets with ignored entries replaced by 0. */
+function prepareTargets(t: Tensor, ignoreIndex: number): { valid: Tensor; safe: Tensor } {
   return noGrad(() => {
     const valid = t.ne(ignoreIndex);
-    const safe = t.mul(valid.to({ dtype: 'int64' }));
-    if (t.numel > 0) {
-      const lo = Number(safe.min().item());
-      const hi = Number(safe.max().item());
-      if (lo < 0 || hi >= classes) {
-        throw createError('ERR_INDEX_OUT_OF_RANGE', `${who}: target values must be in [0, ${classes}) or equal ignoreIndex (${ignoreIndex}), got values from ${lo} to ${hi}`);
-      }
-    }
-    return { valid, safe };
+    return { valid, safe: t.mul(valid.to({ dtype: 'int64' })) };
   });
+}
+
+/**
+ * -logp[i, target[i]] for every row. The range of the targets is checked by gather (on the host
+ * as it reads them, on the GPU by one reduction before launch); its error is restated in terms of
+ * the loss's arguments.
+ */
+function pickTargets(logp: Tensor, safe: Tensor, ignoreIndex: number, who: string): Tensor {
+  try {
+    return logp.gather(1, safe.unsqueeze(1)).reshape([logp.shape[0]!]).neg();
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_INDEX_OUT_OF_RANGE') {
+      throw createError('ERR_INDEX_OUT_OF_RANGE', `${who}: target values must be class indices in [0, ${logp.shape[1]}) or equal ignoreIndex (${ignoreIndex}); ${(e as Error).message}`);
+    }
+    throw e;
+  }
 }
 
 function reduceMasked(perSample: Tensor, valid: Tensor, reduction: Reduction, unbatched: boolean, dtype: DType): Tensor {
@@ -150,8 +158,8 @@ function reduceMasked(perSample: Tensor, valid: Tensor, reduction: Reduction, un
 export function nllLoss(input: Tensor, target: Tensor, { ignoreIndex = -100, reduction = 'mean' }: NllLossOptions = {}): Tensor {
   checkReduction(reduction, 'nllLoss');
   const { x, t, unbatched } = classForms(input, target, 'nllLoss');
-  const { valid, safe } = prepareTargets(t, x.shape[1]!, ignoreIndex, 'nllLoss');
-  const picked = x.gather(1, safe.unsqueeze(1)).reshape([x.shape[0]!]).neg();
+  const { valid, safe } = prepareTargets(t, ignoreIndex);
+  const picked = pickTargets(x, safe, ignoreIndex, 'nllLoss');
   return reduceMasked(picked, valid, reduction, unbatched, x.dtype);
 }
 
@@ -165,9 +173,9 @@ export function crossEntropy(input: Tensor, target: Tensor, { ignoreIndex = -100
   if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw createError('ERR_INVALID_ARG', `crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
   const { x, t, unbatched } = classForms(input, target, 'crossEntropy');
   const C = x.shape[1]!;
-  const { valid, safe } = prepareTargets(t, C, ignoreIndex, 'crossEntropy');
+  const { valid, safe } = prepareTargets(t, ignoreIndex);
   const logp = x.logSoftmax(1);
-  let per = logp.gather(1, safe.unsqueeze(1)).reshape([x.shape[0]!]).neg();
+  let per = pickTargets(logp, safe, ignoreIndex, 'crossEntropy');
   if (labelSmoothing > 0) {
     const smooth = logp.sum(1).neg();
     per = per.mul(1 - labelSmoothing).add(smooth.mul(labelSmoothing / C));
