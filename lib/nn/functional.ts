@@ -97,7 +97,9 @@ export function oneHot(t: Tensor, numClasses = -1): Tensor {
 
 // ---- losses -------------------------------------------------------------------------------------
 export interface NllLossOptions {
-  /** Target value that contributes nothing (nor to the mean's count). Default -100. */
+  /** A weight per class ([C]); the mean then divides by the sum of the targets' weights. Default null. */
+  weight?: Tensor | null;
+  /** Target value that contributes nothing (nor to the mean's normalizer). Default -100. */
   ignoreIndex?: number;
   /** Default 'mean' (over the targets that are not ignored). */
   reduction?: Reduction;
@@ -108,18 +110,43 @@ export interface CrossEntropyOptions extends NllLossOptions {
   labelSmoothing?: number;
 }
 
-/** input [N, C] (or [C]) and target [N] (or []): the 2-D forms every loss below works on. */
-function classForms(input: Tensor, target: Tensor, who: string): { x: Tensor; t: Tensor; unbatched: boolean } {
+interface ClassForms {
+  /** input as [rows, C] */
+  x: Tensor;
+  /** target as [rows] */
+  t: Tensor;
+  /** the shape of a reduction 'none' result (the target's shape) */
+  outShape: number[];
+}
+
+/**
+ * Brings input [N, C] / [C] / [N, C, d1, ..., dk] and target [N] / [] / [N, d1, ..., dk] to the 2-D
+ * form [rows, C] / [rows] every class loss below works on (the class dim moved last).
+ */
+function classForms(input: Tensor, target: Tensor, who: string): ClassForms {
   checkTensor(input, who, 'input');
   checkTensor(target, who, 'target');
   if (target.dtype !== 'int64') {
     throw createError('ERR_DTYPE', `${who}: target must hold class indices as int64 (torch's Long), got ${target.dtype}`);
   }
-  if (input.ndim === 1 && target.ndim === 0) return { x: input.unsqueeze(0), t: target.reshape([1]), unbatched: true };
-  if (input.ndim !== 2 || target.ndim !== 1 || target.shape[0] !== input.shape[0]) {
-    throw createError('ERR_SHAPE_MISMATCH', `${who}: expected input [N, C] and target [N] (or input [C] and a scalar target), got input ${fmt(input.shape)} and target ${fmt(target.shape)}`);
+  if (input.ndim === 1 && target.ndim === 0) return { x: input.unsqueeze(0), t: target.reshape([1]), outShape: [] };
+  const expected = input.ndim >= 2 ? [input.shape[0]!, ...input.shape.slice(2)] : null;
+  if (!expected || target.ndim !== expected.length || target.shape.some((d, i) => d !== expected[i])) {
+    throw createError(
+      'ERR_SHAPE_MISMATCH',
+      `${who}: expected input [N, C] with target [N], input [C] with a scalar target, or input [N, C, d1, ...] with target [N, d1, ...]; got input ${fmt(input.shape)} and target ${fmt(target.shape)}`,
+    );
   }
-  return { x: input, t: target, unbatched: false };
+  if (input.ndim === 2) return { x: input, t: target, outShape: [...target.shape] };
+  const C = input.shape[1]!;
+  const perm = [0, ...Array.from({ length: input.ndim - 2 }, (_, i) => i + 2), 1];
+  return { x: input.permute(perm).reshape([-1, C]), t: target.reshape([-1]), outShape: [...target.shape] };
+}
+
+function checkClassWeight(weight: Tensor | null, C: number, who: string): void {
+  if (weight === null) return;
+  checkTensor(weight, who, 'weight');
+  if (weight.ndim !== 1 || weight.shape[0] !== C) throw createError('ERR_SHAPE_MISMATCH', `${who}: weight must be a 1-D tensor of ${C} class weights, got ${fmt(weight.shape)}`);
 }
 
 /** Validity mask (target != ignoreIndex) and targets with ignored entries replaced by 0. */
@@ -146,41 +173,56 @@ function pickTargets(logp: Tensor, safe: Tensor, ignoreIndex: number, who: strin
   }
 }
 
-function reduceMasked(perSample: Tensor, valid: Tensor, reduction: Reduction, unbatched: boolean, dtype: DType): Tensor {
-  const mask = valid.to({ dtype });
-  const masked = perSample.mul(mask);
-  if (reduction === 'none') return unbatched ? masked.reshape([]) : masked;
+/**
+ * Zeroes the ignored rows and reduces; the mean divides by the normalizer: the number of
+ * non-ignored rows, or the sum of their class weights (torch's weighted mean).
+ */
+function reduceMasked(perRow: Tensor, valid: Tensor, reduction: Reduction, outShape: number[], rowWeight: Tensor | null): Tensor {
+  const mask = valid.to({ dtype: perRow.dtype });
+  const masked = perRow.mul(mask);
+  if (reduction === 'none') return masked.reshape(outShape);
   if (reduction === 'sum') return masked.sum();
-  return masked.sum().div(mask.sum());
-}
-
-/** The negative log-likelihood of log-probabilities input [N, C] at class-index targets [N]. */
-export function nllLoss(input: Tensor, target: Tensor, { ignoreIndex = -100, reduction = 'mean' }: NllLossOptions = {}): Tensor {
-  checkReduction(reduction, 'nllLoss');
-  const { x, t, unbatched } = classForms(input, target, 'nllLoss');
-  const { valid, safe } = prepareTargets(t, ignoreIndex);
-  const picked = pickTargets(x, safe, ignoreIndex, 'nllLoss');
-  return reduceMasked(picked, valid, reduction, unbatched, x.dtype);
+  const norm = rowWeight ? rowWeight.mul(mask).sum() : mask.sum();
+  return masked.sum().div(norm);
 }
 
 /**
- * Cross entropy of logits input [N, C] (or [C]) and class-index targets [N] (or a scalar),
- * = nllLoss(logSoftmax(input, 1), target) with label smoothing as torch defines it:
- * (1 - ls) * nll + ls * mean over classes of -logp; ignored targets contribute nothing.
+ * The negative log-likelihood of log-probabilities input [N, C] (or [C], or [N, C, d1, ...]) at
+ * int64 class-index targets [N] (or [], or [N, d1, ...]).
  */
-export function crossEntropy(input: Tensor, target: Tensor, { ignoreIndex = -100, reduction = 'mean', labelSmoothing = 0 }: CrossEntropyOptions = {}): Tensor {
+export function nllLoss(input: Tensor, target: Tensor, { weight = null, ignoreIndex = -100, reduction = 'mean' }: NllLossOptions = {}): Tensor {
+  checkReduction(reduction, 'nllLoss');
+  const { x, t, outShape } = classForms(input, target, 'nllLoss');
+  checkClassWeight(weight, x.shape[1]!, 'nllLoss');
+  const { valid, safe } = prepareTargets(t, ignoreIndex);
+  let per = pickTargets(x, safe, ignoreIndex, 'nllLoss');
+  const rowWeight = weight ? weight.indexSelect(0, safe) : null;
+  if (rowWeight) per = per.mul(rowWeight);
+  return reduceMasked(per, valid, reduction, outShape, rowWeight);
+}
+
+/**
+ * Cross entropy of logits and int64 class-index targets (the shapes of nllLoss),
+ * = nllLoss(logSoftmax(input, classDim), target), with class weights and label smoothing as
+ * torch defines them: (1 - ls) * nll + ls / C * sum over classes of -w_c logp_c, both normalized
+ * (for 'mean') by the targets' total weight; ignored targets contribute nothing.
+ */
+export function crossEntropy(input: Tensor, target: Tensor, { weight = null, ignoreIndex = -100, reduction = 'mean', labelSmoothing = 0 }: CrossEntropyOptions = {}): Tensor {
   checkReduction(reduction, 'crossEntropy');
   if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw createError('ERR_INVALID_ARG', `crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
-  const { x, t, unbatched } = classForms(input, target, 'crossEntropy');
+  const { x, t, outShape } = classForms(input, target, 'crossEntropy');
   const C = x.shape[1]!;
+  checkClassWeight(weight, C, 'crossEntropy');
   const { valid, safe } = prepareTargets(t, ignoreIndex);
   const logp = x.logSoftmax(1);
   let per = pickTargets(logp, safe, ignoreIndex, 'crossEntropy');
+  const rowWeight = weight ? weight.indexSelect(0, safe) : null;
+  if (rowWeight) per = per.mul(rowWeight);
   if (labelSmoothing > 0) {
-    const smooth = logp.sum(1).neg();
+    const smooth = (weight ? logp.mul(weight) : logp).sum(1).neg();
     per = per.mul(1 - labelSmoothing).add(smooth.mul(labelSmoothing / C));
   }
-  return reduceMasked(per, valid, reduction, unbatched, x.dtype);
+  return reduceMasked(per, valid, reduction, outShape, rowWeight);
 }
 
 export interface MseLossOptions {

@@ -51,6 +51,56 @@ test('crossEntropy: mean/sum/none, ignoreIndex, labelSmoothing match the referen
   close(vals(F.crossEntropy(f64(rows[2]!, [C]), tensor(0n).reshape([]))), [ceRow(rows[2]!, 0, 0)], 1e-12, 'unbatched');
 });
 
+/** Reference log-probabilities of a row. */
+function logpRow(row: number[]): number[] {
+  const m = Math.max(...row);
+  const lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+  return row.map((v) => v - lse);
+}
+
+test('crossEntropy with class weights (and label smoothing) follows torch\'s weighted mean', () => {
+  const x = f64(X, [N, C]);
+  const w = [0.5, 2, 1, 3, 0.25];
+  const T2 = [1, -100, 0, 4];
+  let num = 0;
+  let den = 0;
+  let numLs = 0;
+  const ls = 0.3;
+  rows.forEach((r, i) => {
+    if (T2[i] === -100) return;
+    const lp = logpRow(r);
+    const t = T2[i]!;
+    num += -w[t]! * lp[t]!;
+    den += w[t]!;
+    numLs += (1 - ls) * -w[t]! * lp[t]! + (ls / C) * lp.reduce((a, v, c) => a - w[c]! * v, 0);
+  });
+  const wt = f64(w, [C]);
+  close(vals(F.crossEntropy(x, i64(T2), { weight: wt })), [num / den], 1e-12, 'weighted mean');
+  close(vals(F.crossEntropy(x, i64(T2), { weight: wt, reduction: 'sum' })), [num], 1e-12, 'weighted sum');
+  close(vals(F.crossEntropy(x, i64(T2), { weight: wt, labelSmoothing: ls })), [numLs / den], 1e-12, 'weighted smoothed mean');
+  close(vals(F.nllLoss(F.logSoftmax(x, 1), i64(T2), { weight: wt })), [num / den], 1e-12, 'weighted nll');
+  assert.throws(() => F.crossEntropy(x, i64(T), { weight: f64([1, 2], [2]) }), /5 class weights/);
+});
+
+test('crossEntropy over extra dims: input [N, C, L], target [N, L]', () => {
+  const L = 3;
+  const d = data(2 * C * L, 21, -2, 2);
+  const tg = [0, 4, 2, 3, 1, 1];
+  const x = f64(d, [2, C, L]);
+  const ref: number[] = [];
+  for (let n = 0; n < 2; n++) {
+    for (let l = 0; l < L; l++) {
+      const row = Array.from({ length: C }, (_, c) => d[n * C * L + c * L + l]!);
+      ref.push(ceRow(row, tg[n * L + l]!, 0));
+    }
+  }
+  const none = F.crossEntropy(x, i64(tg).reshape([2, L]), { reduction: 'none' });
+  assert.deepEqual(none.shape, [2, L]);
+  close(vals(none), ref, 1e-12, 'k-dim none');
+  close(vals(F.crossEntropy(x, i64(tg).reshape([2, L]))), [ref.reduce((a, b) => a + b) / ref.length], 1e-12, 'k-dim mean');
+  assert.throws(() => F.crossEntropy(x, i64(tg)), (e: unknown) => (e as NodeNcclError).code === 'ERR_SHAPE_MISMATCH');
+});
+
 test('crossEntropy and nllLoss reject bad targets clearly', () => {
   const x = f64(X, [N, C]);
   assert.throws(() => F.crossEntropy(x, i64([0, 1, 2, 5])), (e: unknown) => (e as NodeNcclError).code === 'ERR_INDEX_OUT_OF_RANGE' && /\[0, 5\)/.test((e as Error).message));
@@ -132,6 +182,8 @@ test('gradcheck: crossEntropy (plain, ignoreIndex, labelSmoothing, sum) and nllL
   gradcheck('crossEntropy smoothing', ([x]) => F.crossEntropy(x!, i64(T), { labelSmoothing: 0.1, reduction: 'sum' }), inp);
   gradcheck('crossEntropy none', ([x]) => F.crossEntropy(x!, i64(T), { reduction: 'none' }), inp);
   gradcheck('nllLoss', ([x]) => F.nllLoss(x!, i64(T)), inp);
+  gradcheck('crossEntropy weighted + smoothing', ([x, w]) => F.crossEntropy(x!, i64([1, -100, 0, 4]), { weight: w!, labelSmoothing: 0.2 }), [...inp, { data: [0.5, 2, 1, 3, 0.25], shape: [C] }]);
+  gradcheck('crossEntropy k-dim', ([x]) => F.crossEntropy(x!, i64([0, 4, 2, 3]).reshape([2, 2])), [{ data: data(2 * C * 2, 22), shape: [2, C, 2] }]);
 });
 
 test('gradcheck: mseLoss and binaryCrossEntropyWithLogits (with weight and posWeight)', () => {
