@@ -10,7 +10,7 @@ import { createError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AccumulateGrad, type Node } from './node.js';
 import { noGrad } from './grad-mode.js';
-import { keep } from '../tensor/scope.js';
+import { keep, tidy } from '../tensor/scope.js';
 import { add } from '../tensor/ops/elementwise.js';
 import { contiguous, clone } from '../tensor/ops/copy.js';
 import { onesLike } from '../tensor/creation.js';
@@ -130,7 +130,8 @@ function run(root: Tensor, userGrad: Tensor | null, retainGraph: boolean): void 
       if (g && node.retained) accumulateRetained(node.retained, g, owned);
       let grads: (Tensor | null)[] = [];
       if (g) {
-        grads = node.apply(g);
+        const input = g;
+        grads = tidy(() => node.apply(input)); // temporaries of the backward formula die here
         // a backward may hand its incoming gradient (or one tensor twice) straight through
         const seenOut = new Set<Tensor>();
         grads = grads.map((x) => {

@@ -386,10 +386,10 @@ export class Tensor implements Disposable {
   copy_(src: TensorLike): this { return I.copy_(this, src); }
   zero_(): this { return I.fill_(this, 0); }
   fill_(value: Scalar): this { return I.fill_(this, value); }
-  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.assign_(this, 'add_', (x) => E.add(x, other, opts.alpha), other); }
-  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.assign_(this, 'sub_', (x) => E.sub(x, other, opts.alpha), other); }
-  mul_(other: TensorLike): this { return I.assign_(this, 'mul_', (x) => E.mul(x, other), other); }
-  div_(other: TensorLike): this { return I.assign_(this, 'div_', (x) => E.div(x, other), other); }
+  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.arith_(this, 'add', other, opts.alpha ?? 1, (x) => E.add(x, other, opts.alpha)); }
+  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.arith_(this, 'sub', other, opts.alpha ?? 1, (x) => E.sub(x, other, opts.alpha)); }
+  mul_(other: TensorLike): this { return I.arith_(this, 'mul', other, 1, (x) => E.mul(x, other)); }
+  div_(other: TensorLike): this { return I.arith_(this, 'div', other, 1, (x) => E.div(x, other)); }
   pow_(exponent: TensorLike): this { return I.assign_(this, 'pow_', (x) => E.pow(x, exponent), exponent); }
   clamp_(min?: number | null, max?: number | null): this { return I.assign_(this, 'clamp_', (x) => E.clamp(x, min ?? null, max ?? null)); }
   neg_(): this { return I.assign_(this, 'neg_', (x) => E.neg(x)); }

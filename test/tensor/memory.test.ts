@@ -50,18 +50,18 @@ test('dispose and `using` free at once; views keep storage alive; use after disp
 
 test('10,000 training-shaped iterations inside tidy hold live tensors and bytes flat', () => {
   manualSeed(0);
-  const w1 = randn([8, 16], { requiresGrad: true });
-  const w2 = randn([16, 4], { requiresGrad: true });
+  // a small linear classifier: forward, loss, backward, SGD step, zero grad — every kind of op a
+  // training step makes (matmul, broadcast add, log-softmax, gather, reductions, in-place updates)
+  const w = randn([8, 4], { requiresGrad: true });
+  const b = zeros([4], { requiresGrad: true });
   const x = randn([4, 8]);
-  const y = tensor([0, 1, 2, 3], { dtype: 'int64' });
+  const y = tensor([[0], [1], [2], [3]], { dtype: 'int64' });
   const step = (): number => tidy(() => {
-    const h = x.matmul(w1).relu();
-    const logits = h.matmul(w2);
-    const loss = logits.logSoftmax(1).gather(1, y.unsqueeze(1)).mean().neg();
+    const loss = x.matmul(w).add(b).logSoftmax(1).gather(1, y).mean().neg();
     loss.backward();
     noGrad(() => {
-      for (const p of [w1, w2]) {
-        p.sub_(p.grad!.mul(0.01));
+      for (const p of [w, b]) {
+        p.sub_(p.grad!.mul(0.05));
         p.grad!.zero_();
       }
     });
@@ -76,4 +76,22 @@ test('10,000 training-shaped iterations inside tidy hold live tensors and bytes 
   assert.equal(after.numStorages, base.numStorages, 'live storages');
   assert.deepEqual(after.bytes, base.bytes, 'bytes per device');
   assert.ok(last < first, `the loss went down (${first} -> ${last})`);
+});
+
+test('a forward built in tidy and backpropagated outside it leaves only the leaves and their grads', () => {
+  const before = memory();
+  const x = randn([3, 5], { requiresGrad: true });
+  const loss = tidy(() => x.exp().sin().mul(2).softmax(1).logsumexp(0).std().add(x.norm()));
+  assert.ok(memory().numTensors > before.numTensors + 2, 'the graph holds saved tensors');
+  loss.backward();
+  loss.dispose();
+  assert.equal(memory().numTensors, before.numTensors + 2, 'x and x.grad');
+  // a graph that is never backpropagated is freed when its output is disposed
+  const loss2 = tidy(() => x.exp().mul(x).sum());
+  loss2.dispose();
+  assert.equal(memory().numTensors, before.numTensors + 2);
+  x.grad!.dispose();
+  x.dispose();
+  assert.equal(memory().numTensors, before.numTensors);
+  assert.equal(memory().bytes['cpu'] ?? 0, before.bytes['cpu'] ?? 0);
 });

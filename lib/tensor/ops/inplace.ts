@@ -126,3 +126,43 @@ export function assign_<T extends Tensor>(t: T, op: string, compute: (x: Tensor)
   bumpVersion(t);
   return t;
 }
+
+/**
+ * add_/sub_/mul_/div_ written straight into t by one kernel when nothing needs recording, the
+ * result dtype is t's and the operand does not share t's storage; otherwise the general path.
+ */
+export function arith_<T extends Tensor>(t: T, op: 'add' | 'sub' | 'mul' | 'div', other: Tensor | Scalar, alpha: number,
+  general: (x: Tensor) => Tensor): T {
+  t._check(`${op}_`);
+  if (!needsGrad(t, other) && isFloating(t.dtype) && typeof alpha === 'number') {
+    if (typeof other === 'number') {
+      checkInplace(t, `${op}_`);
+      if (t.numel) {
+        const view = viewOf(t);
+        const code = dtypeCode(t.dtype);
+        if (op === 'add' || op === 'sub') K().unary('add_scalar', code, t.shape as number[], view, view, (op === 'add' ? 1 : -1) * alpha * other);
+        else K().unary('mul_scalar', code, t.shape as number[], view, view, op === 'mul' ? other : 1 / other);
+      }
+      bumpVersion(t);
+      return t;
+    }
+    if (other instanceof Tensor && other.dtype === t.dtype && alpha === 1 && other._storage !== t._storage) {
+      other._check(`${op}_`);
+      checkInplace(t, `${op}_`);
+      if (!other.device.equals(t.device)) {
+        throw createError('ERR_DEVICE_MISMATCH', `${op}_: expected all tensors to be on the same device, but found ${t.device} and ${other.device}`);
+      }
+      const bs = broadcastShapes(t.shape, other.shape, `${op}_`);
+      if (!shapesEqual(bs, t.shape)) {
+        throw createError('ERR_SHAPE_MISMATCH', `${op}_: output with shape ${fmtShape(t.shape)} doesn't match the broadcast shape ${fmtShape(bs)}`);
+      }
+      if (t.numel) {
+        const view = viewOf(t);
+        K().binary(op, dtypeCode(t.dtype), t.shape as number[], view, view, viewOf(other, t.shape));
+      }
+      bumpVersion(t);
+      return t;
+    }
+  }
+  return assign_(t, `${op}_`, general, other);
+}

@@ -17,6 +17,7 @@ import { permute, reshape, expand, squeeze } from './view.js';
 import { fillScalar } from './inplace.js';
 import { scatterAddRaw } from './indexing.js';
 import { zeros } from '../creation.js';
+import { tidy } from '../scope.js';
 
 export interface ReduceOptions {
   /** Keep reduced dims with size 1 (default false). */
@@ -203,12 +204,16 @@ export function variance(x: Tensor, dim: number | readonly number[] | null | und
 }
 
 export function std(x: Tensor, dim: number | readonly number[] | null | undefined, opts: VarOptions = {}): Tensor {
-  return sqrt(variance(x, dim, opts));
+  return tidy(() => sqrt(variance(x, dim, opts)));
 }
 
 /** log(sum(exp(x))) over dims, computed stably. */
 export function logsumexp(x: Tensor, dim: number | readonly number[], opts: { keepdim?: boolean } = {}): Tensor {
   x._check('logsumexp');
+  return tidy(() => logsumexpImpl(x, dim, opts));
+}
+
+function logsumexpImpl(x: Tensor, dim: number | readonly number[], opts: { keepdim?: boolean }): Tensor {
   const dims = wrapDims(dim, x.ndim, 'logsumexp');
   const m = amaxmin('max', x.detach(), dims, { keepdim: true });
   const finite = where(compare('eq', abs(m), Infinity), 0, m);
@@ -219,6 +224,10 @@ export function logsumexp(x: Tensor, dim: number | readonly number[], opts: { ke
 /** p-norm (p = 2 default; Infinity and -Infinity give max/min of |x|). */
 export function norm(x: Tensor, p: number, dim: number | readonly number[] | null | undefined, opts: { keepdim?: boolean } = {}): Tensor {
   x._check('norm');
+  return tidy(() => normImpl(x, p, dim, opts));
+}
+
+function normImpl(x: Tensor, p: number, dim: number | readonly number[] | null | undefined, opts: { keepdim?: boolean }): Tensor {
   const keepdim = opts.keepdim ?? false;
   const ax = abs(x);
   if (p === Infinity) return amaxmin('max', ax, dim, { keepdim });
