@@ -57,6 +57,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterCopy(env, exports);
   RegisterLoader(env, exports);
   RegisterKernels(env, exports);
+  RegisterCublas(env, exports);
   return exports;
 }
 

@@ -31,5 +31,6 @@ void RegisterBuffer(Napi::Env env, Napi::Object exports);      // buffer.cc    n
 void RegisterCopy(Napi::Env env, Napi::Object exports);        // copy.cc      native.cuda.memcpy*
 void RegisterLoader(Napi::Env env, Napi::Object exports);      // loader.cc    native.loader
 void RegisterKernels(Napi::Env env, Napi::Object exports);     // kernels.cc   native.kernels
+void RegisterCublas(Napi::Env env, Napi::Object exports);      // cublas.cc    cuBLAS handles (cleanup hook)
 
 }  // namespace nn

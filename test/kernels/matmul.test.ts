@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { native } from '../../lib/native/index.js';
 import { FLOATS, type DTypeName, alloc, close, code, get, put, rng, roundTo } from './ref.js';
@@ -66,4 +68,11 @@ test('matmul: k = 0 gives beta * C, beta = 0 ignores NaN in C, size-0 m/n touch 
   k.matmul(0, 1, 1, 1, 2, { mem: A, offset: 0 }, 2, 0, false, { mem: B, offset: 0 }, 1, 0, false, { mem: D, offset: 0 }, 1, 0, 1, 0, false);
   assert.deepEqual([...D], [11]);
   k.matmul(0, 1, 0, 5, 3, { mem: none, offset: 0 }, 3, 0, false, { mem: new Float32Array(15), offset: 0 }, 5, 0, false, { mem: none, offset: 0 }, 5, 0, 1, 0, false);
+});
+
+test('the blocked kernel passes the same checks when a host BLAS is present (NODE_NCCL_BLAS=0)', {
+  skip: process.env.NODE_NCCL_BLAS === '0' ? 'this run already uses the blocked kernel' : native.loader.info('blas').loaded ? false : 'no host BLAS: the runs above used the blocked kernel',
+}, () => {
+  const r = spawnSync(process.execPath, ['--test', fileURLToPath(import.meta.url)], { env: { ...process.env, NODE_NCCL_BLAS: '0' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });

@@ -1,0 +1,112 @@
+// CUDA LayerNorm: forward with one block per row (two passes: mean, then the centered variance);
+// backward gradX with one block per row, gradWeight/gradBias with one thread per column summing
+// over rows (coalesced). Statistics in float (double for float64).
+#include "cuda_common.cuh"
+
+namespace nn {
+namespace k {
+namespace {
+
+int RowThreads(int64_t cols) { return cols >= 4096 ? 1024 : cols >= 1024 ? 512 : cols >= 256 ? 256 : 128; }
+
+template <class T>
+__global__ void LayerNormK(int64_t cols, T* out, float* mean, float* rstd, const T* x, const T* w, const T* b,
+                           double eps) {
+  using C = Compute<T>;
+  __shared__ C sh[32];
+  const int64_t row = blockIdx.x;
+  const T* xr = x + row * cols;
+  C sum = 0;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) sum += Load<C>(xr[j]);
+  const C mu = BlockSum(sum, sh) / static_cast<C>(cols);
+  C sq = 0;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    const C d = Load<C>(xr[j]) - mu;
+    sq += d * d;
+  }
+  const C var = BlockSum(sq, sh) / static_cast<C>(cols);
+  const C rs = C(1) / Sqrt(var + static_cast<C>(eps));
+  if (threadIdx.x == 0) {
+    mean[row] = static_cast<float>(mu);
+    rstd[row] = static_cast<float>(rs);
+  }
+  T* o = out + row * cols;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    C y = (Load<C>(xr[j]) - mu) * rs;
+    if (w) y *= Load<C>(w[j]);
+    if (b) y += Load<C>(b[j]);
+    o[j] = Store<T>(y);
+  }
+}
+
+template <class T>
+__global__ void LayerNormGradXK(int64_t cols, T* gx, const T* gout, const T* x, const float* mean, const float* rstd,
+                                const T* w) {
+  using C = Compute<T>;
+  __shared__ C sh[32];
+  const int64_t row = blockIdx.x, base = row * cols;
+  const C mu = mean[row], rs = rstd[row];
+  C sg = 0, sgx = 0;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    const C g = Load<C>(gout[base + j]) * (w ? Load<C>(w[j]) : C(1));
+    sg += g;
+    sgx += g * (Load<C>(x[base + j]) - mu) * rs;
+  }
+  sg = BlockSum(sg, sh);
+  sgx = BlockSum(sgx, sh);
+  const C inv = C(1) / static_cast<C>(cols);
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    const C g = Load<C>(gout[base + j]) * (w ? Load<C>(w[j]) : C(1));
+    const C xh = (Load<C>(x[base + j]) - mu) * rs;
+    gx[base + j] = Store<T>(rs * (g - sg * inv - xh * sgx * inv));
+  }
+}
+
+template <class T>
+__global__ void LayerNormGradWBK(int64_t rows, int64_t cols, T* gw, T* gb, const T* gout, const T* x, const float* mean,
+                                 const float* rstd) {
+  using C = Compute<T>;
+  for (int64_t j = GlobalId(); j < cols; j += GlobalStride()) {
+    C aw = 0, ab = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      const C g = Load<C>(gout[r * cols + j]);
+      aw += g * (Load<C>(x[r * cols + j]) - static_cast<C>(mean[r])) * static_cast<C>(rstd[r]);
+      ab += g;
+    }
+    if (gw) gw[j] = Store<T>(aw);
+    if (gb) gb[j] = Store<T>(ab);
+  }
+}
+
+}  // namespace
+
+void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean, float* rstd, const void* x,
+                   const void* w, const void* b, double eps, Stream s) {
+  NN_DISPATCH_DEV_FLOAT(dt, {
+    LayerNormK<T><<<static_cast<unsigned>(rows), RowThreads(cols), 0, s>>>(
+        cols, static_cast<T*>(out), mean, rstd, static_cast<const T*>(x), static_cast<const T*>(w),
+        static_cast<const T*>(b), eps);
+    NN_CUDA_CHECK_LAUNCH("LayerNormK");
+  });
+}
+
+void CudaLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
+                           const void* x, const float* mean, const float* rstd, const void* w, Stream s) {
+  NN_DISPATCH_DEV_FLOAT(dt, {
+    if (rows > 0) {
+      LayerNormGradXK<T><<<static_cast<unsigned>(rows), RowThreads(cols), 0, s>>>(
+          cols, static_cast<T*>(gx), static_cast<const T*>(gout), static_cast<const T*>(x), mean, rstd,
+          static_cast<const T*>(w));
+      NN_CUDA_CHECK_LAUNCH("LayerNormGradXK");
+    }
+    if (gw || gb) {
+      LayerNormGradWBK<T><<<GridFor(cols), kThreads, 0, s>>>(rows, cols, static_cast<T*>(gw), static_cast<T*>(gb),
+                                                             static_cast<const T*>(gout), static_cast<const T*>(x),
+                                                             mean, rstd);
+      NN_CUDA_CHECK_LAUNCH("LayerNormGradWBK");
+    }
+  });
+}
+
+}  // namespace k
+}  // namespace nn

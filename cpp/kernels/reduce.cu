@@ -1,0 +1,193 @@
+// CUDA reductions of the middle axis of contiguous [outer, size, inner]. inner == 1: one block
+// per output row with warp-shuffle reductions; inner > 1: one thread per output column, reading
+// coalesced across the inner axis. Float sums accumulate in float (double for float64), integer
+// sums and products in int64; max/min propagate NaN and keep the first index, as on the host.
+#include "cuda_common.cuh"
+
+namespace nn {
+namespace k {
+namespace {
+
+template <class A>
+struct Pick {
+  A v;
+  int64_t i;  // -1: empty
+};
+
+template <class A>
+__device__ __forceinline__ Pick<A> Better(Pick<A> a, Pick<A> b, bool isMax) {
+  if (a.i < 0) return b;
+  if (b.i < 0) return a;
+  const bool an = IsNan(a.v), bn = IsNan(b.v);
+  if (an || bn) {
+    if (an && bn) return a.i < b.i ? a : b;
+    return an ? a : b;
+  }
+  if (a.v == b.v) return a.i < b.i ? a : b;
+  return (isMax ? a.v > b.v : a.v < b.v) ? a : b;
+}
+
+template <class A>
+__device__ Pick<A> BlockBest(Pick<A> p, bool isMax) {
+  __shared__ A sv[32];
+  __shared__ int64_t si[32];
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    Pick<A> q{__shfl_down_sync(0xffffffffu, p.v, o), __shfl_down_sync(0xffffffffu, p.i, o)};
+    p = Better(p, q, isMax);
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+  if (lane == 0) { sv[warp] = p.v; si[warp] = p.i; }
+  __syncthreads();
+  if (warp == 0) {
+    p = threadIdx.x < nw ? Pick<A>{sv[threadIdx.x], si[threadIdx.x]} : Pick<A>{A(0), -1};
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      Pick<A> q{__shfl_down_sync(0xffffffffu, p.v, o), __shfl_down_sync(0xffffffffu, p.i, o)};
+      p = Better(p, q, isMax);
+    }
+  }
+  return p;  // valid in thread 0
+}
+
+template <class A>
+__device__ A BlockProd(A v) {
+  __shared__ A sh[32];
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v *= __shfl_down_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = threadIdx.x < nw ? sh[threadIdx.x] : A(1);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v *= __shfl_down_sync(0xffffffffu, v, o);
+  }
+  return v;
+}
+
+// One block per row of `size` contiguous elements (inner == 1).
+template <class T, class A>
+__global__ void ReduceRows(int op, int64_t size, void* out, const T* in, int64_t* indices, double correction) {
+  __shared__ A sh[32];
+  const int64_t row = blockIdx.x;
+  const T* x = in + row * size;
+  const ROp rop = static_cast<ROp>(op);
+  if (rop == ROp::Max || rop == ROp::Min || rop == ROp::Argmax || rop == ROp::Argmin) {
+    const bool isMax = rop == ROp::Max || rop == ROp::Argmax;
+    Pick<A> p{A(0), -1};
+    for (int64_t s = threadIdx.x; s < size; s += blockDim.x) p = Better(p, Pick<A>{Load<A>(x[s]), s}, isMax);
+    p = BlockBest(p, isMax);
+    if (threadIdx.x == 0) {
+      if (rop == ROp::Argmax || rop == ROp::Argmin) {
+        static_cast<int64_t*>(out)[row] = p.i;
+      } else {
+        static_cast<T*>(out)[row] = Store<T>(p.v);
+        if (indices) indices[row] = p.i;
+      }
+    }
+    return;
+  }
+  if (rop == ROp::Prod) {
+    A v = A(1);
+    for (int64_t s = threadIdx.x; s < size; s += blockDim.x) v *= Load<A>(x[s]);
+    v = BlockProd(v);
+    if (threadIdx.x == 0) static_cast<T*>(out)[row] = Store<T>(v);
+    return;
+  }
+  A sum = A(0);
+  for (int64_t s = threadIdx.x; s < size; s += blockDim.x) sum += Load<A>(x[s]);
+  sum = BlockSum(sum, sh);
+  if (rop == ROp::Sum) {
+    if (threadIdx.x == 0) static_cast<T*>(out)[row] = Store<T>(sum);
+    return;
+  }
+  const A mean = sum / static_cast<A>(size);
+  if (rop == ROp::Mean) {
+    if (threadIdx.x == 0) static_cast<T*>(out)[row] = Store<T>(mean);
+    return;
+  }
+  A sq = A(0);
+  for (int64_t s = threadIdx.x; s < size; s += blockDim.x) {
+    A d = Load<A>(x[s]) - mean;
+    sq += d * d;
+  }
+  sq = BlockSum(sq, sh);
+  if (threadIdx.x == 0) {
+    const double denom = fmax(0.0, static_cast<double>(size) - correction);
+    static_cast<T*>(out)[row] = Store<T>(static_cast<A>(static_cast<double>(sq) / denom));
+  }
+}
+
+// One thread per (outer, inner) output (inner > 1).
+template <class T, class A>
+__global__ void ReduceCols(int op, int64_t outer, int64_t size, int64_t inner, void* out, const T* in, int64_t* indices,
+                           double correction) {
+  const ROp rop = static_cast<ROp>(op);
+  for (int64_t t = GlobalId(); t < outer * inner; t += GlobalStride()) {
+    const int64_t o = t / inner, j = t - o * inner;
+    const T* x = in + o * size * inner + j;
+    if (rop == ROp::Max || rop == ROp::Min || rop == ROp::Argmax || rop == ROp::Argmin) {
+      const bool isMax = rop == ROp::Max || rop == ROp::Argmax;
+      Pick<A> p{A(0), -1};
+      for (int64_t s = 0; s < size; s++) p = Better(p, Pick<A>{Load<A>(x[s * inner]), s}, isMax);
+      if (rop == ROp::Argmax || rop == ROp::Argmin) {
+        static_cast<int64_t*>(out)[t] = p.i;
+      } else {
+        static_cast<T*>(out)[t] = Store<T>(p.v);
+        if (indices) indices[t] = p.i;
+      }
+      continue;
+    }
+    if (rop == ROp::Prod) {
+      A v = A(1);
+      for (int64_t s = 0; s < size; s++) v *= Load<A>(x[s * inner]);
+      static_cast<T*>(out)[t] = Store<T>(v);
+      continue;
+    }
+    A sum = A(0);
+    for (int64_t s = 0; s < size; s++) sum += Load<A>(x[s * inner]);
+    if (rop == ROp::Sum) {
+      static_cast<T*>(out)[t] = Store<T>(sum);
+      continue;
+    }
+    const A mean = sum / static_cast<A>(size);
+    if (rop == ROp::Mean) {
+      static_cast<T*>(out)[t] = Store<T>(mean);
+      continue;
+    }
+    A sq = A(0);
+    for (int64_t s = 0; s < size; s++) {
+      A d = Load<A>(x[s * inner]) - mean;
+      sq += d * d;
+    }
+    const double denom = fmax(0.0, static_cast<double>(size) - correction);
+    static_cast<T*>(out)[t] = Store<T>(static_cast<A>(static_cast<double>(sq) / denom));
+  }
+}
+
+template <class T>
+void Launch(ROp op, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, int64_t* indices,
+            double correction, Stream s) {
+  using A = Compute<T>;
+  const T* x = static_cast<const T*>(in);
+  if (inner == 1 && outer <= 0x7fffffff) {
+    ReduceRows<T, A><<<static_cast<unsigned>(outer), kThreads, 0, s>>>(static_cast<int>(op), size, out, x, indices, correction);
+    NN_CUDA_CHECK_LAUNCH("ReduceRows");
+  } else {
+    ReduceCols<T, A><<<GridFor(outer * inner), kThreads, 0, s>>>(static_cast<int>(op), outer, size, inner, out, x,
+                                                                  indices, correction);
+    NN_CUDA_CHECK_LAUNCH("ReduceCols");
+  }
+}
+
+}  // namespace
+
+void CudaReduce(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in,
+                int64_t* indices, double correction, Stream s) {
+  if (outer == 0 || inner == 0) return;
+  NN_DISPATCH_DEV(dt, Launch<T>(op, outer, size, inner, out, in, indices, correction, s));
+}
+
+}  // namespace k
+}  // namespace nn

@@ -1,0 +1,69 @@
+// CUDA row-wise softmax / log-softmax (and backward): one block per row, three passes over the
+// row (max, sum of exponentials, write), the row staying in L2 between passes. float compute for
+// float32/16-bit, double for float64.
+#include "cuda_common.cuh"
+
+namespace nn {
+namespace k {
+namespace {
+
+int RowThreads(int64_t cols) { return cols >= 4096 ? 1024 : cols >= 1024 ? 512 : cols >= 256 ? 256 : 128; }
+
+template <class T>
+__global__ void SoftmaxK(int64_t cols, T* out, const T* in, bool log) {
+  using C = Compute<T>;
+  __shared__ C sh[32];
+  const T* x = in + static_cast<int64_t>(blockIdx.x) * cols;
+  T* y = out + static_cast<int64_t>(blockIdx.x) * cols;
+  C mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) mx = Max(mx, Load<C>(x[j]));
+  mx = BlockMax(mx, sh);
+  if (isinf(mx) && mx < 0) mx = C(0);
+  C sum = 0;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) sum += Exp(Load<C>(x[j]) - mx);
+  sum = BlockSum(sum, sh);
+  if (log) {
+    const C lse = mx + Log(sum);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) y[j] = Store<T>(Load<C>(x[j]) - lse);
+  } else {
+    const C inv = C(1) / sum;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) y[j] = Store<T>(Exp(Load<C>(x[j]) - mx) * inv);
+  }
+}
+
+template <class T>
+__global__ void SoftmaxBackwardK(int64_t cols, T* gin, const T* gout, const T* yv, bool log) {
+  using C = Compute<T>;
+  __shared__ C sh[32];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * cols;
+  C acc = 0;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+    acc += log ? Load<C>(gout[base + j]) : Load<C>(gout[base + j]) * Load<C>(yv[base + j]);
+  acc = BlockSum(acc, sh);
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+    const C g = Load<C>(gout[base + j]), y = Load<C>(yv[base + j]);
+    gin[base + j] = Store<T>(log ? g - Exp(y) * acc : y * (g - acc));
+  }
+}
+
+}  // namespace
+
+void CudaSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, Stream s) {
+  NN_DISPATCH_DEV_FLOAT(dt, {
+    SoftmaxK<T><<<static_cast<unsigned>(rows), RowThreads(cols), 0, s>>>(cols, static_cast<T*>(out),
+                                                                        static_cast<const T*>(in), log);
+    NN_CUDA_CHECK_LAUNCH("SoftmaxK");
+  });
+}
+
+void CudaSoftmaxBackward(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log,
+                         Stream s) {
+  NN_DISPATCH_DEV_FLOAT(dt, {
+    SoftmaxBackwardK<T><<<static_cast<unsigned>(rows), RowThreads(cols), 0, s>>>(
+        cols, static_cast<T*>(gin), static_cast<const T*>(gout), static_cast<const T*>(y), log);
+    NN_CUDA_CHECK_LAUNCH("SoftmaxBackwardK");
+  });
+}
+
+}  // namespace k
+}  // namespace nn
