@@ -125,3 +125,27 @@ test('gradcheck: in-place ops on non-leaf tensors are differentiated', () => {
   gradcheck('relu_ after exp', ([a]) => a!.sub(0.5).relu_(), [S([2, 3], 0, 1.5)]);
   gradcheck('copy_', ([a, b]) => a!.mul(1).copy_(b!), [S([2, 3]), S([3])]);
 });
+
+test('gradcheck: remaining ops (amin, t, mT, mm, maskedFill, in-place composites, logicalNot-free masks)', () => {
+  gradcheck('amin', ([a]) => a!.amin(1), [S([3, 4], 0.5, 1.5)]);
+  gradcheck('min all', ([a]) => a!.min(), [S([3, 4], 0.5, 1.5)]);
+  gradcheck('t', ([a]) => a!.t().mul(a!.t()), [S([2, 3])]);
+  gradcheck('mT', ([a]) => a!.mT.contiguous(), [S([2, 2, 3])]);
+  gradcheck('T', ([a]) => a!.T.contiguous(), [S([2, 3, 4])]);
+  gradcheck('mm', ([a, b]) => a!.mm(b!), [S([2, 3]), S([3, 2])]);
+  gradcheck('maskedFill', ([a]) => a!.maskedFill(tensor([true, false, true]), 0.5), [S([2, 3])]);
+  gradcheck('sub_ alpha', ([a, b]) => a!.mul(1).sub_(b!, { alpha: 3 }), [S([2, 3]), S([2, 3])]);
+  gradcheck('div_', ([a, b]) => a!.mul(1).div_(b!), [S([2, 3]), S([2, 3], 0.5, 2)]);
+  gradcheck('pow_', ([a]) => a!.mul(1).pow_(2), [S([2, 3])]);
+  gradcheck('clamp_', ([a]) => a!.mul(1).clamp_(-0.3, 0.3), [S([2, 3])]);
+  gradcheck('exp_/tanh_/sigmoid_/sqrt_/neg_', ([a]) => a!.mul(1).exp_().tanh_().sigmoid_().sqrt_().neg_(), [S([2, 3])]);
+  gradcheck('addcmul_', ([a, b, c]) => a!.mul(1).addcmul_(b!, c!, { value: 0.5 }), [S([2, 3]), S([2, 3]), S([3])]);
+  gradcheck('addcdiv_', ([a, b, c]) => a!.mul(1).addcdiv_(b!, c!, { value: 2 }), [S([2, 3]), S([2, 3]), S([3], 0.5, 2)]);
+  gradcheck('lerp_', ([a, b]) => a!.mul(1).lerp_(b!, 0.25), [S([2, 3]), S([2, 3])]);
+  gradcheck('maskedFill_', ([a]) => a!.mul(1).maskedFill_(tensor([false, true, true]), 1), [S([2, 3])]);
+  gradcheck('fill_ cuts the gradient', ([a]) => a!.mul(1).fill_(2).add(a!), [S([2, 3])]);
+  gradcheck('zero_', ([a]) => a!.mul(2).zero_().add(a!.mul(3)), [S([2, 3])]);
+  gradcheck('sum with dtype', ([a]) => a!.sum(1, { dtype: 'float64' }), [S([2, 3])]);
+  gradcheck('mean of a sliced view', ([a]) => a!.slice(1, 1).mean(0), [S([3, 4])]);
+  gradcheck('reshape of expand', ([a]) => a!.expand(2, 3).reshape(6).mul(tensor([1, 2, 3, 4, 5, 6], { dtype: 'float64' })), [S([3])]);
+});
