@@ -49,7 +49,7 @@ try {
     api = null;
   }
 } catch (e) {
-  loadError = (e as Error).message;
+  loadError = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' ? 'lib/cuda is not part of this build' : (e as Error).message;
 }
 if (api) {
   const a = api;
@@ -57,7 +57,7 @@ if (api) {
 }
 
 export function cudaApi(op: string): CudaApi {
-  if (!api) throw createError('ERR_NO_GPU', `${op}: CUDA is not available (${loadError || 'lib/cuda missing'})`);
+  if (!api) throw createError('ERR_NO_GPU', `${op}: CUDA is not available (${loadError || 'lib/cuda is not part of this build'})`);
   return api;
 }
 

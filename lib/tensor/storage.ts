@@ -40,7 +40,7 @@ export class Storage {
   }
 
   /** Fresh zero-filled host bytes, or uninitialized device bytes. */
-  static allocate(device: Device, byteLength: number): Storage {
+  static allocate(device: Device, byteLength: number, op = 'allocate'): Storage {
     if (device.type === 'cpu') {
       let ab: ArrayBuffer;
       try {
@@ -50,7 +50,10 @@ export class Storage {
       }
       return new Storage(device, byteLength, ab, null);
     }
-    const api = cudaApi('allocate');
+    const api = cudaApi(`${op} on ${device}`);
+    if (api.deviceCount() <= device.index) {
+      throw createError('ERR_NO_GPU', `${op}: device ${device} is not available (${api.deviceCount()} CUDA device${api.deviceCount() === 1 ? '' : 's'} visible)`);
+    }
     return new Storage(device, byteLength, null, new api.DeviceBuffer(byteLength, { device: device.index }));
   }
 

@@ -7,6 +7,7 @@ import { Storage } from '../../lib/tensor/storage.js';
 import { toDevice } from '../../lib/tensor/device.js';
 import { contiguousStrides } from '../../lib/tensor/shape.js';
 import { errCode } from './helpers.js';
+import { cudaDeviceCount } from '../../lib/tensor/cuda-bridge.js';
 
 /** A tensor that claims to live on cuda:0 (host bytes underneath): device checks run before any memory access. */
 function fakeCuda(shape: number[], dtype: DType = 'float32'): Tensor {
@@ -108,4 +109,11 @@ test('wrong argument types get ERR_INVALID_ARG', () => {
   assert.throws(() => a.var(0, { correction: -1 }), errCode('ERR_INVALID_ARG'));
   assert.throws(() => tidy(42 as unknown as () => void), errCode('ERR_INVALID_ARG'));
   assert.throws(() => zeros([2]).expand(2, 2).add_(1), errCode('ERR_INVALID_ARG', /single memory location/));
+});
+
+test('CUDA tensors where no GPU is usable get a typed error naming the op and device', { skip: cudaDeviceCount() > 0 ? 'a GPU is present' : false }, () => {
+  const noGpu = (e: unknown): boolean => ['ERR_NO_GPU', 'ERR_NO_DRIVER', 'ERR_NO_CUDA_BUILD'].includes((e as { code?: string }).code ?? '');
+  assert.throws(() => zeros([2], { device: 'cuda' }), noGpu);
+  assert.throws(() => tensor([1, 2]).to('cuda:0'), noGpu);
+  assert.throws(() => zeros([2]).cuda(3), (e: unknown) => noGpu(e) && /cuda:3/.test((e as Error).message));
 });

@@ -14,7 +14,7 @@ export function emptyTensor(shape: readonly number[], dtype: DType, device: Devi
   const numel = numelOf(shape, op);
   const bytes = numel * itemSize(dtype);
   if (bytes > Number.MAX_SAFE_INTEGER) throw createError('ERR_INVALID_ARG', `${op}: ${numel} elements of ${dtype} overflow the byte count`);
-  return new Tensor(Storage.allocate(device, bytes), shape, contiguousStrides(shape), 0, dtype);
+  return new Tensor(Storage.allocate(device, bytes, op), shape, contiguousStrides(shape), 0, dtype);
 }
 
 /** Raw strided copy (with dtype conversion) of src into dst (same shape, same device). */
