@@ -6,7 +6,7 @@ import { K, spanOf } from './kernels.js';
 import { checkShape, contiguousStrides, fmtShape, numelOf } from './shape.js';
 import { Storage } from './storage.js';
 import { Tensor } from './tensor.js';
-import { emptyTensor, transfer } from './ops/copy.js';
+import { cast, clone, emptyTensor, transfer } from './ops/copy.js';
 import { fillScalar } from './ops/inplace.js';
 import { randomTensor } from './ops/random.js';
 
@@ -103,8 +103,19 @@ export function tensor(data: NestedData | AnyTypedArray | Tensor, opts: FromData
   const device = toDevice(opts.device, 'tensor');
   if (opts.dtype !== undefined) checkDType(opts.dtype, 'tensor');
   if (data instanceof Tensor) {
-    const t = transfer(data.detach().contiguous(), device);
-    return finish(opts.dtype && opts.dtype !== t.dtype ? t.to(opts.dtype) : t === data ? data.clone().detach() : t, opts);
+    // a copy, cut from the graph (torch.tensor(t))
+    data._check('tensor');
+    const src = data.detach();
+    const dense = src.isContiguous() ? src : clone(src);
+    let t = dense.device.equals(device) ? (dense === src ? clone(src) : dense) : transfer(dense, device);
+    if (dense !== src && dense !== t) dense.dispose();
+    src.dispose();
+    if (opts.dtype && opts.dtype !== t.dtype) {
+      const c = cast(t, opts.dtype);
+      t.dispose();
+      t = c;
+    }
+    return finish(t, opts);
   }
   if (ArrayBuffer.isView(data)) {
     const a = data as AnyTypedArray;

@@ -29,6 +29,8 @@ export class Storage {
   /** Bumped by every in-place write. */
   version = 0;
   disposed = false;
+  /** An asynchronous copy into this storage failed: every later use throws it. */
+  failed: Error | null = null;
 
   private constructor(device: Device, byteLength: number, host: ArrayBuffer | ArrayBufferView | null, buffer: DeviceBufferLike | null) {
     this.device = device;
@@ -65,6 +67,7 @@ export class Storage {
   /** What kernels, copies and collectives take. */
   get mem(): NativeMemory {
     if (this.disposed) throw createError('ERR_DISPOSED', 'tensor storage was disposed');
+    if (this.failed) throw this.failed;
     return this.host ?? this.buffer!.native;
   }
 

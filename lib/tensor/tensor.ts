@@ -41,6 +41,11 @@ export interface ToOptions {
   device?: DeviceLike;
   /** Copy even when nothing changes (default false: return `this`). */
   copy?: boolean;
+  /**
+   * Host-to-device: return as soon as the copy is queued on the current stream (default false:
+   * wait for the bytes, like torch's non_blocking=False). Do not modify the source meanwhile.
+   */
+  nonBlocking?: boolean;
 }
 
 export interface BackwardOptions {

@@ -132,3 +132,17 @@ test('devices parse cpu, cuda and cuda:N; anything else is ERR_INVALID_ARG', () 
   for (const bad of ['gpu', 'cuda:', 'cuda:x', 'CPU', 'cuda:-1', '']) assert.throws(() => toDevice(bad), errCode('ERR_INVALID_ARG'), bad);
   assert.throws(() => zeros([2], { device: 'tpu' }), errCode('ERR_INVALID_ARG', /device/));
 });
+
+test('tensor(t) copies a tensor (cut from the graph, optionally converted)', () => {
+  const src = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+  const c = tensor(src.t());
+  assert.deepEqual(c.arraySync(), [[1, 3], [2, 4]]);
+  assert.ok(!c.requiresGrad && c.isLeaf);
+  assert.notEqual(c._storage, src._storage);
+  const d = tensor(src, { dtype: 'int32' });
+  assert.equal(d.dtype, 'int32');
+  assert.deepEqual(d.arraySync(), [[1, 2], [3, 4]]);
+  const e = tensor(src);
+  e.fill_(0);
+  assert.deepEqual(src.arraySync(), [[1, 2], [3, 4]]);
+});

@@ -52,30 +52,31 @@ export function detach(x: Tensor): Tensor {
   return t;
 }
 
-function parseTo(target: DType | DeviceLike | ToOptions): { dtype?: DType; device?: Device; copy: boolean } {
-  if (typeof target === 'string') return isDType(target) ? { dtype: target, copy: false } : { device: toDevice(target, 'to'), copy: false };
+function parseTo(target: DType | DeviceLike | ToOptions): { dtype?: DType; device?: Device; copy: boolean; nonBlocking: boolean } {
+  if (typeof target === 'string') return isDType(target) ? { dtype: target, copy: false, nonBlocking: false } : { device: toDevice(target, 'to'), copy: false, nonBlocking: false };
   if (target && typeof target === 'object' && !('type' in target && 'index' in target)) {
     const o = target as ToOptions;
     return {
       ...(o.dtype !== undefined ? { dtype: checkDType(o.dtype, 'to') } : {}),
       ...(o.device !== undefined ? { device: toDevice(o.device, 'to') } : {}),
       copy: o.copy ?? false,
+      nonBlocking: o.nonBlocking ?? false,
     };
   }
-  return { device: toDevice(target as DeviceLike, 'to'), copy: false };
+  return { device: toDevice(target as DeviceLike, 'to'), copy: false, nonBlocking: false };
 }
 
 /** Moves between devices (copies on the current stream) and/or converts the dtype. */
 export function to(x: Tensor, target: DType | DeviceLike | ToOptions): Tensor {
   x._check('to');
-  const { dtype = x.dtype, device = x.device, copy } = parseTo(target);
+  const { dtype = x.dtype, device = x.device, copy, nonBlocking } = parseTo(target);
   if (device.equals(x.device)) {
     if (dtype === x.dtype) return copy ? clone(x) : x;
     return cast(x, dtype);
   }
   // Convert on the source side when narrowing, on the destination side when widening.
   const src = contiguous(itemSize(dtype) < itemSize(x.dtype) ? cast(x, dtype) : x);
-  const moved = transfer(src, device);
+  const moved = transfer(src, device, nonBlocking);
   const out = moved.dtype === dtype ? moved : cast(moved, dtype);
   if (out !== moved) moved.dispose();
   if (src !== x) src.dispose();
@@ -83,8 +84,13 @@ export function to(x: Tensor, target: DType | DeviceLike | ToOptions): Tensor {
   return record('ToCopyBackward0', out, [x], (g) => [transfer(contiguous(g), srcDevice)]);
 }
 
-/** A contiguous copy of a contiguous tensor on another device (no autograd). */
-export function transfer(src: Tensor, device: Device): Tensor {
+/**
+ * A contiguous copy of a contiguous tensor on another device (no autograd). Device-to-device
+ * copies are queued on the current stream; host-to-device copies wait for the bytes unless
+ * nonBlocking (then the source storage is held until the copy is done, and a failure surfaces on
+ * the next use of the result).
+ */
+export function transfer(src: Tensor, device: Device, nonBlocking = false): Tensor {
   if (src.device.equals(device)) return src;
   const out = emptyTensor(src.shape, src.dtype, device, 'to');
   const bytes = src.numel * itemSize(src.dtype);
@@ -93,7 +99,16 @@ export function transfer(src: Tensor, device: Device): Tensor {
   const srcOff = src.offset * itemSize(src.dtype);
   if (src.device.type === 'cpu') {
     const hb = src._storage.hostBytes().subarray(srcOff, srcOff + bytes);
-    api.copyHostToDevice(out._storage.buffer!, 0, hb, { sync: true });
+    if (nonBlocking) {
+      const held = src._storage;
+      const dst = out._storage;
+      held.retain();
+      Promise.resolve(api.copyHostToDevice(out._storage.buffer!, 0, hb, { sync: false }))
+        .catch((e: unknown) => { dst.failed = e as Error; })
+        .finally(() => held.release());
+    } else {
+      api.copyHostToDevice(out._storage.buffer!, 0, hb, { sync: true });
+    }
   } else if (device.type === 'cpu') {
     api.copyDeviceToHost(out._storage.hostBytes(), src._storage.buffer!, srcOff, { sync: true });
   } else {
