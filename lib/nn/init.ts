@@ -54,13 +54,18 @@ function checkTensor(t: unknown, who: string): asserts t is Tensor {
   if (!(t instanceof Tensor)) throw createError('ERR_INVALID_ARG', `nn.init.${who}: expected a Tensor, got ${String(t)}`);
 }
 
+/** Random numbers are drawn in float64 for float64 tensors, else in float32 (then cast, as for half types). */
+function randomDType(t: Tensor): 'float32' | 'float64' {
+  return t.dtype === 'float64' ? 'float64' : 'float32';
+}
+
 /** Fills t with U(a, b). */
 export function uniform_(t: Tensor, a = 0, b = 1): Tensor {
   checkTensor(t, 'uniform_');
   if (!(a <= b)) throw createError('ERR_INVALID_ARG', `nn.init.uniform_: expects a <= b, got a=${a}, b=${b}`);
   if (t.numel === 0) return t;
   noGrad(() => {
-    const r = rand([...t.shape], { dtype: 'float32', device: t.device.toString() });
+    const r = rand([...t.shape], { dtype: randomDType(t), device: t.device.toString() });
     t.copy_(r.mul(b - a).add(a));
   });
   return t;
@@ -72,7 +77,7 @@ export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
   if (!(std >= 0)) throw createError('ERR_INVALID_ARG', `nn.init.normal_: std must be >= 0, got ${std}`);
   if (t.numel === 0) return t;
   noGrad(() => {
-    const r = randn([...t.shape], { dtype: 'float32', device: t.device.toString() });
+    const r = randn([...t.shape], { dtype: randomDType(t), device: t.device.toString() });
     t.copy_(r.mul(std).add(mean));
   });
   return t;
