@@ -210,11 +210,11 @@ export class Sequential extends Module {
     });
   }
   get length(): number {
-    return [...this.children()].length;
+    return this.childSlots().length;
   }
   /** The i-th module (negative counts from the end). */
   at(i: number): TensorModule {
-    const list = [...this.children()] as TensorModule[];
+    const list = this.childSlots() as TensorModule[];
     const m = list[i < 0 ? list.length + i : i];
     if (!m) throw createError('ERR_INDEX_OUT_OF_RANGE', `Sequential: index ${i} is out of range for ${list.length} modules`);
     return m;
@@ -226,11 +226,11 @@ export class Sequential extends Module {
   }
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const m of this.children()) y = (m as TensorModule).forward(y);
+    for (const m of this.childSlots()) y = (m as TensorModule).forward(y);
     return y;
   }
   [Symbol.iterator](): Iterator<Module> {
-    return this.children();
+    return this.childSlots()[Symbol.iterator]();
   }
 }
 

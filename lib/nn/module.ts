@@ -101,6 +101,11 @@ export abstract class Module {
     this._modules.set(name, m);
   }
 
+  /** The registered child slots in order, repeats included (what Sequential runs). */
+  protected childSlots(): Module[] {
+    return [...this._modules.values()].filter((m): m is Module => m !== null);
+  }
+
   /** Direct children, in registration order. */
   *namedChildren(): Generator<[string, Module]> {
     const seen = new Set<Module>();
@@ -189,8 +194,10 @@ export abstract class Module {
   }
 
   /**
-   * Moves parameters and buffers to a device and/or casts floating ones to a dtype, in place
-   * (the module keeps its Parameter objects, whose data and grads are replaced, as torch does).
+   * Moves parameters and buffers to a device and/or casts the floating ones to a dtype. Each
+   * parameter that changes is replaced in the module by a new Parameter holding the converted
+   * values (and its converted grad); unchanged ones are kept. Create the optimizer after to(), as
+   * PyTorch recommends: an optimizer made before still holds the old parameters.
    */
   to(target: ModuleToTarget): this {
     let device: string | undefined;
@@ -212,15 +219,25 @@ export abstract class Module {
       if (dtype !== undefined && isFloating(t.dtype)) opts.dtype = dtype;
       return t.to(opts);
     };
+    // One conversion per tensor, so parameters and buffers shared between modules stay shared.
+    const done = new Map<Tensor, Tensor>();
     noGrad(() => {
       for (const m of this.modules()) {
         for (const [n, p] of m._parameters) {
           if (!p) continue;
-          const moved = convert(p.detach());
-          if (moved !== p) m._parameters.set(n, Parameter.replaceData(p, moved));
+          let q = done.get(p);
+          if (!q) {
+            const moved = convert(p);
+            q = moved === p ? p : Parameter.replaceData(p, moved);
+            done.set(p, q);
+          }
+          m._parameters.set(n, q as Parameter);
         }
         for (const [n, b] of m._buffers) {
-          if (b) m._buffers.set(n, convert(b));
+          if (!b) continue;
+          let c = done.get(b);
+          if (!c) done.set(b, (c = convert(b)));
+          m._buffers.set(n, c);
         }
       }
     });

@@ -131,6 +131,24 @@ test('loadStateDict copies values; errors list missing keys, unexpected keys and
   assert.deepEqual(r, { missingKeys: ['body.0.fc.weight', 'head.weight'], unexpectedKeys: ['extra.bias'] });
 });
 
+test('to() keeps unchanged parameters and shared parameters shared', () => {
+  const lin = new nn.Linear(2, 2);
+  const seq = new nn.Sequential(lin, new nn.ReLU(), lin);
+  const w = lin.weight;
+  seq.to('float32');
+  seq.to('cpu');
+  assert.equal(lin.weight, w, 'nothing to convert: same Parameter');
+  seq.to('float64');
+  assert.notEqual(lin.weight, w);
+  assert.equal((seq.at(0) as nn.Linear).weight, (seq.at(2) as nn.Linear).weight);
+  assert.equal([...seq.parameters()].length, 2);
+  // the repeated module runs twice, as in torch
+  assert.equal(seq.length, 3);
+  const x = tensor([[1, -2]], { dtype: 'float64' });
+  const once = lin.forward(x).relu();
+  assert.deepEqual(seq.forward(x).dataSync(), lin.forward(once).dataSync());
+});
+
 test('to(dtype) converts parameters and buffers; the module still runs', () => {
   const net = new Net().to('float64');
   for (const p of net.parameters()) assert.equal(p.dtype, 'float64');
