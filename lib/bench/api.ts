@@ -43,7 +43,7 @@ export async function loadLib(benchmark: string, needs: readonly string[]): Prom
   if (!lib) throw new UnsupportedError(`bench ${benchmark}: the node-nccl entry point is missing from this build`);
   const missing = needs.filter((path) => {
     let v: unknown = lib;
-    for (const k of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+    for (const k of path.split('.')) v = v !== null && (typeof v === 'object' || typeof v === 'function') ? (v as Record<string, unknown>)[k] : undefined;
     return v === undefined;
   });
   if (missing.length) {

@@ -114,12 +114,21 @@ async function worker(o: DdpOptions, backend: 'cpu' | 'nccl'): Promise<number> {
   const params = ddp.parameters();
   const emit = lineSink();
   const step = async (overlap: boolean): Promise<void> => {
-    const out = ddp.forward(x);
-    const loss = lib.nn.functional.crossEntropy(out, y);
+    let out: DdpTensor;
+    let loss: DdpTensor;
     if (overlap) {
+      out = ddp.forward(x);
+      loss = lib.nn.functional.crossEntropy(out, y);
       await ddp.backward(loss);
     } else {
-      ddp.noSync(() => loss.backward());
+      // Forward and backward without DDP's hooks (as torch's `with ddp.no_sync():`), then every
+      // gradient all-reduced after backward: communication that cannot overlap computation.
+      [out, loss] = ddp.noSync(() => {
+        const o = ddp.forward(x);
+        const l = lib.nn.functional.crossEntropy(o, y);
+        l.backward();
+        return [o, l] as const;
+      });
       await Promise.all(params.map((p) => (p.grad ? dist.allReduce(p.grad, { op: 'avg' }) : null)));
     }
     opt.step();

@@ -65,3 +65,21 @@ test('bench ops reports bandwidth from the bytes each op must move, and the laun
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const ddpReady = typeof (lib as Record<string, unknown>).DistributedDataParallel === 'function' && typeof (lib as Record<string, unknown>).distributed === 'object';
+
+test('bench ddp runs each world size through the launcher, overlap on and off', { skip: ddpReady ? false : 'DistributedDataParallel / lib/distributed are not exported by this build' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ddp-'));
+  try {
+    const json = join(dir, 'd.json');
+    const r = cli(['bench', 'ddp', '--backend', 'cpu', '--world-sizes', '1,2', '--in-features', '16', '--hidden', '16', '--layers', '2', '--batch', '8', '-n', '2', '-w', '1', '--json', json]);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const res = validateResult(JSON.parse(readFileSync(json, 'utf8')));
+    assert.equal(res.kind, 'ddp');
+    if (res.kind !== 'ddp') return;
+    assert.deepEqual(res.rows.map((x) => [x.worldSize, x.overlap]), [[1, true], [1, false], [2, true], [2, false]]);
+    for (const x of res.rows) assert.ok(Math.abs(x.samplesPerSec - (8 * x.worldSize * 1000) / x.stepMs) < 1e-6 * x.samplesPerSec);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -150,3 +150,20 @@ test('bench report refuses bad inputs clearly', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const torchPython = ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', 'import torch.distributed'], { encoding: 'utf8' }).status === 0);
+
+test('the PyTorch harness writes the same schema (gloo on the CPU, when torch is installed)', { skip: torchPython ? false : 'no python3 with torch here (the harness is for the GPU machine)' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-torch-'));
+  try {
+    const json = join(dir, 't.json');
+    const r = spawnSync(process.execPath, ['bin/node-nccl.js', 'run', '--no-node', '--nproc-per-node', '2', torchPython!, 'bench/compare/torch_bench.py', 'coll', 'all-reduce', '-b', '8', '-e', '4K', '-f', '8', '-n', '2', '-w', '1', '--backend', 'gloo', '--json', json], { encoding: 'utf8', timeout: 180_000 });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /Out of bounds values : 0 OK/);
+    const [inp] = readInputs([json]);
+    assert.equal(inp!.result.tool, 'torch');
+    assert.deepEqual((inp!.result as CollectiveResult).rows.map((x) => x.size), [8, 64, 512, 4096]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
