@@ -129,7 +129,7 @@ export abstract class LRScheduler {
   }
 
   loadStateDict(state: LRSchedulerState): void {
-    if (!state || typeof state !== 'object' || !Number.isInteger(state.lastEpoch) || !Array.isArray(state.baseLrs)) {
+    if (!state || typeof state !== 'object' || !Number.isInteger(state.lastEpoch) || !Array.isArray(state.baseLrs) || !Array.isArray(state.lastLr) || !Number.isInteger(state.stepCount)) {
       throw createError('ERR_STATE_DICT', `${this.constructor.name}.loadStateDict: not a scheduler state dict (needs lastEpoch, stepCount, baseLrs, lastLr)`);
     }
     if (state.baseLrs.length !== this.optimizer.paramGroups.length) {
