@@ -214,4 +214,11 @@ test('hostile headers: a 100 MB+ length or a giant shape is refused before any a
   assert.throws(() => deserialize(huge), (e: unknown) => isSt(e) && /exceeds the limit/.test((e as Error).message));
   const giant = rebuild(Buffer.from('{"w":{"dtype":"F64","shape":[1000000,1000000,1000000],"data_offsets":[0,8]}}'), new Uint8Array(8));
   assert.throws(() => deserialize(giant), (e: unknown) => isSt(e) && /needs 8000000000000000000 bytes/.test((e as Error).message));
+  // deeply nested JSON (a stack-depth attack on recursive parsers)
+  const deep = rebuild(Buffer.from('{"a":'.repeat(200000) + '1' + '}'.repeat(200000)), new Uint8Array(0));
+  assert.throws(() => deserialize(deep), (e: unknown) => isSt(e) && /unknown dtype/.test((e as Error).message));
+  // many thousands of tensors are fine when consistent
+  const many: Record<string, unknown> = {};
+  for (let i = 0; i < 20000; i++) many[`t${i}`] = { dtype: 'U8', shape: [1], data_offsets: [i, i + 1] };
+  assert.equal(Object.keys(deserialize(rebuild(Buffer.from(JSON.stringify(many)), new Uint8Array(20000)))).length, 20000);
 });
