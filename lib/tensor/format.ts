@@ -7,6 +7,9 @@
 import type { Tensor } from './tensor.js';
 import { isFloating } from './dtype.js';
 import { readDataSync } from './read.js';
+import { noGrad } from '../autograd/grad-mode.js';
+import { cat } from './ops/join.js';
+import { narrow } from './ops/view.js';
 
 const THRESHOLD = 1000;
 const EDGE = 3;
@@ -41,27 +44,36 @@ function keptIndices(n: number, summarize: boolean): (number | null)[] {
   return [0, 1, 2, null, n - 3, n - 2, n - 1];
 }
 
+/** For big tensors, the first and last EDGE entries of every long dim (the rest is never read). */
+function edges(t: Tensor): Tensor {
+  let cur = t.detach();
+  for (let d = 0; d < t.ndim; d++) {
+    const n = t.shape[d]!;
+    if (n <= 2 * EDGE) continue;
+    const next = cat([narrow(cur, d, 0, EDGE), narrow(cur, d, n - EDGE, EDGE)], d);
+    cur.dispose();
+    cur = next;
+  }
+  return cur;
+}
+
 export function formatTensor(t: Tensor): string {
-  const data = readDataSync(t);
+  const summarize = t.numel > THRESHOLD;
+  const small = summarize ? noGrad(() => edges(t)) : t;
+  const data = readDataSync(small);
+  if (small !== t) small.dispose();
   const shape = t.shape;
+  // strides of the (possibly summarized) values read
+  const readShape = shape.map((n) => (summarize && n > 2 * EDGE ? 2 * EDGE : n));
   const strides: number[] = [];
   let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
+  for (let i = readShape.length - 1; i >= 0; i--) {
     strides[i] = acc;
-    acc *= shape[i]!;
+    acc *= readShape[i]!;
   }
-  const summarize = t.numel > THRESHOLD;
   const get = (i: number): number => Number(data[i]!);
-  // values that will be shown (for the formatter's decisions)
   const shown: number[] = [];
-  const collect = (d: number, base: number): void => {
-    if (d === shape.length) {
-      shown.push(get(base));
-      return;
-    }
-    for (const i of keptIndices(shape[d]!, summarize)) if (i !== null) collect(d + 1, base + i * strides[d]!);
-  };
-  if (t.numel > 0) collect(0, 0);
+  for (let i = 0; i < data.length; i++) shown.push(get(i));
   const fmt = makeFormatter(t, shown);
   const width = Math.max(1, ...shown.map((v) => fmt(v).length));
   const pad = (s: string): string => s.padStart(width);
@@ -72,15 +84,16 @@ export function formatTensor(t: Tensor): string {
   else {
     const render = (d: number, base: number, indent: number): string => {
       const idx = keptIndices(shape[d]!, summarize);
+      const pos = (i: number): number => (summarize && shape[d]! > 2 * EDGE && i >= EDGE ? i - shape[d]! + 2 * EDGE : i);
       if (d === shape.length - 1) {
-        const items = idx.map((i) => (i === null ? pad('...') : pad(fmt(get(base + i * strides[d]!)))));
+        const items = idx.map((i) => (i === null ? pad('...') : pad(fmt(get(base + pos(i) * strides[d]!)))));
         const perLine = Math.max(1, Math.floor((LINE_WIDTH - indent) / (width + 2)));
         const lines: string[] = [];
         for (let i = 0; i < items.length; i += perLine) lines.push(items.slice(i, i + perLine).join(', '));
         return `[${lines.join(',\n' + ' '.repeat(indent + 1))}]`;
       }
       const sep = ',' + '\n'.repeat(shape.length - d - 1) + ' '.repeat(indent + 1);
-      const parts = idx.map((i) => (i === null ? '...' : render(d + 1, base + i * strides[d]!, indent + 1)));
+      const parts = idx.map((i) => (i === null ? '...' : render(d + 1, base + pos(i) * strides[d]!, indent + 1)));
       return `[${parts.join(sep)}]`;
     };
     body = render(0, 0, prefix.length);
