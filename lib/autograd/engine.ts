@@ -7,6 +7,7 @@
  * as it has run. Gradients the engine made and nobody keeps are disposed as soon as they are used.
  */
 import { createError } from '../errors.js';
+import { tensorArg } from '../tensor/args.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { AccumulateGrad, type Node } from './node.js';
 import { noGrad } from './grad-mode.js';
@@ -68,7 +69,7 @@ export function backward(root: Tensor, grad: Tensor | null, opts: EngineOptions 
       throw createError('ERR_AUTOGRAD', `backward(): grad can be implicitly created only for scalar outputs; this tensor has shape ${fmtShape(root.shape)}, pass a gradient of that shape`);
     }
   } else {
-    grad._check('backward(grad)');
+    tensorArg(grad, 'backward', 'gradient');
     if (!shapesEqual(grad.shape, root.shape)) {
       throw createError('ERR_SHAPE_MISMATCH', `backward(): gradient of shape ${fmtShape(grad.shape)} does not match the output shape ${fmtShape(root.shape)}`);
     }

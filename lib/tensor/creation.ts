@@ -1,4 +1,5 @@
 /** Creating tensors: from JS data, filled, ranges, identity, random. */
+import { describe, optsArg } from './args.js';
 import { createError } from '../errors.js';
 import { checkDType, DEFAULT_FLOAT, dtypeCode, isFloating, itemSize, storageArray, writeValue, type DType } from './dtype.js';
 import { CPU, toDevice, type DeviceLike } from './device.js';
@@ -100,6 +101,7 @@ function inferNested(data: NestedData, op: string): { shape: number[]; flat: (nu
 
 /** A tensor from nested arrays, a TypedArray (shared on the CPU when its type matches), a number, bigint or boolean. */
 export function tensor(data: NestedData | AnyTypedArray | Tensor, opts: FromDataOptions = {}): Tensor {
+  opts = optsArg(opts, 'tensor');
   const device = toDevice(opts.device, 'tensor');
   if (opts.dtype !== undefined) checkDType(opts.dtype, 'tensor');
   if (data instanceof Tensor) {
@@ -164,8 +166,8 @@ function shapeFrom(args: (number | number[])[], op: string): number[] {
 
 function splitShapeOpts<O>(args: unknown[]): { shape: (number | number[])[]; opts: O } {
   const last = args[args.length - 1];
-  if (last !== undefined && typeof last === 'object' && !Array.isArray(last)) {
-    return { shape: args.slice(0, -1) as (number | number[])[], opts: last as O };
+  if (last === null || (last !== undefined && typeof last === 'object' && !Array.isArray(last))) {
+    return { shape: args.slice(0, -1) as (number | number[])[], opts: (last ?? {}) as O };
   }
   return { shape: args as (number | number[])[], opts: {} as O };
 }
@@ -179,6 +181,10 @@ export function empty(...args: (number | number[] | TensorOptions)[]): Tensor {
 
 /** A tensor filled with `value` (dtype: float32 for numbers, int64 for bigints, bool for booleans). */
 export function full(shape: number | number[], value: number | bigint | boolean, opts: TensorOptions = {}): Tensor {
+  opts = optsArg(opts, 'full');
+  if (typeof value !== 'number' && typeof value !== 'bigint' && typeof value !== 'boolean') {
+    throw createError('ERR_INVALID_ARG', `full: fill value must be a number, bigint or boolean, got ${describe(value)}`);
+  }
   const dtype = opts.dtype === undefined
     ? typeof value === 'bigint' ? 'int64' : typeof value === 'boolean' ? 'bool' : DEFAULT_FLOAT
     : checkDType(opts.dtype, 'full');
@@ -212,7 +218,7 @@ export function arange(...args: (number | TensorOptions)[]): Tensor {
   const { shape: nums, opts } = splitShapeOpts<TensorOptions>(args);
   const n = nums as number[];
   if (n.length < 1 || n.length > 3 || n.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
-    throw createError('ERR_INVALID_ARG', `arange: expected (end), (start, end) or (start, end, step) finite numbers, got (${n.join(', ')})`);
+    throw createError('ERR_INVALID_ARG', `arange: expected (end), (start, end) or (start, end, step) finite numbers, got (${n.map(describe).join(', ')})`);
   }
   const [start, end, step] = n.length === 1 ? [0, n[0]!, 1] : [n[0]!, n[1]!, n[2] ?? 1];
   if (step === 0) throw createError('ERR_INVALID_ARG', 'arange: step must be nonzero');
@@ -278,7 +284,7 @@ export function randint(...args: (number | number[] | TensorOptions)[]): Tensor 
   else if (rest.length === 3) [low, high, shape] = rest as [number, number, number[]];
   else throw createError('ERR_INVALID_ARG', 'randint: expected (high, shape) or (low, high, shape)');
   if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high) || high <= low) {
-    throw createError('ERR_INVALID_ARG', `randint: expected integers low < high, got low=${low}, high=${high}`);
+    throw createError('ERR_INVALID_ARG', `randint: expected integers low < high, got low=${describe(low)}, high=${describe(high)}`);
   }
   const dtype = opts.dtype === undefined ? 'int64' : checkDType(opts.dtype, 'randint');
   if (isFloating(dtype) && itemSize(dtype) < 4 && high - low > 2048) {

@@ -1,4 +1,5 @@
 /** Devices: 'cpu', 'cuda' (the current CUDA device) and 'cuda:N'. */
+import { describe } from './describe.js';
 import { createError } from '../errors.js';
 
 export type DeviceType = 'cpu' | 'cuda';
@@ -56,6 +57,6 @@ export function toDevice(d: DeviceLike | undefined | null, what = 'device'): Dev
   }
   throw createError(
     'ERR_INVALID_ARG',
-    `${what}: invalid device ${typeof d === 'string' ? JSON.stringify(d) : String(d)}; expected 'cpu', 'cuda' or 'cuda:N'`,
+    `${what}: invalid device ${describe(d)}; expected 'cpu', 'cuda' or 'cuda:N'`,
   );
 }

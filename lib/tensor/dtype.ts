@@ -2,6 +2,7 @@
  * Data types: names, native codes (typings/native.ts DTypeCode), item sizes, host TypedArrays,
  * half-precision conversions and PyTorch's type promotion.
  */
+import { describe } from './describe.js';
 import { createError } from '../errors.js';
 import type { DTypeCode } from '../../typings/native.js';
 
@@ -37,7 +38,7 @@ export function isDType(x: unknown): x is DType {
 /** Validates a dtype name (ERR_DTYPE for anything else). */
 export function checkDType(x: unknown, what = 'dtype'): DType {
   if (!isDType(x)) {
-    throw createError('ERR_DTYPE', `${what}: unknown dtype ${JSON.stringify(x)}; expected one of ${DTYPES.join(', ')}`);
+    throw createError('ERR_DTYPE', `${what}: unknown dtype ${describe(x)}; expected one of ${DTYPES.join(', ')}`);
   }
   return x;
 }

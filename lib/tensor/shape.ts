@@ -1,4 +1,5 @@
 /** Shapes: validation, numel with overflow checks, contiguous strides, broadcasting, dim wrapping. */
+import { describe } from './describe.js';
 import { createError } from '../errors.js';
 
 export type Shape = readonly number[];
@@ -18,7 +19,7 @@ export function checkShape(shape: unknown, op: string): number[] {
   }
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw createError('ERR_INVALID_ARG', `${op}: shape ${JSON.stringify(shape)} has an invalid size ${String(d)}; sizes must be non-negative integers`);
+      throw createError('ERR_INVALID_ARG', `${op}: shape ${describe(shape)} has an invalid size ${String(d)}; sizes must be non-negative integers`);
     }
   }
   numelOf(shape as number[], op);
@@ -102,9 +103,12 @@ export function wrapDim(dim: number, ndim: number, op: string): number {
 export function wrapDims(dims: number | readonly number[] | undefined | null, ndim: number, op: string): number[] {
   if (dims === undefined || dims === null) return Array.from({ length: ndim }, (_, i) => i);
   const list = typeof dims === 'number' ? [dims] : dims;
+  if (!Array.isArray(list)) {
+    throw createError('ERR_INVALID_ARG', `${op}: dim must be an integer or an array of integers, got ${describe(dims)}`);
+  }
   const out = list.map((d) => wrapDim(d, ndim, op));
   if (new Set(out).size !== out.length) {
-    throw createError('ERR_INVALID_ARG', `${op}: dimension list ${JSON.stringify(list)} repeats a dimension`);
+    throw createError('ERR_INVALID_ARG', `${op}: dimension list ${describe(list)} repeats a dimension`);
   }
   return out.sort((x, y) => x - y);
 }

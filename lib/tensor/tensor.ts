@@ -23,6 +23,7 @@ import * as X from './ops/indexing.js';
 import * as I from './ops/inplace.js';
 import * as Rd from './ops/random.js';
 import { readData, readDataSync, toNested } from './read.js';
+import { optsArg } from './args.js';
 import { formatTensor } from './format.js';
 import { backward as runBackward } from '../autograd/engine.js';
 
@@ -322,7 +323,7 @@ export class Tensor implements Disposable {
   sigmoid(): Tensor { return E.sigmoid(this); }
   relu(): Tensor { return E.relu(this); }
   /** GELU; approximate 'none' (erf, default) or 'tanh'. */
-  gelu(opts: { approximate?: 'none' | 'tanh' } = {}): Tensor { return E.gelu(this, opts.approximate ?? 'none'); }
+  gelu(opts: { approximate?: 'none' | 'tanh' } = {}): Tensor { opts = optsArg(opts, 'gelu'); return E.gelu(this, opts.approximate ?? 'none'); }
   silu(): Tensor { return E.silu(this); }
   sign(): Tensor { return E.sign(this); }
   square(): Tensor { return E.square(this); }
@@ -332,8 +333,8 @@ export class Tensor implements Disposable {
   erf(): Tensor { return E.erf(this); }
   logicalNot(): Tensor { return E.logicalNot(this); }
   clamp(min?: number | null, max?: number | null): Tensor { return E.clamp(this, min ?? null, max ?? null); }
-  add(other: TensorLike, opts: { alpha?: number } = {}): Tensor { return E.add(this, other, opts.alpha); }
-  sub(other: TensorLike, opts: { alpha?: number } = {}): Tensor { return E.sub(this, other, opts.alpha); }
+  add(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'add'); return E.add(this, other, opts.alpha); }
+  sub(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'sub'); return E.sub(this, other, opts.alpha); }
   /** other - this (torch.rsub). */
   rsub(other: TensorLike): Tensor { return E.sub(other, this); }
   mul(other: TensorLike): Tensor { return E.mul(this, other); }
@@ -355,26 +356,26 @@ export class Tensor implements Disposable {
   maskedFill(mask: Tensor, value: Scalar): Tensor { return E.where(mask, value, this); }
 
   // ---- reductions ----------------------------------------------------------------------------
-  sum(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { return R.sum(this, dim, opts); }
-  mean(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { return R.mean(this, dim, opts); }
-  prod(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { return R.prod(this, dim, opts); }
+  sum(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'sum'); return R.sum(this, dim, opts); }
+  mean(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'mean'); return R.mean(this, dim, opts); }
+  prod(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'prod'); return R.prod(this, dim, opts); }
   /** max() of all elements; max(dim) returns { values, indices }. */
   max(): Tensor;
   max(dim: number, opts?: { keepdim?: boolean }): R.ValuesIndices;
-  max(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { return R.maxmin('max', this, dim, opts); }
+  max(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { opts = optsArg(opts, 'max'); return R.maxmin('max', this, dim, opts); }
   min(): Tensor;
   min(dim: number, opts?: { keepdim?: boolean }): R.ValuesIndices;
-  min(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { return R.maxmin('min', this, dim, opts); }
-  amax(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { return R.amaxmin('max', this, dim, opts); }
-  amin(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { return R.amaxmin('min', this, dim, opts); }
-  argmax(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { return R.argmaxmin('argmax', this, dim, opts); }
-  argmin(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { return R.argmaxmin('argmin', this, dim, opts); }
+  min(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { opts = optsArg(opts, 'min'); return R.maxmin('min', this, dim, opts); }
+  amax(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'amax'); return R.amaxmin('max', this, dim, opts); }
+  amin(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'amin'); return R.amaxmin('min', this, dim, opts); }
+  argmax(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmax'); return R.argmaxmin('argmax', this, dim, opts); }
+  argmin(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmin'); return R.argmaxmin('argmin', this, dim, opts); }
   /** Variance with `correction` (default 1: unbiased, as torch.var). */
-  var(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { return R.variance(this, dim, opts); }
-  std(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { return R.std(this, dim, opts); }
-  logsumexp(dim: number | number[], opts: { keepdim?: boolean } = {}): Tensor { return R.logsumexp(this, dim, opts); }
+  var(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'var'); return R.variance(this, dim, opts); }
+  std(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'std'); return R.std(this, dim, opts); }
+  logsumexp(dim: number | number[], opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'logsumexp'); return R.logsumexp(this, dim, opts); }
   /** p-norm over all elements or dims (p = 2 default). */
-  norm(p = 2, dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { return R.norm(this, p, dim, opts); }
+  norm(p = 2, dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'norm'); return R.norm(this, p, dim, opts); }
 
   // ---- rows, products, indexing --------------------------------------------------------------
   softmax(dim: number): Tensor { return W.softmax(this, dim); }
@@ -391,8 +392,8 @@ export class Tensor implements Disposable {
   copy_(src: TensorLike): this { return I.copy_(this, src); }
   zero_(): this { return I.fill_(this, 0); }
   fill_(value: Scalar): this { return I.fill_(this, value); }
-  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.arith_(this, 'add', other, opts.alpha ?? 1, (x) => E.add(x, other, opts.alpha)); }
-  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return I.arith_(this, 'sub', other, opts.alpha ?? 1, (x) => E.sub(x, other, opts.alpha)); }
+  add_(other: TensorLike, opts: { alpha?: number } = {}): this { opts = optsArg(opts, 'add_'); return I.arith_(this, 'add', other, opts.alpha ?? 1, (x) => E.add(x, other, opts.alpha)); }
+  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { opts = optsArg(opts, 'sub_'); return I.arith_(this, 'sub', other, opts.alpha ?? 1, (x) => E.sub(x, other, opts.alpha)); }
   mul_(other: TensorLike): this { return I.arith_(this, 'mul', other, 1, (x) => E.mul(x, other)); }
   div_(other: TensorLike): this { return I.arith_(this, 'div', other, 1, (x) => E.div(x, other)); }
   pow_(exponent: TensorLike): this { return I.assign_(this, 'pow_', (x) => E.pow(x, exponent), exponent); }

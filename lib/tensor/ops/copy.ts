@@ -1,4 +1,5 @@
 /** Copies: empty outputs, dtype casts, contiguous(), clone(), detach(), to(device | dtype). */
+import { tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import { cudaApi } from '../cuda-bridge.js';
@@ -25,7 +26,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
 
 /** x converted to dtype (x itself when it already has it). */
 export function cast(x: Tensor, dtype: DType): Tensor {
-  x._check('to');
+  tensorArg(x, 'to', 'input');
   if (x.dtype === dtype) return x;
   const out = emptyTensor(x.shape, dtype, x.device, 'to');
   copyInto(out, x);
@@ -33,20 +34,20 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 }
 
 export function contiguous(x: Tensor): Tensor {
-  x._check('contiguous');
+  tensorArg(x, 'contiguous', 'input');
   if (x.isContiguous()) return x;
   return clone(x);
 }
 
 export function clone(x: Tensor): Tensor {
-  x._check('clone');
+  tensorArg(x, 'clone', 'input');
   const out = emptyTensor(x.shape, x.dtype, x.device, 'clone');
   copyInto(out, x);
   return record('CloneBackward0', out, [x], (g) => [g]);
 }
 
 export function detach(x: Tensor): Tensor {
-  x._check('detach');
+  tensorArg(x, 'detach', 'input');
   const t = new Tensor(x._storage, x.shape, x.strides, x.offset, x.dtype);
   t._base = x._base ?? x;
   return t;
@@ -68,7 +69,7 @@ function parseTo(target: DType | DeviceLike | ToOptions): { dtype?: DType; devic
 
 /** Moves between devices (copies on the current stream) and/or converts the dtype. */
 export function to(x: Tensor, target: DType | DeviceLike | ToOptions): Tensor {
-  x._check('to');
+  tensorArg(x, 'to', 'input');
   const { dtype = x.dtype, device = x.device, copy, nonBlocking } = parseTo(target);
   if (device.equals(x.device)) {
     if (dtype === x.dtype) return copy ? clone(x) : x;

@@ -4,6 +4,8 @@
  * Type promotion follows PyTorch (see dtype.ts); integer inputs to float-only functions (exp, log,
  * ...) and true division compute in float32.
  */
+import { tensorArg } from '../args.js';
+import { describe } from '../describe.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import type { BinaryOp, UnaryOp } from '../../../typings/native.js';
@@ -20,7 +22,7 @@ const isScalar = (v: unknown): v is Scalar => typeof v === 'number' || typeof v 
 
 function checkOperand(v: unknown, op: string): asserts v is Operand {
   if (v instanceof Tensor) {
-    v._check(op);
+    tensorArg(v, op, 'input');
     return;
   }
   if (!isScalar(v)) throw createError('ERR_INVALID_ARG', `${op}: operand must be a Tensor, number, bigint or boolean, got ${v === null ? 'null' : typeof v}`);
@@ -30,6 +32,8 @@ const category = (d: DType): number => (d === 'bool' ? 0 : isFloating(d) ? 2 : 1
 
 /** The dtype of a ⊕ b for tensors: 0-dim tensors only win when of a higher category (torch.result_type). */
 export function resultType(a: Tensor, b: Tensor): DType {
+  tensorArg(a, 'resultType', 'a');
+  tensorArg(b, 'resultType', 'b');
   const az = a.ndim === 0;
   const bz = b.ndim === 0;
   if (az === bz) return promoteTypes(a.dtype, b.dtype);
@@ -84,7 +88,7 @@ type UnaryGrad = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
 
 function unary(op: UnaryOp, x: Tensor, grad: UnaryGrad | null, save: 'x' | 'y' | 'xy' | '' = 'x'): Tensor {
   const name = op === 'gelu_tanh' ? 'gelu' : op;
-  checkOperand(x, name);
+  tensorArg(x, name, 'input');
   let xin = x;
   if (FLOAT_ONLY.has(op)) {
     if (!isFloating(x.dtype)) xin = castRaw(x, DEFAULT_FLOAT);
@@ -124,7 +128,7 @@ export const erf = (x: Tensor): Tensor => unary('erf', x, (g, xx) => mul(g, mul(
 /** GELU: approximate 'none' (exact, erf) or 'tanh'. */
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   if (approximate !== 'none' && approximate !== 'tanh') {
-    throw createError('ERR_INVALID_ARG', `gelu: approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+    throw createError('ERR_INVALID_ARG', `gelu: approximate must be 'none' or 'tanh', got ${describe(approximate)}`);
   }
   return approximate === 'tanh'
     ? unary('gelu_tanh', x, (g, xx) => backwardKernel('gelu_tanh_backward', g, xx))
@@ -138,7 +142,7 @@ function backwardKernel(op: BinaryOp, g: Tensor, v: Tensor): Tensor {
 }
 
 export function logicalNot(x: Tensor): Tensor {
-  checkOperand(x, 'logicalNot');
+  tensorArg(x, 'logicalNot', 'input');
   return unaryRaw('eq_scalar', x, 'bool', 0);
 }
 
@@ -302,6 +306,9 @@ const FLIP: Record<CompareOp, CompareOp> = { eq: 'eq', ne: 'ne', lt: 'gt', le: '
 
 /** Element-wise comparison; a bool tensor. */
 export function compare(op: CompareOp, a: Operand, b: Operand): Tensor {
+  if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(FLIP, op)) {
+    throw createError('ERR_INVALID_ARG', `compare: op must be one of ${Object.keys(FLIP).join(', ')}, got ${describe(op)}`);
+  }
   checkOperand(a, op);
   checkOperand(b, op);
   if (!(a instanceof Tensor)) {
@@ -319,6 +326,7 @@ export function compare(op: CompareOp, a: Operand, b: Operand): Tensor {
 }
 
 export function logical(op: 'logical_and' | 'logical_or', a: Operand, b: Operand): Tensor {
+  if (op !== 'logical_and' && op !== 'logical_or') throw createError('ERR_INVALID_ARG', `logical: op must be 'logical_and' or 'logical_or', got ${describe(op)}`);
   const name = op === 'logical_and' ? 'logicalAnd' : 'logicalOr';
   checkOperand(a, name);
   checkOperand(b, name);
@@ -360,7 +368,9 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 
 /** Limits values to [min, max] (either may be null). */
 export function clamp(x: Tensor, min: number | null, max: number | null): Tensor {
-  checkOperand(x, 'clamp');
+  tensorArg(x, 'clamp', 'input');
+  min = min ?? null;
+  max = max ?? null;
   if (min === null && max === null) throw createError('ERR_INVALID_ARG', 'clamp: at least one of min and max must be given');
   for (const v of [min, max]) if (v !== null && typeof v !== 'number') throw createError('ERR_INVALID_ARG', 'clamp: min and max must be numbers or null');
   let dt = x.dtype;

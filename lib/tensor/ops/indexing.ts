@@ -1,4 +1,5 @@
 /** Index-driven ops: gather, scatterAdd, indexSelect, embedding, oneHot. Indices are int64. */
+import { optsArg, tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import { dtypeCode, isIntegral } from '../dtype.js';
@@ -12,7 +13,7 @@ import { zeros, arange } from '../creation.js';
 
 /** Checks an index tensor's dtype (int64, or int32 converted) and returns an int64 contiguous copy. */
 function indexTensor(index: Tensor, op: string, allowInt32 = true): Tensor {
-  index._check(op);
+  tensorArg(index, op, 'input');
   if (index.dtype !== 'int64' && !(allowInt32 && isIntegral(index.dtype))) {
     throw createError('ERR_DTYPE', `${op}: index must be an int64 tensor, got ${index.dtype}`);
   }
@@ -40,7 +41,8 @@ function outOfRange(v: number, size: number, op: string): Error {
 
 /** out[..i..] = x[..index[..i..]..] along dim. */
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
-  x._check('gather');
+  tensorArg(x, 'gather', 'input');
+  tensorArg(index, 'gather', 'index');
   checkSameDevice('gather', x, index);
   const d = wrapDim(dim, x.ndim, 'gather');
   const idx = indexTensor(index, 'gather', false);
@@ -76,8 +78,9 @@ export function scatterAddRaw(out: Tensor, d: number, index: Tensor, src: Tensor
 
 /** A copy of x with src added at index along dim (torch.scatter_add). */
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
-  x._check('scatterAdd');
-  src._check('scatterAdd');
+  tensorArg(x, 'scatterAdd', 'input');
+  tensorArg(index, 'scatterAdd', 'index');
+  tensorArg(src, 'scatterAdd', 'src');
   checkSameDevice('scatterAdd', x, index, src);
   const d = wrapDim(dim, x.ndim, 'scatterAdd');
   const idx = indexTensor(index, 'scatterAdd', false);
@@ -107,7 +110,8 @@ function gatherPadded(g: Tensor, d: number, idx: Tensor, srcShape: readonly numb
 
 /** The entries of x at `index` (1-D) along dim. */
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
-  x._check('indexSelect');
+  tensorArg(x, 'indexSelect', 'input');
+  tensorArg(index, 'indexSelect', 'index');
   checkSameDevice('indexSelect', x, index);
   if (index.ndim > 1) throw createError('ERR_INVALID_ARG', `indexSelect: index must be 0-D or 1-D, got shape ${fmtShape(index.shape)}`);
   const d = x.ndim === 0 ? 0 : wrapDim(dim, x.ndim, 'indexSelect');
@@ -142,8 +146,9 @@ export interface EmbeddingOptions {
 
 /** Looks up rows of weight [num, dim] for integer indices of any shape: [...indices.shape, dim]. */
 export function embedding(indices: Tensor, weight: Tensor, opts: EmbeddingOptions = {}): Tensor {
-  weight._check('embedding');
-  indices._check('embedding');
+  tensorArg(weight, 'embedding', 'weight');
+  tensorArg(indices, 'embedding', 'indices');
+  opts = optsArg(opts, 'embedding');
   if (weight.ndim !== 2) throw createError('ERR_INVALID_ARG', `embedding: weight must be 2-D [numEmbeddings, embeddingDim], got shape ${fmtShape(weight.shape)}`);
   const num = weight.shape[0]!;
   let pad = opts.paddingIdx ?? null;
@@ -170,7 +175,7 @@ export function embedding(indices: Tensor, weight: Tensor, opts: EmbeddingOption
 
 /** int64 one-hot encoding [...indices.shape, numClasses]; numClasses -1 means max(indices) + 1. */
 export function oneHot(indices: Tensor, numClasses = -1): Tensor {
-  indices._check('oneHot');
+  tensorArg(indices, 'oneHot', 'indices');
   if (indices.dtype !== 'int64') throw createError('ERR_DTYPE', `oneHot: indices must be int64, got ${indices.dtype}`);
   let c = numClasses;
   if (c === -1) c = indices.numel ? Number(indices.amax().item()) + 1 : 0;

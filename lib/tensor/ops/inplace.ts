@@ -5,6 +5,7 @@
  * require grad are refused, and in-place ops on other tensors are recorded (the tensor's gradFn is
  * replaced by the op's), like PyTorch.
  */
+import { tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { fitGrad, needsGrad } from '../../autograd/function.js';
 import { isGradEnabled } from '../../autograd/grad-mode.js';
@@ -21,7 +22,7 @@ export function bumpVersion(t: Tensor): void {
 
 /** Common checks before writing into t. */
 export function checkInplace(t: Tensor, op: string): void {
-  t._check(op);
+  tensorArg(t, op, 'input');
   if (isGradEnabled() && t.requiresGrad && t.isLeaf) {
     throw createError('ERR_AUTOGRAD', `${op}: a leaf tensor that requires grad is being used in an in-place operation (wrap it in noGrad(), or use an out-of-place op)`);
   }
@@ -75,7 +76,7 @@ function checkTarget(t: Tensor, r: Tensor, op: string): void {
 export function copy_<T extends Tensor>(t: T, src: Tensor | Scalar): T {
   if (!(src instanceof Tensor)) return fill_(t, src);
   checkInplace(t, 'copy_');
-  src._check('copy_');
+  tensorArg(src, 'copy_', 'input');
   const bs = broadcastShapes(t.shape, src.shape, 'copy_');
   if (!shapesEqual(bs, t.shape)) {
     throw createError('ERR_SHAPE_MISMATCH', `copy_: source of shape ${fmtShape(src.shape)} cannot be broadcast to the destination shape ${fmtShape(t.shape)}`);

@@ -1,4 +1,6 @@
 /** Joining and splitting: cat, stack (copies); split, chunk, unbind (views). */
+import { tensorArg } from '../args.js';
+import { describe } from '../describe.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import { promoteTypes } from '../dtype.js';
@@ -12,7 +14,7 @@ function checkList(tensors: Tensor[], op: string): void {
   if (!Array.isArray(tensors) || tensors.length === 0) throw createError('ERR_INVALID_ARG', `${op}: expected a non-empty array of tensors`);
   for (const t of tensors) {
     if (!(t instanceof Tensor)) throw createError('ERR_INVALID_ARG', `${op}: every element must be a Tensor`);
-    t._check(op);
+    tensorArg(t, op, 'input');
   }
   checkSameDevice(op, ...tensors);
 }
@@ -77,13 +79,13 @@ export function stack(tensors: Tensor[], dim = 0): Tensor {
 
 /** Views of splitSize-long pieces (the last may be shorter), or of the given sizes. */
 export function split(x: Tensor, splitSize: number | number[], dim = 0): Tensor[] {
-  x._check('split');
+  tensorArg(x, 'split', 'input');
   const d = wrapDim(dim, x.ndim, 'split');
   const n = x.shape[d]!;
   let sizes: number[];
   if (Array.isArray(splitSize)) {
     if (splitSize.some((s) => !Number.isSafeInteger(s) || s < 0) || splitSize.reduce((a, b) => a + b, 0) !== n) {
-      throw createError('ERR_INVALID_ARG', `split: split sizes ${JSON.stringify(splitSize)} must be non-negative and sum exactly to ${n} (the size of dim ${d} of shape ${fmtShape(x.shape)})`);
+      throw createError('ERR_INVALID_ARG', `split: split sizes ${describe(splitSize)} must be non-negative and sum exactly to ${n} (the size of dim ${d} of shape ${fmtShape(x.shape)})`);
     }
     sizes = splitSize;
   } else {
@@ -104,7 +106,7 @@ export function split(x: Tensor, splitSize: number | number[], dim = 0): Tensor[
 
 /** `chunks` views of (nearly) equal size (torch.chunk: the size is ceil(n / chunks)). */
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
-  x._check('chunk');
+  tensorArg(x, 'chunk', 'input');
   if (!Number.isSafeInteger(chunks) || chunks <= 0) throw createError('ERR_INVALID_ARG', `chunk: chunks must be a positive integer, got ${String(chunks)}`);
   const d = wrapDim(dim, x.ndim, 'chunk');
   const n = x.shape[d]!;
@@ -113,7 +115,7 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
 
 /** The slices along dim, with dim removed. */
 export function unbind(x: Tensor, dim = 0): Tensor[] {
-  x._check('unbind');
+  tensorArg(x, 'unbind', 'input');
   const d = wrapDim(dim, x.ndim, 'unbind');
   return Array.from({ length: x.shape[d]! }, (_, i) => select(x, d, i));
 }

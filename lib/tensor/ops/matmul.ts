@@ -4,6 +4,7 @@
  * last two dims are row- or column-major (a transposed view is passed as transA/transB, without a
  * copy) and their batch dims collapse to one stride; anything else is made contiguous first.
  */
+import { tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import type { Span } from '../../../typings/native.js';
@@ -106,8 +107,8 @@ function core(a: Tensor, b: Tensor): Tensor {
 }
 
 function checkOperands(op: string, a: Tensor, b: Tensor): void {
-  a._check(op);
-  b._check(op);
+  tensorArg(a, op, 'input');
+  tensorArg(b, op, 'other');
   checkSameDevice(op, a, b);
   if (a.dtype !== b.dtype) throw createError('ERR_DTYPE', `${op}: expected both operands to have the same dtype, but got ${a.dtype} and ${b.dtype}`);
   if (a.dtype === 'bool') throw createError('ERR_DTYPE', `${op}: not supported for bool tensors`);

@@ -3,6 +3,7 @@
  * takes the next `ceil(numel / 4)` counters, so a sequence of calls after manualSeed(s) gives the
  * same numbers every run, and on the host and the GPU alike.
  */
+import { numberArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { dtypeCode, isFloating, type DType } from '../dtype.js';
 import type { Device } from '../device.js';
@@ -82,6 +83,8 @@ export function randomTensor(shape: number[], dtype: DType, device: Device, dist
 export function fillRandom_<T extends Tensor>(t: T, dist: Distribution, p0: number, p1: number): T {
   const op = `${dist}_`;
   checkInplace(t, op);
+  numberArg(p0, op, 'the first parameter');
+  numberArg(p1, op, 'the second parameter');
   if (dist === 'normal' && !(p1 >= 0)) throw createError('ERR_INVALID_ARG', `normal_: std must be >= 0, got ${p1}`);
   if (dist === 'uniform' && !(p0 <= p1)) throw createError('ERR_INVALID_ARG', `uniform_: expected from <= to, got from=${p0}, to=${p1}`);
   if (dist === 'bernoulli' && !(p0 >= 0 && p0 <= 1)) throw createError('ERR_INVALID_ARG', `bernoulli_: p must be in [0, 1], got ${p0}`);

@@ -4,12 +4,13 @@
  * axis of a contiguous [outer, size, inner] layout; reducing a contiguous run of dims of a
  * contiguous tensor needs no copy, anything else permutes the reduced dims last first.
  */
+import { optsArg, tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import type { ReduceOp } from '../../../typings/native.js';
 import { checkDType, dtypeCode, isFloating, type DType } from '../dtype.js';
 import { K, spanOf } from '../kernels.js';
-import { fmtShape, shapesEqual, wrapDims } from '../shape.js';
+import { checkShape, fmtShape, shapesEqual, wrapDims } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { contiguous, emptyTensor } from './copy.js';
 import { castRaw, compare, div, log, mul, sub, where, abs, pow, sqrt, add, exp } from './elementwise.js';
@@ -46,7 +47,7 @@ interface Plan {
 }
 
 function plan(x: Tensor, dimArg: number | readonly number[] | null | undefined, keepdim: boolean, op: string): Plan {
-  x._check(op);
+  tensorArg(x, op, 'input');
   const dims = x.ndim === 0 ? [] : wrapDims(dimArg, x.ndim, op);
   if (x.ndim === 0 && dimArg !== undefined && dimArg !== null) wrapDims(dimArg, 0, op);
   const keepShape = x.shape.map((s, i) => (dims.includes(i) ? 1 : s));
@@ -94,10 +95,12 @@ function expandBack(g: Tensor, keepShape: number[], shape: readonly number[]): T
 }
 
 function sumLike(op: 'sum' | 'mean' | 'prod', x: Tensor, dim: number | readonly number[] | null | undefined, opts: ReduceOptions): Tensor {
+  opts = optsArg(opts, op);
+  tensorArg(x, op, 'input');
   const keepdim = opts.keepdim ?? false;
   let src = x;
-  if (opts.dtype !== undefined) src = castRaw(x._check(op), checkDType(opts.dtype, op));
-  else if (op !== 'mean' && !isFloating(x.dtype)) src = castRaw(x._check(op), 'int64');
+  if (opts.dtype !== undefined) src = castRaw(tensorArg(x, op, 'input'), checkDType(opts.dtype, op));
+  else if (op !== 'mean' && !isFloating(x.dtype)) src = castRaw(tensorArg(x, op, 'input'), 'int64');
   if (op === 'mean' && !isFloating(src.dtype)) {
     throw createError('ERR_DTYPE', `mean: could not infer output dtype; input dtype must be floating point, got ${src.dtype} (pass { dtype: 'float32' })`);
   }
@@ -135,6 +138,7 @@ export function prod(x: Tensor, dim?: number | readonly number[] | null, opts: R
 
 /** max/min over all elements (a 0-dim tensor), or over one dim ({ values, indices }). */
 export function maxmin(op: 'max' | 'min', x: Tensor, dim: number | undefined | null, opts: { keepdim?: boolean }): Tensor | ValuesIndices {
+  opts = optsArg(opts, op);
   if (dim === undefined || dim === null) return amaxmin(op, x, null, {});
   if (typeof dim !== 'number') throw createError('ERR_INVALID_ARG', `${op}: dim must be a single integer`);
   const keepdim = opts.keepdim ?? false;
@@ -156,6 +160,7 @@ export function maxmin(op: 'max' | 'min', x: Tensor, dim: number | undefined | n
 
 /** max/min over dims; ties share the gradient evenly (torch.amax). */
 export function amaxmin(op: 'max' | 'min', x: Tensor, dim: number | readonly number[] | null | undefined, opts: { keepdim?: boolean }): Tensor {
+  opts = optsArg(opts, op);
   const name = op === 'max' ? 'amax' : 'amin';
   const p = plan(x, dim, opts.keepdim ?? false, name);
   const y = reduceRaw(op, p, x.dtype, name);
@@ -170,6 +175,7 @@ export function amaxmin(op: 'max' | 'min', x: Tensor, dim: number | readonly num
 }
 
 export function argmaxmin(op: 'argmax' | 'argmin', x: Tensor, dim: number | null | undefined, opts: { keepdim?: boolean }): Tensor {
+  opts = optsArg(opts, op);
   if (dim === undefined || dim === null) {
     const flat = reshape(x._check(op), [-1]);
     const r = argmaxmin(op, flat, 0, {});
@@ -188,7 +194,8 @@ export function argmaxmin(op: 'argmax' | 'argmin', x: Tensor, dim: number | null
 }
 
 export function variance(x: Tensor, dim: number | readonly number[] | null | undefined, opts: VarOptions = {}): Tensor {
-  x._check('var');
+  opts = optsArg(opts, 'var');
+  tensorArg(x, 'var', 'input');
   if (!isFloating(x.dtype)) throw createError('ERR_DTYPE', `var: input dtype must be floating point, got ${x.dtype}`);
   const correction = opts.correction ?? 1;
   if (typeof correction !== 'number' || !(correction >= 0)) throw createError('ERR_INVALID_ARG', `var: correction must be a non-negative number, got ${String(correction)}`);
@@ -204,12 +211,14 @@ export function variance(x: Tensor, dim: number | readonly number[] | null | und
 }
 
 export function std(x: Tensor, dim: number | readonly number[] | null | undefined, opts: VarOptions = {}): Tensor {
+  opts = optsArg(opts, 'std');
   return tidy(() => sqrt(variance(x, dim, opts)));
 }
 
 /** log(sum(exp(x))) over dims, computed stably. */
 export function logsumexp(x: Tensor, dim: number | readonly number[], opts: { keepdim?: boolean } = {}): Tensor {
-  x._check('logsumexp');
+  opts = optsArg(opts, 'logsumexp');
+  tensorArg(x, 'logsumexp', 'input');
   return tidy(() => logsumexpImpl(x, dim, opts));
 }
 
@@ -223,7 +232,8 @@ function logsumexpImpl(x: Tensor, dim: number | readonly number[], opts: { keepd
 
 /** p-norm (p = 2 default; Infinity and -Infinity give max/min of |x|). */
 export function norm(x: Tensor, p: number, dim: number | readonly number[] | null | undefined, opts: { keepdim?: boolean } = {}): Tensor {
-  x._check('norm');
+  opts = optsArg(opts, 'norm');
+  tensorArg(x, 'norm', 'input');
   return tidy(() => normImpl(x, p, dim, opts));
 }
 
@@ -240,6 +250,8 @@ function normImpl(x: Tensor, p: number, dim: number | readonly number[] | null |
 
 /** Sums g over broadcast dims so it has `shape` (used by autograd for broadcasting ops). */
 export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  tensorArg(g, 'sumToShape', 'input');
+  shape = checkShape(shape, 'sumToShape');
   if (shapesEqual(g.shape, shape)) return g;
   const lead = g.ndim - shape.length;
   if (lead < 0) {

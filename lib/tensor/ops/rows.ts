@@ -1,4 +1,6 @@
 /** Row-wise ops: softmax / logSoftmax over a dim and layerNorm over the trailing dims. */
+import { describe } from '../describe.js';
+import { tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import { dtypeCode, isFloating } from '../dtype.js';
@@ -10,7 +12,7 @@ import { transpose } from './view.js';
 
 function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   const op = log ? 'logSoftmax' : 'softmax';
-  x._check(op);
+  tensorArg(x, op, 'input');
   if (!isFloating(x.dtype)) throw createError('ERR_DTYPE', `${op}: expected a floating point tensor, got ${x.dtype}`);
   if (typeof dim !== 'number') throw createError('ERR_INVALID_ARG', `${op}: dim is required (an integer)`);
   const d = wrapDim(dim, x.ndim, op);
@@ -44,15 +46,20 @@ export const logSoftmax = (x: Tensor, dim: number): Tensor => softmaxImpl(x, dim
  * weight + bias (biased variance, as torch.nn.functional.layer_norm). weight/bias optional.
  */
 export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
-  x._check('layerNorm');
+  tensorArg(x, 'layerNorm', 'input');
+  if (weight !== null && weight !== undefined) tensorArg(weight, 'layerNorm', 'weight');
+  if (bias !== null && bias !== undefined) tensorArg(bias, 'layerNorm', 'bias');
   const ns = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
-  if (!Array.isArray(ns) || ns.length === 0 || ns.length > x.ndim || ns.some((s, i) => s !== x.shape[x.ndim - ns.length + i])) {
+  if (!Array.isArray(ns) || ns.some((d) => typeof d !== 'number')) {
+    throw createError('ERR_INVALID_ARG', `layerNorm: normalizedShape must be an integer or an array of integers, got ${describe(normalizedShape)}`);
+  }
+  if ( ns.length === 0 || ns.length > x.ndim || ns.some((s, i) => s !== x.shape[x.ndim - ns.length + i])) {
     throw createError('ERR_SHAPE_MISMATCH', `layerNorm: input of shape ${fmtShape(x.shape)} does not end with normalizedShape ${fmtShape(ns ?? [])}`);
   }
   if (!isFloating(x.dtype)) throw createError('ERR_DTYPE', `layerNorm: expected a floating point input, got ${x.dtype}`);
   for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
     if (!p) continue;
-    p._check('layerNorm');
+    tensorArg(p, 'layerNorm', 'input');
     checkSameDevice('layerNorm', x, p);
     if (p.ndim !== ns.length || p.shape.some((s, i) => s !== ns[i])) {
       throw createError('ERR_SHAPE_MISMATCH', `layerNorm: ${name} of shape ${fmtShape(p.shape)} does not match normalizedShape ${fmtShape(ns)}`);

@@ -2,6 +2,8 @@
  * Views: new shape/strides/offset over the same storage, no copy. reshape copies only when no view
  * is possible (like torch); view() refuses then. Each view's backward maps the gradient back.
  */
+import { tensorArg } from '../args.js';
+import { describe } from '../describe.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import { Tensor } from '../tensor.js';
@@ -12,8 +14,16 @@ import { zeros } from '../creation.js';
 /** Accepts reshape(2, 3), reshape([2, 3]). */
 export function shapeArgs(args: (number | number[])[]): number[] {
   if (args.length === 1 && Array.isArray(args[0])) return [...args[0]];
-  for (const a of args) if (typeof a !== 'number') throw createError('ERR_INVALID_ARG', `expected a shape (numbers or one array), got ${JSON.stringify(args)}`);
+  for (const a of args) if (typeof a !== 'number') throw createError('ERR_INVALID_ARG', `expected a shape (numbers or one array), got ${describe(args)}`);
   return args as number[];
+}
+
+function shapeList(v: unknown, op: string): number[] {
+  if (typeof v === 'number') return [v];
+  if (!Array.isArray(v) || v.some((d) => typeof d !== 'number')) {
+    throw createError('ERR_INVALID_ARG', `${op}: expected an array of integers, got ${describe(v)}`);
+  }
+  return v as number[];
 }
 
 export function dimArg(dim: number, ndim: number, op: string): number {
@@ -28,7 +38,8 @@ export function makeView(x: Tensor, shape: readonly number[], strides: readonly 
 }
 
 export function view(x: Tensor, shape: number[]): Tensor {
-  x._check('view');
+  tensorArg(x, 'view', 'input');
+  shape = shapeList(shape, 'view');
   const target = inferShape(shape, x.numel, 'view', x.shape);
   const st = viewStrides(x.shape, x.strides, target);
   if (!st) {
@@ -43,7 +54,8 @@ export function view(x: Tensor, shape: number[]): Tensor {
 }
 
 export function reshape(x: Tensor, shape: number[]): Tensor {
-  x._check('reshape');
+  tensorArg(x, 'reshape', 'input');
+  shape = shapeList(shape, 'reshape');
   const target = inferShape(shape, x.numel, 'reshape', x.shape);
   const st = viewStrides(x.shape, x.strides, target);
   if (st) {
@@ -57,7 +69,7 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  x._check('flatten');
+  tensorArg(x, 'flatten', 'input');
   if (x.ndim === 0) return reshape(x, [1]);
   const s = wrapDim(startDim, x.ndim, 'flatten');
   const e = wrapDim(endDim, x.ndim, 'flatten');
@@ -67,12 +79,13 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 }
 
 export function permute(x: Tensor, dims: number[]): Tensor {
-  x._check('permute');
+  tensorArg(x, 'permute', 'input');
+  dims = shapeList(dims, 'permute');
   if (dims.length !== x.ndim) {
-    throw createError('ERR_INVALID_ARG', `permute: number of dims ${JSON.stringify(dims)} doesn't match the tensor's ${x.ndim} dims (shape ${fmtShape(x.shape)})`);
+    throw createError('ERR_INVALID_ARG', `permute: number of dims ${describe(dims)} doesn't match the tensor's ${x.ndim} dims (shape ${fmtShape(x.shape)})`);
   }
   const d = dims.map((v) => wrapDim(v, x.ndim, 'permute'));
-  if (new Set(d).size !== d.length) throw createError('ERR_INVALID_ARG', `permute: repeated dim in ${JSON.stringify(dims)}`);
+  if (new Set(d).size !== d.length) throw createError('ERR_INVALID_ARG', `permute: repeated dim in ${describe(dims)}`);
   const inv = new Array<number>(d.length);
   d.forEach((v, i) => (inv[v] = i));
   const out = makeView(x, d.map((i) => x.shape[i]!), d.map((i) => x.strides[i]!), x.offset);
@@ -80,7 +93,7 @@ export function permute(x: Tensor, dims: number[]): Tensor {
 }
 
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
-  x._check('transpose');
+  tensorArg(x, 'transpose', 'input');
   if (x.ndim === 0) {
     wrapDim(dim0, 0, 'transpose');
     wrapDim(dim1, 0, 'transpose');
@@ -97,13 +110,13 @@ function makeTrivial(x: Tensor): Tensor {
 }
 
 export function t(x: Tensor): Tensor {
-  x._check('t');
+  tensorArg(x, 't', 'input');
   if (x.ndim > 2) throw createError('ERR_INVALID_ARG', `t(): expects a tensor with <= 2 dimensions, but it has ${x.ndim} (shape ${fmtShape(x.shape)}); use transpose()`);
   return x.ndim < 2 ? makeTrivial(x) : transpose(x, 0, 1);
 }
 
 export function squeeze(x: Tensor, dim?: number | number[]): Tensor {
-  x._check('squeeze');
+  tensorArg(x, 'squeeze', 'input');
   const dims = dim === undefined ? null : (Array.isArray(dim) ? dim : [dim]).map((v) => wrapDim(v, x.ndim, 'squeeze'));
   const keep = x.shape.map((s, i) => !(s === 1 && (dims === null || dims.includes(i))));
   const from = [...x.shape];
@@ -112,7 +125,7 @@ export function squeeze(x: Tensor, dim?: number | number[]): Tensor {
 }
 
 export function unsqueeze(x: Tensor, dim: number): Tensor {
-  x._check('unsqueeze');
+  tensorArg(x, 'unsqueeze', 'input');
   const d = wrapDim(dim, x.ndim + 1, 'unsqueeze');
   const shape = [...x.shape];
   const strides = [...x.strides];
@@ -125,7 +138,8 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 
 /** Broadcasts size-1 dims (and new leading dims) to `shape` with zero strides; -1 keeps a size. */
 export function expand(x: Tensor, shape: number[]): Tensor {
-  x._check('expand');
+  tensorArg(x, 'expand', 'input');
+  shape = shapeList(shape, 'expand');
   if (shape.length < x.ndim) {
     throw createError('ERR_SHAPE_MISMATCH', `expand: the number of sizes provided (${shape.length}) must be >= the number of dimensions of the tensor (${x.ndim}); shapes ${fmtShape(shape)} and ${fmtShape(x.shape)}`);
   }
@@ -153,7 +167,7 @@ function checkIndexInt(v: unknown, op: string, what: string): number {
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
-  x._check('narrow');
+  tensorArg(x, 'narrow', 'input');
   const d = wrapDim(dim, x.ndim, 'narrow');
   const size = x.shape[d]!;
   checkIndexInt(start, 'narrow', 'start');
@@ -167,7 +181,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 
 /** Python's x[..., start:end:step] along dim: clamps like Python, step > 0. */
 export function slice(x: Tensor, dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
-  x._check('slice');
+  tensorArg(x, 'slice', 'input');
   const d = wrapDim(dim, x.ndim, 'slice');
   const size = x.shape[d]!;
   if (!Number.isInteger(step) || step <= 0) throw createError('ERR_INVALID_ARG', `slice: step must be a positive integer, got ${step}`);
@@ -204,7 +218,7 @@ function sliceRaw(x: Tensor, d: number, s: number, len: number, step: number): T
 }
 
 export function select(x: Tensor, dim: number, index: number): Tensor {
-  x._check('select');
+  tensorArg(x, 'select', 'input');
   if (x.ndim === 0) throw createError('ERR_INDEX_OUT_OF_RANGE', 'select: cannot select from a 0-dim tensor');
   const d = wrapDim(dim, x.ndim, 'select');
   const size = x.shape[d]!;
