@@ -102,3 +102,19 @@ test('integer and bool sums are int64; mean of ints needs a float dtype; empty r
     assert.deepEqual(t.argmax(1).arraySync(), [1, 1], dtype);
   }
 });
+
+test('size-0 and size-1 dims: sum/prod/mean over random dims match the loops (empty sums are 0, products 1, means NaN)', () => {
+  const r = rng(12);
+  for (let trial = 0; trial < 40; trial++) {
+    const shape = randShape(r, 1 + Math.floor(r() * 3), 3, true).map((d) => (r() < 0.3 ? 0 : r() < 0.3 ? 1 : d));
+    const vals = randValues(r, numel(shape), 0.5, 1.5);
+    const dims = randomDims(r, shape.length);
+    const x = tensor(vals, { shape, dtype: 'float64' });
+    const keep = shape.map((s, i) => (dims.includes(i) ? 1 : s));
+    const sum = refReduce(vals, shape, dims, 0, (a, v) => a + v);
+    assert.deepEqual(x.sum(dims, { keepdim: true }).shape, keep);
+    assertClose(x.sum(dims), sum.out, { atol: 1e-12, msg: `sum [${shape}] ${dims}` });
+    assertClose(x.prod(dims), refReduce(vals, shape, dims, 1, (a, v) => a * v).out, { atol: 1e-12, msg: `prod [${shape}] ${dims}` });
+    assertClose(x.mean(dims), refReduce(vals, shape, dims, 0, (a, v) => a + v, (a, n) => a / n).out, { atol: 1e-12, msg: `mean [${shape}] ${dims}` });
+  }
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { arange, cat, chunk, split, stack, tensor, type Tensor } from '../../lib/index.js';
+import { arange, cat, chunk, split, stack, tensor, zeros, type Tensor } from '../../lib/index.js';
 import { errCode, indices, numel, randShape, rng } from './helpers.js';
 
 const vals = (t: Tensor): number[] => Array.from(t.dataSync() as ArrayLike<number | bigint>, Number);
@@ -112,4 +112,25 @@ test('cat, stack, split, chunk, unbind', () => {
   assert.throws(() => stack([a, b]), errCode('ERR_SHAPE_MISMATCH', /stack/));
   assert.throws(() => cat([]), errCode('ERR_INVALID_ARG'));
   assert.throws(() => split(arange(5), [1, 1]), errCode('ERR_INVALID_ARG'));
+});
+
+test('views and copies of tensors with size-0 dims', () => {
+  const e = arange(0).reshape(2, 0, 3);
+  assert.deepEqual(e.shape, [2, 0, 3]);
+  assert.deepEqual(e.transpose(0, 2).shape, [3, 0, 2]);
+  assert.deepEqual(e.permute(1, 2, 0).contiguous().shape, [0, 3, 2]);
+  assert.deepEqual(e.reshape(0, 6).shape, [0, 6]);
+  assert.deepEqual(e.reshape(-1, 3).shape, [0, 3]);
+  assert.deepEqual(e.flatten().shape, [0]);
+  assert.deepEqual(e.slice(2, 1).shape, [2, 0, 2]);
+  assert.deepEqual(e.select(0, 1).shape, [0, 3]);
+  assert.deepEqual(e.unsqueeze(0).expand(4, 2, 0, 3).shape, [4, 2, 0, 3]);
+  assert.deepEqual(e.clone().shape, [2, 0, 3]);
+  assert.deepEqual(cat([e, e], 1).shape, [2, 0, 3]);
+  assert.deepEqual(cat([arange(0).reshape(0, 3), arange(3).reshape(1, 3)]).arraySync(), [[0, 1, 2]]);
+  assert.deepEqual(e.add(1).shape, [2, 0, 3]);
+  assert.deepEqual(e.float().matmul(zeros([3, 4])).shape, [2, 0, 4]);
+  assert.deepEqual(zeros([2, 0]).matmul(zeros([0, 3])).arraySync(), [[0, 0, 0], [0, 0, 0]]);
+  assert.deepEqual(e.reshape(-1).shape, [0]);
+  assert.throws(() => e.reshape(0, -1), errCode('ERR_SHAPE_MISMATCH'));
 });
