@@ -6,7 +6,7 @@ import { cudaApi } from '../cuda-bridge.js';
 import { checkDType, dtypeCode, isDType, itemSize, type DType } from '../dtype.js';
 import { CPU, toDevice, type Device, type DeviceLike } from '../device.js';
 import { K, viewOf } from '../kernels.js';
-import { contiguousStrides, numelOf } from '../shape.js';
+import { contiguousStrides, numelOf, shapesEqual } from '../shape.js';
 import { Storage } from '../storage.js';
 import { Tensor, type ToOptions } from '../tensor.js';
 
@@ -21,6 +21,18 @@ export function emptyTensor(shape: readonly number[], dtype: DType, device: Devi
 /** Raw strided copy (with dtype conversion) of src into dst (same shape, same device). */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (src.numel === 0) return;
+  if (src.dtype === dst.dtype && src.device.equals(dst.device) && shapesEqual(src.shape, dst.shape) && src.isContiguous() && dst.isContiguous()) {
+    // a plain byte copy: memmove on the host, a queued device-to-device copy on the GPU
+    const size = itemSize(src.dtype);
+    const bytes = src.numel * size;
+    if (src.device.type === 'cpu') {
+      const from = src._storage.hostBytes().subarray(src.offset * size, src.offset * size + bytes);
+      dst._storage.hostBytes().set(from, dst.offset * size);
+    } else {
+      cudaApi('copy').copyDeviceToDevice(dst._storage.buffer!, dst.offset * size, src._storage.buffer!, src.offset * size, bytes);
+    }
+    return;
+  }
   K().copy(dtypeCode(src.dtype), dtypeCode(dst.dtype), dst.shape as number[], viewOf(dst), viewOf(src, dst.shape));
 }
 
