@@ -6,11 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ArgumentError } from '../errors.js';
 import { type FlagSpec, helpText, parseFlags } from './argparse.js';
-import { type ReportInput, renderHtml } from './report.js';
+import { type ReportInput, renderHtml, renderMarkdown } from './report.js';
 import { validateResult } from './schema.js';
 
 const FLAGS: readonly FlagSpec[] = [
-  { key: 'html', long: ['html'], meta: 'file', help: 'write the HTML report here (required)' },
+  { key: 'html', long: ['html'], meta: 'file', help: 'write the HTML report here' },
+  { key: 'markdown', long: ['markdown', 'md'], meta: 'file', help: 'write the tables and ratios as Markdown (for BENCHMARKS.md)' },
   { key: 'title', long: ['title'], meta: 'text', help: 'page title (default "node-nccl benchmark report")' },
   { key: 'help', short: 'h', long: ['help'], boolean: true, help: 'this help' },
 ];
@@ -41,10 +42,19 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (!positionals.length) throw new ArgumentError('bench report: no input files (expected one or more results written with --json)');
   const html = values.get('html');
-  if (!html) throw new ArgumentError('bench report: --html <file> is required');
+  const md = values.get('markdown');
+  if (!html && !md) throw new ArgumentError('bench report: --html <file> is required (or --markdown <file>)');
   const inputs = readInputs(positionals);
-  const out = resolve(html);
-  writeFileSync(out, renderHtml(inputs, values.get('title')));
-  process.stdout.write(`wrote ${out} (${inputs.length} input${inputs.length === 1 ? '' : 's'})\n`);
+  const n = `${inputs.length} input${inputs.length === 1 ? '' : 's'}`;
+  if (html) {
+    const out = resolve(html);
+    writeFileSync(out, renderHtml(inputs, values.get('title')));
+    process.stdout.write(`wrote ${out} (${n})\n`);
+  }
+  if (md) {
+    const out = resolve(md);
+    writeFileSync(out, renderMarkdown(inputs));
+    process.stdout.write(`wrote ${out} (${n})\n`);
+  }
   return 0;
 }

@@ -242,3 +242,92 @@ ${sections.join('\n')}
 </body></html>
 `;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Markdown (for BENCHMARKS.md): the tables as nccl-tests prints them, and ratios between inputs.
+// ---------------------------------------------------------------------------------------------
+
+function mdEnv(r: BenchResult): string {
+  const e = r.environment;
+  const pk = Object.entries(e.packages).map(([k, v]) => `${k} ${v}`).join(', ');
+  return [
+    `- device: ${e.device ?? 'n/a'}; driver ${e.driver ?? 'n/a'}, CUDA ${e.cuda ?? 'n/a'}, NCCL ${e.nccl ?? 'n/a'}, cuBLAS ${e.cublas ?? 'n/a'}`,
+    `- host: ${e.host.hostname}, ${e.host.platform} ${e.host.arch}, ${e.host.cpus} CPUs (${e.host.cpuModel}), ${(e.host.memoryBytes / 1024 ** 3).toFixed(1)} GiB; Node.js ${e.node ?? 'n/a'}; ${pk}`,
+    `- measured: ${r.createdAt}`,
+    '',
+    '```sh',
+    r.command.line,
+    '```',
+  ].join('\n');
+}
+
+function mdCollective(r: CollectiveResult): string {
+  const t = (c: CollectiveRow['inPlace']): string => `${c.timeUs.toFixed(2)} | ${c.algBw.toFixed(3)} | ${c.busBw.toFixed(3)} | ${c.wrong ?? 'N/A'}`;
+  return [
+    '| size (B) | count | type | redop | root | time (us) | algbw (GB/s) | busbw (GB/s) | #wrong | in-place time (us) | algbw | busbw | #wrong |',
+    '|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.rows.map((w) => `| ${w.size} | ${w.count} | ${w.type} | ${w.redop} | ${w.root} | ${t(w.outOfPlace)} | ${t(w.inPlace)} |`),
+    '',
+    `Out of bounds values: ${r.summary.outOfBounds} ${r.summary.outOfBounds ? 'FAILED' : 'OK'}; Avg bus bandwidth: ${r.summary.avgBusBw.toPrecision(4)} GB/s`,
+  ].join('\n');
+}
+
+function mdRows(rows: readonly object[]): string {
+  if (!rows.length) return '(no rows)';
+  const keys = Object.keys(rows[0]!);
+  const fmt = (v: unknown): string => (typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : String(v));
+  return [`| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${keys.map((k) => fmt((r as Record<string, unknown>)[k])).join(' | ')} |`)].join('\n');
+}
+
+/**
+ * Ratios of the first collective input (the subject) to every later input of the same benchmark
+ * (the references), size by size where both measured, out of place: time ratio (subject /
+ * reference; < 1 is faster) and busbw ratio (subject / reference; > 1 is faster).
+ */
+export function ratioRows(inputs: readonly ReportInput[]): { label: string; reference: string; size: number; timeRatio: number; busBwRatio: number }[] {
+  const labels = seriesLabels(inputs);
+  const colls = inputs.map((inp, i) => ({ r: inp.result, label: labels[i]! })).filter((x) => x.r.kind === 'collective') as { r: CollectiveResult; label: string }[];
+  const out: { label: string; reference: string; size: number; timeRatio: number; busBwRatio: number }[] = [];
+  const subject = colls[0];
+  if (!subject) return out;
+  for (const ref of colls.slice(1)) {
+    if (ref.r.benchmark !== subject.r.benchmark) continue;
+    for (const row of subject.r.rows) {
+      const rr = ref.r.rows.find((q) => q.size === row.size && q.type === row.type);
+      if (!rr) continue;
+      out.push({
+        label: subject.label,
+        reference: ref.label,
+        size: row.size,
+        timeRatio: rr.outOfPlace.timeUs > 0 ? row.outOfPlace.timeUs / rr.outOfPlace.timeUs : Number.NaN,
+        busBwRatio: rr.outOfPlace.busBw > 0 ? row.outOfPlace.busBw / rr.outOfPlace.busBw : Number.NaN,
+      });
+    }
+  }
+  return out;
+}
+
+export function renderMarkdown(inputs: readonly ReportInput[]): string {
+  const labels = seriesLabels(inputs);
+  const parts: string[] = [];
+  inputs.forEach((inp, i) => {
+    const r = inp.result;
+    parts.push(`#### ${labels[i]}`, '', mdEnv(r), '');
+    if (r.kind === 'collective') parts.push(mdCollective(r));
+    else if (r.kind === 'ops') parts.push(mdRows(r.rows), '', `Host overhead per launch: ${Object.entries(r.launchOverheadUs).map(([d, us]) => `${d} ${us.toFixed(2)} us`).join(', ')}`);
+    else parts.push(mdRows(r.rows));
+    parts.push('');
+  });
+  const ratios = ratioRows(inputs);
+  if (ratios.length) {
+    parts.push(
+      `#### Ratios: ${ratios[0]!.label} against each reference (out of place; time ratio < 1 and busbw ratio > 1: faster than the reference)`,
+      '',
+      '| reference | size (B) | time ratio | busbw ratio |',
+      '|---|---:|---:|---:|',
+      ...ratios.map((q) => `| ${q.reference} | ${q.size} | ${q.timeRatio.toFixed(2)} | ${Number.isNaN(q.busBwRatio) ? 'n/a' : q.busBwRatio.toFixed(2)} |`),
+      '',
+    );
+  }
+  return parts.join('\n');
+}

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { runCollectiveBenchmark } from '../../lib/bench/driver.js';
 import { collectEnvironment } from '../../lib/bench/env.js';
 import { parseCollectiveArgs } from '../../lib/bench/options.js';
-import { renderHtml, logTicks } from '../../lib/bench/report.js';
+import { renderHtml, logTicks, ratioRows, renderMarkdown } from '../../lib/bench/report.js';
 import { readInputs } from '../../lib/bench/report-cli.js';
 import { SCHEMA_ID, validateResult, type CollectiveResult } from '../../lib/bench/schema.js';
 import { ArgumentError } from '../../lib/errors.js';
@@ -166,4 +166,25 @@ test('the PyTorch harness writes the same schema (gloo on the CPU, when torch is
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('markdown report: tables and ratios of the first input to each reference', async () => {
+  const a = await result(2, 'ours');
+  const b = JSON.parse(JSON.stringify(a)) as CollectiveResult;
+  b.label = 'ref';
+  for (const r of b.rows) {
+    r.outOfPlace.timeUs *= 2;
+    r.outOfPlace.busBw /= 2;
+  }
+  const inputs = [{ file: 'a.json', result: a }, { file: 'b.json', result: b }];
+  const ratios = ratioRows(inputs);
+  assert.equal(ratios.length, a.rows.length);
+  for (const q of ratios) {
+    assert.ok(Math.abs(q.timeRatio - 0.5) < 1e-12);
+    assert.ok(Number.isNaN(q.busBwRatio) || Math.abs(q.busBwRatio - 2) < 1e-9);
+  }
+  const md = renderMarkdown(inputs);
+  assert.match(md, /#### ours · all-reduce/);
+  assert.match(md, /#### Ratios: ours · all-reduce against each reference/);
+  assert.equal((md.match(/^\| ref · all-reduce \| \d+ \| 0\.50 \|/gm) ?? []).length, a.rows.length);
 });
