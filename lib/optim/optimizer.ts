@@ -5,7 +5,7 @@
  */
 import { createError } from '../errors.js';
 import type { DTypeCode, Span } from '../../typings/native.js';
-import { Tensor, zeros, type DType } from '../tensor/index.js';
+import { Tensor, keep, zeros, type DType } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
 
 export interface BaseOptions {
@@ -130,7 +130,8 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
 
   /** Lazily creates the state tensor `name` (zeros in the state dtype on the param's device). */
   protected stateZeros(p: Tensor): Tensor {
-    return zeros([...p.shape], { dtype: stateDTypeOf(p), device: p.device });
+    // kept: a first step taken inside tidy() must not free the optimizer's state
+    return keep(zeros([...p.shape], { dtype: stateDTypeOf(p), device: p.device }));
   }
 
   stateDict(): OptimizerStateDict {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { keep, manualSeed, memory, noGrad, randn, tensor, tidy, zeros, type Tensor } from '../../lib/index.js';
+import { keep, manualSeed, memory, noGrad, optim, randn, tensor, tidy, zeros, type Tensor } from '../../lib/index.js';
 import { errCode } from './helpers.js';
 
 test('tidy disposes intermediates and keeps returned and kept tensors', () => {
@@ -94,4 +94,27 @@ test('a forward built in tidy and backpropagated outside it leaves only the leav
   x.dispose();
   assert.equal(memory().numTensors, before.numTensors);
   assert.equal(memory().bytes['cpu'] ?? 0, before.bytes['cpu'] ?? 0);
+});
+
+test('an optimizer step inside tidy keeps its state (momentum, Adam moments) alive', () => {
+  const run = (inTidy: boolean): number[] => {
+    manualSeed(5);
+    const p = randn([4], { requiresGrad: true });
+    const q = randn([4], { requiresGrad: true });
+    const sgd = new optim.SGD([p], { lr: 0.1, momentum: 0.9 });
+    const adam = new optim.Adam([q], { lr: 0.1 });
+    const step = (): void => {
+      p.mul(p).sum().add(q.mul(q).sum()).backward();
+      sgd.step();
+      adam.step();
+      sgd.zeroGrad();
+      adam.zeroGrad();
+    };
+    for (let i = 0; i < 3; i++) {
+      if (inTidy) tidy(step);
+      else step();
+    }
+    return [...(p.dataSync() as Float32Array), ...(q.dataSync() as Float32Array)];
+  };
+  assert.deepEqual(run(true), run(false));
 });
