@@ -3,7 +3,7 @@ import { createError } from '../errors.js';
 import { native } from '../native/index.js';
 import type { NativeKernels, Span, View } from '../../typings/native.js';
 import type { Tensor } from './tensor.js';
-import { broadcastStrides, fmtShape, type Shape } from './shape.js';
+import { broadcastStrides, fmtShape, shapesEqual, type Shape } from './shape.js';
 
 let cached: NativeKernels | null = null;
 /** native.kernels, or ERR_UNSUPPORTED when this addon build has none. */
@@ -16,7 +16,7 @@ export function K(): NativeKernels {
 
 /** The kernel View of t, indexed by `shape` (broadcast through zero strides when given). */
 export function viewOf(t: Tensor, shape?: Shape): View {
-  const strides = shape && shape !== t.shape ? broadcastStrides(t.shape, t.strides, shape) : t.strides;
+  const strides = shape && shape !== t.shape && !shapesEqual(shape, t.shape) ? broadcastStrides(t.shape, t.strides, shape) : t.strides;
   return { mem: t._storage.mem, offset: t.offset, strides: strides as number[] };
 }
 
