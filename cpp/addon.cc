@@ -58,6 +58,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterLoader(env, exports);
   RegisterKernels(env, exports);
   RegisterCublas(env, exports);
+  RegisterCpuComm(env, exports);
   return exports;
 }
 

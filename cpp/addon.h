@@ -32,5 +32,6 @@ void RegisterCopy(Napi::Env env, Napi::Object exports);        // copy.cc      n
 void RegisterLoader(Napi::Env env, Napi::Object exports);      // loader.cc    native.loader
 void RegisterKernels(Napi::Env env, Napi::Object exports);     // kernels.cc   native.kernels
 void RegisterCublas(Napi::Env env, Napi::Object exports);      // cublas.cc    cuBLAS handles (cleanup hook)
+void RegisterCpuComm(Napi::Env env, Napi::Object exports);     // cpu_comm_napi.cc native.dist.CpuComm
 
 }  // namespace nn

@@ -1,0 +1,403 @@
+// N-API face of the CPU collective backend (engine: cpu_comm.h). Each CpuComm owns one engine
+// and one communication thread with a FIFO queue; `connect()` and `submit(desc)` enqueue work and
+// return a Promise at once, which the thread settles through a thread-safe function. The event
+// loop never waits on a peer. Host buffers passed in are kept alive (referenced) until their op
+// completes. An environment cleanup hook destroys the communicator at exit or worker teardown.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "addon.h"
+#include "common.h"
+#include "cpu_comm.h"
+#include "errors.h"
+
+namespace nn {
+namespace {
+using cpucomm::DType;
+using cpucomm::Kind;
+using cpucomm::RedOp;
+
+struct Item {
+  bool connect = false;
+  cpucomm::Op op;
+  napi_deferred deferred = nullptr;
+  std::vector<Napi::Reference<Napi::Value>> refs;  // buffers kept alive until completion
+  std::unique_ptr<NativeError> err;
+};
+
+// Lives as long as the thread-safe function (deleted by its finalizer), so completions that are
+// still queued when the communicator goes away find valid state.
+struct CompletionState {
+  size_t pending = 0;                       // JS thread only
+  napi_threadsafe_function tsfn = nullptr;  // to unref it when nothing is pending
+};
+
+void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item);
+using Tsfn = Napi::TypedThreadSafeFunction<CompletionState, Item, CallJs>;
+
+struct HostSpan {
+  uint8_t* ptr = nullptr;
+  size_t bytes = 0;
+};
+
+HostSpan ReadHost(const Args& a, const Napi::Object& desc, const char* key, Napi::Value& holder) {
+  Napi::Value v = desc.Get(key);
+  holder = v;
+  HostSpan s;
+  if (v.IsArrayBuffer()) {
+    auto ab = v.As<Napi::ArrayBuffer>();
+    s.ptr = static_cast<uint8_t*>(ab.Data());
+    s.bytes = ab.ByteLength();
+  } else if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    s.ptr = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    s.bytes = ta.ByteLength();
+  } else if (v.IsDataView()) {
+    auto dv = v.As<Napi::DataView>();
+    s.ptr = static_cast<uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    s.bytes = dv.ByteLength();
+  } else {
+    a.Fail(std::string("'") + key + "' must be host memory (an ArrayBuffer or a view of one), got " + Describe(v) +
+           "; the cpu backend works on cpu tensors only");
+  }
+  if (s.ptr == nullptr && s.bytes == 0) s.ptr = reinterpret_cast<uint8_t*>(&s);  // empty buffer: any non-null
+  return s;
+}
+
+class CpuComm : public Napi::ObjectWrap<CpuComm> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports) {
+    Napi::Function cls = DefineClass(env, "CpuComm",
+                                     {InstanceMethod<&CpuComm::Connect>("connect"),
+                                      InstanceMethod<&CpuComm::Submit>("submit"),
+                                      InstanceMethod<&CpuComm::AbortJs>("abort"),
+                                      InstanceMethod<&CpuComm::DestroyJs>("destroy"),
+                                      InstanceAccessor<&CpuComm::GetRank>("rank"),
+                                      InstanceAccessor<&CpuComm::GetSize>("size"),
+                                      InstanceAccessor<&CpuComm::GetPending>("pending"),
+                                      InstanceAccessor<&CpuComm::GetBroken>("broken"),
+                                      InstanceAccessor<&CpuComm::GetDestroyed>("destroyed")});
+    Data(env).classes["CpuComm"] = Napi::Persistent(cls);
+    Namespace(exports, "dist").Set("CpuComm", cls);
+  }
+
+  explicit CpuComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuComm>(info) {
+    Guard(info.Env(), [&] {
+      Args a(info, "new CpuComm");
+      a.Count(1, 1);
+      Napi::Object o = a.Object(0, "options");
+      cpucomm::Config cfg;
+      cfg.name = a.OptString(o, "name", "");
+      if (cfg.name.size() < 2 || cfg.name[0] != '/' || cfg.name.find('/', 1) != std::string::npos || cfg.name.size() > 200)
+        a.Fail("option 'name' must be a shared-memory name like \"/nnccl-<id>\" (one leading slash, at most 200 chars)");
+      cfg.size = static_cast<int>(a.OptInt(o, "size", -1, 1, 512));
+      if (cfg.size < 1) a.Fail("option 'size' (the world size, 1 to 512) is required");
+      cfg.rank = static_cast<int>(a.OptInt(o, "rank", -1, 0, cfg.size - 1));
+      if (cfg.rank < 0) a.Fail("option 'rank' (0 to size-1) is required");
+      cfg.timeoutMs = a.OptInt(o, "timeoutMs", 600000, 1, int64_t{1} << 40);
+      cfg.slotBytes = static_cast<size_t>(a.OptInt(o, "slotBytes", 1 << 20, 4096, int64_t{1} << 30));
+      cfg.chanBytes = static_cast<size_t>(a.OptInt(o, "chanBytes", 256 << 10, 4096, int64_t{1} << 30));
+      cfg.spinUs = a.OptInt(o, "spinUs", 50, 0, 1000000);
+      engine_ = std::make_unique<cpucomm::Engine>(cfg);
+      Napi::Env env = info.Env();
+      state_ = new CompletionState();
+      tsfn_ = Tsfn::New(env, "node-nccl cpu communicator", 0, 1, state_,
+                        [](Napi::Env, void*, CompletionState* s) { delete s; });
+      state_->tsfn = tsfn_;
+      tsfn_.Unref(env);  // only pending work keeps the process alive
+      cleanup_ = env.AddCleanupHook(std::function<void()>([this] {
+        hookRan_ = true;  // the hook's data is freed after it returns: do not Remove it
+        Shutdown();
+      }));
+      thread_ = std::thread([this] { Loop(); });
+    });
+  }
+
+  ~CpuComm() override { Shutdown(); }
+
+ private:
+  Napi::Value Connect(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "CpuComm.connect");
+      a.Count(0, 0);
+      auto item = std::make_unique<Item>();
+      item->connect = true;
+      return Enqueue(info.Env(), std::move(item));
+    });
+  }
+
+  Napi::Value Submit(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "CpuComm.submit");
+      a.Count(1, 1);
+      Napi::Object d = a.Object(0, "desc");
+      auto item = std::make_unique<Item>();
+      cpucomm::Op& op = item->op;
+      const int size = engine_->config().size, rank = engine_->config().rank;
+      std::string kind = a.OptString(d, "kind", "");
+      static const std::unordered_map<std::string, Kind> kinds = {
+          {"barrier", Kind::Barrier}, {"allReduce", Kind::AllReduce}, {"broadcast", Kind::Broadcast},
+          {"reduce", Kind::Reduce}, {"allGather", Kind::AllGather}, {"reduceScatter", Kind::ReduceScatter},
+          {"gather", Kind::Gather}, {"scatter", Kind::Scatter}, {"allToAll", Kind::AllToAll},
+          {"send", Kind::Send}, {"recv", Kind::Recv}};
+      auto k = kinds.find(kind);
+      if (k == kinds.end())
+        a.Fail("'kind' must be one of barrier, allReduce, broadcast, reduce, allGather, reduceScatter, gather, "
+               "scatter, allToAll, send, recv; got '" + kind + "'");
+      op.kind = k->second;
+      op.dtype = static_cast<DType>(a.OptInt(d, "dtype", 0, 0, cpucomm::kNumDTypes - 1));
+      std::string opName = a.OptString(d, "op", "sum");
+      static const std::unordered_map<std::string, RedOp> ops = {
+          {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"min", RedOp::Min}, {"max", RedOp::Max}, {"avg", RedOp::Avg}};
+      auto o = ops.find(opName);
+      if (o == ops.end()) a.Fail("'op' must be one of sum, prod, min, max, avg; got '" + opName + "'");
+      op.op = o->second;
+      if (op.op == RedOp::Avg && op.dtype == DType::Bool)
+        Throw(code::kDtype, std::string(kind) + ": op 'avg' is not defined for bool tensors (PyTorch refuses it too)");
+      op.count = a.OptInt(d, "count", 0, 0, int64_t{1} << 50);
+      op.root = static_cast<int>(a.OptInt(d, "root", 0, 0, size - 1));
+      op.tag = a.OptInt(d, "tag", 0, INT64_MIN / 2, INT64_MAX / 2);
+      if ((op.kind == Kind::Send || op.kind == Kind::Recv) && op.root == rank)
+        a.Fail(std::string(op.kind == Kind::Send ? "send to" : "recv from") + " its own rank " + std::to_string(rank));
+      const int64_t es = static_cast<int64_t>(cpucomm::DTypeSize(op.dtype));
+      const int64_t one = CheckedMul(op.count, es, "CpuComm.submit");
+      const int64_t all = CheckedMul(one, size, "CpuComm.submit");
+      int64_t sendNeed = -1, recvNeed = -1;  // -1: not used
+      bool isRoot = rank == op.root;
+      switch (op.kind) {
+        case Kind::Barrier: break;
+        case Kind::AllReduce: case Kind::Reduce: sendNeed = one; recvNeed = one; break;
+        case Kind::Broadcast: recvNeed = one; break;
+        case Kind::AllGather: sendNeed = one; recvNeed = all; break;
+        case Kind::ReduceScatter: sendNeed = all; recvNeed = one; break;
+        case Kind::Gather: sendNeed = one; recvNeed = isRoot ? all : -1; break;
+        case Kind::Scatter: sendNeed = isRoot ? all : -1; recvNeed = one; break;
+        case Kind::Send: sendNeed = one; break;
+        case Kind::Recv: recvNeed = one; break;
+        case Kind::AllToAll: {
+          op.sendCounts = ReadCounts(a, d, "sendCounts", size);
+          op.recvCounts = ReadCounts(a, d, "recvCounts", size);
+          int64_t s = 0, r = 0;
+          for (int i = 0; i < size; i++) {
+            s = CheckedAdd(s, op.sendCounts[i], "CpuComm.submit");
+            r = CheckedAdd(r, op.recvCounts[i], "CpuComm.submit");
+          }
+          op.count = s;
+          sendNeed = CheckedMul(s, es, "CpuComm.submit");
+          recvNeed = CheckedMul(r, es, "CpuComm.submit");
+          break;
+        }
+      }
+      if (sendNeed >= 0) op.send = Bind(a, d, "send", "sendOffset", sendNeed, *item);
+      if (recvNeed >= 0) op.recv = Bind(a, d, "recv", "recvOffset", recvNeed, *item);
+      if (op.kind == Kind::Broadcast) op.send = op.recv;
+      return Enqueue(info.Env(), std::move(item));
+    });
+  }
+
+  static std::vector<int64_t> ReadCounts(const Args& a, const Napi::Object& d, const char* key, int size) {
+    Napi::Value v = d.Get(key);
+    std::string want = std::string("'") + key + "' must be an array of " + std::to_string(size) +
+                       " non-negative integers (one per rank)";
+    if (!v.IsArray()) a.Fail(want + ", got " + Describe(v));
+    Napi::Array arr = v.As<Napi::Array>();
+    if (arr.Length() != static_cast<uint32_t>(size)) a.Fail(want + ", got " + std::to_string(arr.Length()) + " entries");
+    std::vector<int64_t> out;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value e = arr.Get(i);
+      double x = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+      if (!(x >= 0) || x != static_cast<double>(static_cast<int64_t>(x)) || x > 1e15) a.Fail(want);
+      out.push_back(static_cast<int64_t>(x));
+    }
+    return out;
+  }
+
+  static uint8_t* Bind(const Args& a, const Napi::Object& d, const char* key, const char* offKey, int64_t need, Item& item) {
+    Napi::Value holder;
+    HostSpan s = ReadHost(a, d, key, holder);
+    int64_t off = a.OptInt(d, offKey, 0, 0, int64_t{1} << 52);
+    if (CheckedAdd(off, need, "CpuComm.submit") > static_cast<int64_t>(s.bytes))
+      a.Fail(std::string("'") + key + "' is too small: the op needs " + std::to_string(need) + " bytes at byte offset " +
+             std::to_string(off) + ", the buffer has " + std::to_string(s.bytes));
+    item.refs.push_back(Napi::Persistent(holder));
+    return s.ptr + off;
+  }
+
+  Napi::Value Enqueue(Napi::Env env, std::unique_ptr<Item> item) {
+    if (destroyed_) Throw(code::kDistAborted, "the cpu communicator was destroyed");
+    napi_value promise;
+    napi_status st = napi_create_promise(env, &item->deferred, &promise);
+    if (st != napi_ok) Throw(code::kInternal, "napi_create_promise failed");
+    if (state_->pending++ == 0) tsfn_.Ref(env);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      queue_.push_back(item.release());
+    }
+    cv_.notify_one();
+    return Napi::Value(env, promise);
+  }
+
+  // ---- communication thread ----
+
+  Item* PopBlocking() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return nullptr;
+    Item* it = queue_.front();
+    queue_.pop_front();
+    return it;
+  }
+
+  Item* PopP2P() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (queue_.empty()) return nullptr;
+    Item* it = queue_.front();
+    if (it->connect || (it->op.kind != Kind::Send && it->op.kind != Kind::Recv)) return nullptr;
+    queue_.pop_front();
+    return it;
+  }
+
+  void Complete(Item* it) {
+    if (tsfn_.BlockingCall(it) != napi_ok) {  // the environment is going away: drop quietly
+      for (auto& r : it->refs) r.SuppressDestruct();
+      delete it;
+    }
+  }
+
+  static std::unique_ptr<NativeError> Capture(const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const NativeError& e) {
+      return std::make_unique<NativeError>(e);
+    } catch (const std::bad_alloc&) {
+      return std::make_unique<NativeError>(code::kHostOom, "host memory allocation failed in the cpu communicator");
+    } catch (const std::exception& e) {
+      return std::make_unique<NativeError>(code::kInternal, std::string("cpu communicator: ") + e.what());
+    }
+    return nullptr;
+  }
+
+  struct Hooks : cpucomm::Engine::P2PHooks {
+    CpuComm* self;
+    std::unordered_map<cpucomm::Op*, Item*> items;
+    cpucomm::Op* More() override {
+      Item* it = self->PopP2P();
+      if (!it) return nullptr;
+      items[&it->op] = it;
+      return &it->op;
+    }
+    void Done(cpucomm::Op* op, const NativeError* err) override {
+      auto f = items.find(op);
+      if (f == items.end()) return;
+      Item* it = f->second;
+      items.erase(f);
+      if (err) it->err = std::make_unique<NativeError>(*err);
+      self->Complete(it);
+    }
+  };
+
+  void Loop() {
+    for (;;) {
+      Item* it = PopBlocking();
+      if (!it) return;
+      if (it->connect) {
+        it->err = Capture([&] { engine_->Connect(); });
+        Complete(it);
+      } else if (it->op.kind == Kind::Send || it->op.kind == Kind::Recv) {
+        Hooks hooks;
+        hooks.self = this;
+        hooks.items[&it->op] = it;
+        auto err = Capture([&] { engine_->RunP2P({&it->op}, hooks); });
+        for (auto& [op, rest] : hooks.items) {  // only on an internal error
+          rest->err = std::make_unique<NativeError>(err ? *err : NativeError(code::kInternal, "p2p op was dropped"));
+          Complete(rest);
+        }
+      } else {
+        it->err = Capture([&] { engine_->Run(it->op); });
+        Complete(it);
+      }
+    }
+  }
+
+  // Stops the thread (aborting any wait), leaves the group, releases the completion function.
+  void Shutdown() {
+    if (destroyed_) return;
+    destroyed_ = true;
+    engine_->Abort("the communicator was destroyed");
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    engine_->Leave();
+    tsfn_.Release();
+    if (!hookRan_ && !cleanup_.IsEmpty()) cleanup_.Remove(Env());
+  }
+
+  Napi::Value AbortJs(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "CpuComm.abort");
+      a.Count(0, 1);
+      std::string why = a.IsMissing(0) ? "abort() was called" : a.String(0, "reason");
+      engine_->Abort(why);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value DestroyJs(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Args a(info, "CpuComm.destroy");
+      a.Count(0, 0);
+      Shutdown();
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value GetRank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), engine_->config().rank); }
+  Napi::Value GetSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), engine_->config().size); }
+  Napi::Value GetPending(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), destroyed_ ? 0 : static_cast<double>(state_->pending));
+  }
+  Napi::Value GetBroken(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), engine_->broken()); }
+  Napi::Value GetDestroyed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), destroyed_); }
+
+  std::unique_ptr<cpucomm::Engine> engine_;
+  CompletionState* state_ = nullptr;  // owned by tsfn_
+  Tsfn tsfn_;
+  Napi::Env::CleanupHook<std::function<void()>> cleanup_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item*> queue_;
+  bool stopping_ = false;
+  bool destroyed_ = false;
+  bool hookRan_ = false;
+};
+
+void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
+  std::unique_ptr<Item> it(item);
+  if (env == nullptr) {
+    for (auto& r : it->refs) r.SuppressDestruct();
+    return;
+  }
+  Napi::HandleScope scope(env);
+  if (it->err) {
+    Napi::Error e = ToJsError(env, *it->err);
+    napi_reject_deferred(env, it->deferred, e.Value());
+  } else {
+    napi_resolve_deferred(env, it->deferred, env.Undefined());
+  }
+  it->refs.clear();
+  if (state->pending > 0 && --state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
+}
+}  // namespace
+
+void RegisterCpuComm(Napi::Env env, Napi::Object exports) { CpuComm::Register(env, exports); }
+
+}  // namespace nn
