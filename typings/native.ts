@@ -18,6 +18,7 @@ export interface NativeAddon {
   kernels: NativeKernels;
   cuda: NativeCuda;
   loader: NativeLoader;
+  dist: NativeDist;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,4 +368,72 @@ export interface NativeKernels {
   }): void;
   /** Sum of squares of each span, accumulated in float64 (host) / float32 (device) into out (float32, 1 elem). */
   sumSquares(dtype: DTypeCode, spans: Span[], numels: number[], out: Span): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU collective backend (cpp/cpu_comm.*, cpp/cpu_comm_napi.cc): shared memory between the
+// processes of one host, a native communication thread per communicator.
+// ---------------------------------------------------------------------------------------------
+
+export interface NativeCpuCommOptions {
+  /** POSIX shared-memory name shared by the group: "/nnccl-<id>" (rank 0 creates it). */
+  name: string;
+  rank: number;
+  size: number;
+  /** Timeout of setup and of every op, ms. Default 600000. */
+  timeoutMs?: number;
+  /** Bytes per rank per phase buffer (chunk size of large ops). Default 1 MiB. */
+  slotBytes?: number;
+  /** Bytes per point-to-point chunk. Default 256 KiB (64 KiB above 8 ranks). */
+  chanBytes?: number;
+  /** Busy-wait budget before a wait sleeps, microseconds. Default 50. */
+  spinUs?: number;
+}
+
+export type NativeCpuCommKind =
+  | 'barrier' | 'allReduce' | 'broadcast' | 'reduce' | 'allGather' | 'reduceScatter' | 'gather' | 'scatter'
+  | 'allToAll' | 'send' | 'recv';
+
+/**
+ * One op. Counts are in elements; offsets in bytes. Sizes per kind (n = world size, c = count):
+ * allReduce/reduce send c, recv c; broadcast recv c (root sends from it); allGather send c,
+ * recv n*c; reduceScatter send n*c, recv c; gather send c, recv n*c (root only); scatter send n*c
+ * (root only), recv c; allToAll send sum(sendCounts), recv sum(recvCounts); send send c; recv recv c.
+ */
+export interface NativeCpuCommDesc {
+  kind: NativeCpuCommKind;
+  dtype?: DTypeCode;
+  op?: 'sum' | 'prod' | 'min' | 'max' | 'avg';
+  count?: number;
+  /** Root (broadcast/reduce/gather/scatter) or peer (send/recv). */
+  root?: number;
+  tag?: number;
+  send?: HostMemory;
+  sendOffset?: number;
+  recv?: HostMemory;
+  recvOffset?: number;
+  sendCounts?: number[];
+  recvCounts?: number[];
+}
+
+export interface NativeCpuComm {
+  readonly rank: number;
+  readonly size: number;
+  /** Ops submitted and not yet settled. */
+  readonly pending: number;
+  /** An op failed (timeout, peer failure, mismatch) or abort() was called: later ops fail at once. */
+  readonly broken: boolean;
+  readonly destroyed: boolean;
+  /** Maps the group's shared memory and waits for every rank (ERR_DIST_TIMEOUT naming the missing). */
+  connect(): Promise<void>;
+  /** Queues one op on the communication thread; settles when it completes on this rank. */
+  submit(desc: NativeCpuCommDesc): Promise<void>;
+  /** Fails every current and later op with ERR_DIST_ABORTED. */
+  abort(reason?: string): void;
+  /** Aborts what is in flight, leaves the group (peers fail promptly), stops the thread. */
+  destroy(): void;
+}
+
+export interface NativeDist {
+  CpuComm: new (opts: NativeCpuCommOptions) => NativeCpuComm;
 }
