@@ -298,7 +298,8 @@ std::string Engine::OpLabel() const {
   std::string s = cur_ ? KindName(cur_->kind) : "operation";
   if (cur_ && (cur_->kind == Kind::Send || cur_->kind == Kind::Recv))
     s += std::string(cur_->kind == Kind::Send ? " to" : " from") + " rank " + std::to_string(cur_->root);
-  s += " (seq " + std::to_string(cur_ ? cur_->seq : seq_) + ", rank " + std::to_string(cfg_.rank) + " of " +
+  bool p2p = cur_ && (cur_->kind == Kind::Send || cur_->kind == Kind::Recv);
+  s += std::string(p2p ? " (p2p #" : " (seq ") + std::to_string(cur_ ? cur_->seq : seq_) + ", rank " + std::to_string(cfg_.rank) + " of " +
        std::to_string(cfg_.size) + ")";
   return s;
 }
@@ -750,7 +751,7 @@ void Engine::RunP2P(std::vector<Op*> ops, P2PHooks& hooks) {
       hooks.Done(op, &e);
       return;
     }
-    op->seq = ++seq_;
+    op->seq = ++p2pSeq_;
     P2PState s;
     s.op = op;
     s.total = static_cast<size_t>(op->count) * DTypeSize(op->dtype);

@@ -139,7 +139,8 @@ class Engine {
   Header* hdr_ = nullptr;
   size_t ctlOff_ = 0, ctlStride_ = 0, dataOff_ = 0, chanOff_ = 0, chanStride_ = 0;
   uint32_t phase_ = 0;
-  uint64_t seq_ = 0;
+  uint64_t seq_ = 0;     // collectives (the same on every rank)
+  uint64_t p2pSeq_ = 0;  // point-to-point ops (per rank)
   const Op* cur_ = nullptr;  // the op being run, for messages
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::steady_clock::time_point lastLiveness_;

@@ -8,3 +8,5 @@ export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export { save, load, loadSync, type SaveOptions, type LoadOptions } from './io/safetensors.js';
 export * as safetensors from './io/safetensors.js';
+export * as distributed from './distributed/index.js';
+export * as dist from './distributed/index.js';

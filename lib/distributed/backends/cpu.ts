@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { NativeCpuComm, NativeCpuCommDesc } from '../../../typings/native.js';
+import type { HostMemory, NativeCpuComm, NativeCpuCommDesc } from '../../../typings/native.js';
 import { createError } from '../../errors.js';
 import { native } from '../../native/index.js';
 import type { Backend, BackendInit, BackendWork, P2PDesc } from '../backend.js';
@@ -35,6 +35,12 @@ function envInt(name: string, dflt: number): number {
     throw createError('ERR_INVALID_ARG', `${name}=${JSON.stringify(v)} is not valid: expected a non-negative integer`);
   }
   return n;
+}
+
+function host(b: Buf): HostMemory {
+  const m = b.mem;
+  if (m instanceof ArrayBuffer || ArrayBuffer.isView(m)) return m;
+  throw createError('ERR_DEVICE_MISMATCH', 'the cpu backend works on host memory, got a device buffer');
 }
 
 function hostBytes(b: Buf): Uint8Array {
@@ -129,7 +135,7 @@ export class CpuBackend implements Backend {
   }
 
   broadcast(buf: Buf, count: number, dtype: DType, root: number): BackendWork {
-    return this.#submit({ kind: 'broadcast', dtype: DTYPE_CODE[dtype], count, root, recv: buf.mem, recvOffset: buf.byteOffset });
+    return this.#submit({ kind: 'broadcast', dtype: DTYPE_CODE[dtype], count, root, recv: host(buf), recvOffset: buf.byteOffset });
   }
 
   reduce(send: Buf, recv: Buf, count: number, dtype: DType, op: ReduceOpName, root: number): BackendWork {
@@ -160,8 +166,8 @@ export class CpuBackend implements Backend {
     return ops.map((o) =>
       this.#submit(
         o.kind === 'send'
-          ? { kind: 'send', dtype: DTYPE_CODE[o.dtype], count: o.count, root: o.peer, tag: o.tag, send: o.buf.mem, sendOffset: o.buf.byteOffset }
-          : { kind: 'recv', dtype: DTYPE_CODE[o.dtype], count: o.count, root: o.peer, tag: o.tag, recv: o.buf.mem, recvOffset: o.buf.byteOffset },
+          ? { kind: 'send', dtype: DTYPE_CODE[o.dtype], count: o.count, root: o.peer, tag: o.tag, send: host(o.buf), sendOffset: o.buf.byteOffset }
+          : { kind: 'recv', dtype: DTYPE_CODE[o.dtype], count: o.count, root: o.peer, tag: o.tag, recv: host(o.buf), recvOffset: o.buf.byteOffset },
       ),
     );
   }
@@ -187,11 +193,11 @@ export class CpuBackend implements Backend {
 function io(send: Buf | null, recv: Buf | null): Partial<NativeCpuCommDesc> {
   const d: Partial<NativeCpuCommDesc> = {};
   if (send) {
-    d.send = send.mem as NativeCpuCommDesc['send'];
+    d.send = host(send);
     d.sendOffset = send.byteOffset;
   }
   if (recv) {
-    d.recv = recv.mem as NativeCpuCommDesc['recv'];
+    d.recv = host(recv);
     d.recvOffset = recv.byteOffset;
   }
   return d;
