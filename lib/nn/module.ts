@@ -6,7 +6,7 @@
  * would for the same structure ("0.weight", "encoder.layers.1.bias").
  */
 import { createError } from '../errors.js';
-import { Tensor, type DType } from '../tensor/index.js';
+import { Tensor, keep, type DType } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
 import { Parameter, isParameter } from './parameter.js';
 
@@ -88,7 +88,8 @@ export abstract class Module {
     checkName(this.constructor.name, name, 'buffer');
     if (t !== null && !(t instanceof Tensor)) throw createError('ERR_INVALID_ARG', `${this.constructor.name}: buffer "${name}" must be a Tensor or null`);
     if (!this._buffers.has(name)) this.defineSlot(name, 'buffer');
-    this._buffers.set(name, t);
+    // kept: module state outlives any tidy() scope it was created in
+    this._buffers.set(name, t === null ? null : keep(t));
     if (persistent) this._nonPersistent.delete(name);
     else this._nonPersistent.add(name);
   }
@@ -236,7 +237,7 @@ export abstract class Module {
         for (const [n, b] of m._buffers) {
           if (!b) continue;
           let c = done.get(b);
-          if (!c) done.set(b, (c = convert(b)));
+          if (!c) done.set(b, (c = keep(convert(b))));
           m._buffers.set(n, c);
         }
       }

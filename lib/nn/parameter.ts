@@ -4,7 +4,7 @@
  * `x instanceof nn.Parameter` is true for such tensors only.
  */
 import { createError } from '../errors.js';
-import { Tensor } from '../tensor/index.js';
+import { Tensor, keep } from '../tensor/index.js';
 
 const registry = new WeakSet<Tensor>();
 
@@ -22,7 +22,8 @@ export class Parameter {
     if (requiresGrad && data.dtype !== 'float32' && data.dtype !== 'float64' && data.dtype !== 'float16' && data.dtype !== 'bfloat16') {
       throw createError('ERR_DTYPE', `nn.Parameter: only floating-point tensors can require gradients, got ${data.dtype}`);
     }
-    const p = data.detach();
+    // kept: a module built inside tidy() keeps its parameters when the scope closes
+    const p = keep(data.detach());
     p.requiresGrad = requiresGrad;
     registry.add(p);
     return p as Parameter;
@@ -35,7 +36,7 @@ export class Parameter {
   /** A new Parameter holding `data`, with p's requiresGrad and p's grad converted like data. */
   static replaceData(p: Parameter, data: Tensor): Parameter {
     const q = new Parameter(data, p.requiresGrad);
-    if (p.grad) q.grad = p.grad.to({ device: data.device.toString(), dtype: data.dtype });
+    if (p.grad) q.grad = keep(p.grad.to({ device: data.device.toString(), dtype: data.dtype }));
     return q;
   }
 }

@@ -181,7 +181,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
             throw createError('ERR_STATE_DICT', `${who}: state "${name}" of parameter ${key} has shape [${v.shape.join(', ')}], the parameter has [${p.shape.join(', ')}]`);
           }
           const moved = v.to({ device: p.device, dtype: stateDTypeOf(p) });
-          out[name] = (moved === v ? v.clone() : moved).contiguous();
+          out[name] = keep((moved === v ? v.clone() : moved).contiguous());
         } else if (typeof v === 'number') {
           out[name] = v;
         } else {

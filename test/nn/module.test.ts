@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NodeNcclError } from '../../lib/errors.js';
 import * as nn from '../../lib/nn/index.js';
-import { Tensor, manualSeed, tensor, zeros } from '../../lib/tensor/index.js';
+import { Tensor, manualSeed, tensor, tidy, zeros } from '../../lib/tensor/index.js';
 import { data, gradcheck } from './gradcheck.js';
 
 class Block extends nn.Module {
@@ -129,6 +129,20 @@ test('loadStateDict copies values; errors list missing keys, unexpected keys and
   delete sd['body.0.fc.weight'];
   const r = b.loadStateDict(sd, { strict: false });
   assert.deepEqual(r, { missingKeys: ['body.0.fc.weight', 'head.weight'], unexpectedKeys: ['extra.bias'] });
+});
+
+test('modules built, converted or loaded inside tidy() keep their parameters and buffers', () => {
+  let net: Net | null = null;
+  tidy(() => {
+    net = new Net();
+    net.to('float64');
+    net.loadStateDict(new Net().to('float64').stateDict());
+  });
+  const n = net! as Net;
+  for (const p of n.parameters()) assert.equal(p.isDisposed, false);
+  for (const b of n.buffers()) assert.equal(b.isDisposed, false);
+  n.eval();
+  assert.deepEqual(n.forward(tensor(data(6, 4), { dtype: 'float64' }).reshape([2, 3])).shape, [2, 2]);
 });
 
 test('to() keeps unchanged parameters and shared parameters shared', () => {
