@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "allocator.h"
 #include "buffer.h"
 #include "common.h"
 #include "errors.h"
@@ -210,6 +211,23 @@ void Dispatch(const Args& args, int dev, H&& host, D&& device) {
 #endif
 }
 
+// Runs f(scratch) with `bytes` of device memory from the caching allocator, ordered on stream s
+// (freed right after the launch: the allocator reuses it only for later work on that stream).
+template <class F>
+void WithScratch(int dev, k::Stream s, size_t bytes, F&& f) {
+#if NODE_NCCL_WITH_CUDA
+  if (bytes == 0) return f(nullptr);
+  DeviceAllocation a = DeviceMalloc(dev, bytes, reinterpret_cast<cudaStream_t>(s));
+  struct Free {
+    DeviceAllocation& a;
+    ~Free() { DeviceFree(a); }
+  } guard{a};
+  f(a.ptr);
+#else
+  (void)dev; (void)s; (void)bytes; (void)f;
+#endif
+}
+
 template <int N>
 k::Iter<N> MakeIter(const std::vector<int64_t>& shape, std::initializer_list<const Operand*> ops) {
   k::Iter<N> it;
@@ -378,7 +396,11 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   if (outN == 0) return info.Env().Undefined();
   int64_t* ip = hasIdx ? reinterpret_cast<int64_t*>(idx.Ptr()) : nullptr;
   Dispatch(args, dev, [&] { k::HostReduce(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), ip, correction); },
-           [&](k::Stream s) { k::CudaReduce(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), ip, correction, s); });
+           [&](k::Stream s) {
+             WithScratch(dev, s, k::CudaReduceScratch(outer, size, inner), [&](void* scratch) {
+               k::CudaReduce(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), ip, correction, scratch, s);
+             });
+           });
   return info.Env().Undefined();
 }
 
@@ -396,7 +418,10 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   int dev = SameDevice(args, {&out, &in});
   if (n == 0) return info.Env().Undefined();
   Dispatch(args, dev, [&] { k::HostSoftmax(dt, rows, cols, out.Ptr(), in.Ptr(), log); },
-           [&](k::Stream s) { k::CudaSoftmax(dt, rows, cols, out.Ptr(), in.Ptr(), log, s); });
+           [&](k::Stream s) {
+             WithScratch(dev, s, k::CudaSoftmaxScratch(rows, cols),
+                         [&](void* scratch) { k::CudaSoftmax(dt, rows, cols, out.Ptr(), in.Ptr(), log, scratch, s); });
+           });
   return info.Env().Undefined();
 }
 
@@ -445,7 +470,11 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   const void* wp = hasW ? w.Ptr() : nullptr;
   const void* bp = hasB ? b.Ptr() : nullptr;
   Dispatch(args, dev, [&] { k::HostLayerNorm(dt, rows, cols, out.Ptr(), mp, rp, x.Ptr(), wp, bp, eps); },
-           [&](k::Stream s) { k::CudaLayerNorm(dt, rows, cols, out.Ptr(), mp, rp, x.Ptr(), wp, bp, eps, s); });
+           [&](k::Stream s) {
+             WithScratch(dev, s, k::CudaLayerNormScratch(rows, cols), [&](void* scratch) {
+               k::CudaLayerNorm(dt, rows, cols, out.Ptr(), mp, rp, x.Ptr(), wp, bp, eps, scratch, s);
+             });
+           });
   return info.Env().Undefined();
 }
 

@@ -24,6 +24,17 @@ inline unsigned GridFor(int64_t n, int threads = kThreads, int perThread = 1) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(b, 65535LL * 32)));
 }
 
+// Split-row path of softmax/layerNorm: rows longer than 4 chunks, fewer than two rows per SM.
+constexpr int64_t kSplitChunk = 8192;
+inline int64_t SplitChunks(int64_t cols) { return (cols + kSplitChunk - 1) / kSplitChunk; }
+inline bool SplitRows(int64_t rows, int64_t cols) {
+  if (cols <= 4 * kSplitChunk || rows > 65535) return false;
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    return false;
+  return rows < 2 * static_cast<int64_t>(sms);
+}
+
 #define NN_CUDA_CHECK_LAUNCH(name) ::nn::CheckCuda(static_cast<int>(cudaGetLastError()), name)
 
 __device__ __forceinline__ int64_t GlobalId() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }

@@ -29,7 +29,8 @@ template <UOp OP, class T>
 void UnaryT(const Iter<2>& it, double p0, double p1, bool scalarF) {
   using TO = std::conditional_t<UOpBoolOut(OP), Bool8, T>;
   using C = Compute<T>;
-  if constexpr (!std::is_floating_point<C>::value) {
+  if constexpr (!std::is_floating_point<C>::value && OP >= UOp::EqS && OP <= UOp::GeS) {
+    // an integer compared with a fractional scalar compares in double
     if (scalarF) return UnaryLoop<OP, T, TO, double>(it, p0, p1);
     return UnaryLoop<OP, T, TO, C>(it, static_cast<C>(p0), static_cast<C>(p1));
   } else {

@@ -1,9 +1,11 @@
 // CUDA elementwise kernels: unary, binary, where and copy/cast.
 //
-// Contiguous float32/float16/bfloat16 problems (the hot path) use one kernel per op with 128-bit
-// vectorized loads and stores and a grid-stride loop; everything else (strided or broadcast
-// views, float64 and integer dtypes) uses one strided kernel per dtype that switches on the op at
-// run time, which keeps the fat binary small.
+// Contiguous float32/float16/bfloat16 problems use 128-bit vectorized loads and stores in a
+// grid-stride loop: the hottest ops (add, mul, gelu, ...: kHot below) get a kernel each, the
+// others share one vectorized kernel per dtype that switches on the op at run time (a uniform
+// branch). Everything else (strided or broadcast views, float64 and integer dtypes) uses one
+// strided kernel per dtype with the run-time switch. This keeps the fat binary (and CI's build
+// time) small.
 #include "cuda_common.cuh"
 
 namespace nn {
@@ -11,19 +13,22 @@ namespace k {
 namespace {
 
 // ---- run-time op switch (strided path) --------------------------------------------------------
-template <class C>
+// Only the ops whose output type matches the kernel's (bool or not) are compiled into it.
+template <class C, bool BoolOut>
 __device__ C UnaryRT(int op, C a, C p0, C p1) {
   switch (static_cast<UOp>(op)) {
-#define NN_CASE(X) case UOp::X: return ApplyUnary<UOp::X, C>(a, p0, p1);
+#define NN_CASE(X) \
+  case UOp::X: if constexpr (UOpBoolOut(UOp::X) == BoolOut) return ApplyUnary<UOp::X, C>(a, p0, p1); else return a;
     NN_FOR_EACH_UOP(NN_CASE)
 #undef NN_CASE
     default: return a;
   }
 }
-template <class C>
+template <class C, bool BoolOut>
 __device__ C BinaryRT(int op, C a, C b) {
   switch (static_cast<BOp>(op)) {
-#define NN_CASE(X) case BOp::X: return ApplyBinary<BOp::X, C>(a, b);
+#define NN_CASE(X) \
+  case BOp::X: if constexpr (BOpBoolOut(BOp::X) == BoolOut) return ApplyBinary<BOp::X, C>(a, b); else return a;
     NN_FOR_EACH_BOP(NN_CASE)
 #undef NN_CASE
     default: return a;
@@ -36,7 +41,7 @@ __global__ void UnaryStrided(Iter<2> it, int64_t n, int op, C p0, C p1) {
     int64_t off[2];
     Offsets(it, i, off);
     const T a = reinterpret_cast<const T*>(it.ptr[1])[off[1]];
-    reinterpret_cast<TO*>(it.ptr[0])[off[0]] = Store<TO>(UnaryRT<C>(op, Load<C>(a), p0, p1));
+    reinterpret_cast<TO*>(it.ptr[0])[off[0]] = Store<TO>(UnaryRT<C, std::is_same<TO, Bool8>::value>(op, Load<C>(a), p0, p1));
   }
 }
 
@@ -47,7 +52,7 @@ __global__ void BinaryStrided(Iter<3> it, int64_t n, int op) {
     Offsets(it, i, off);
     const C a = Load<C>(reinterpret_cast<const T*>(it.ptr[1])[off[1]]);
     const C b = Load<C>(reinterpret_cast<const T*>(it.ptr[2])[off[2]]);
-    reinterpret_cast<TO*>(it.ptr[0])[off[0]] = Store<TO>(BinaryRT<C>(op, a, b));
+    reinterpret_cast<TO*>(it.ptr[0])[off[0]] = Store<TO>(BinaryRT<C, std::is_same<TO, Bool8>::value>(op, a, b));
   }
 }
 
@@ -66,6 +71,46 @@ __global__ void UnaryVec(TO* __restrict__ out, const T* __restrict__ a, int64_t 
     reinterpret_cast<Vec<TO, V>*>(out)[i] = y;
   }
   for (int64_t i = nv * V + id; i < n; i += stride) out[i] = Store<TO>(ApplyUnary<OP, C>(Load<C>(a[i]), C(p0), C(p1)));
+}
+
+template <class T, class TO>
+__global__ void UnaryVecRT(TO* __restrict__ out, const T* __restrict__ a, int64_t n, int op, float p0, float p1) {
+  using C = Compute<T>;
+  constexpr bool B = std::is_same<TO, Bool8>::value;
+  constexpr int V = 16 / sizeof(T);
+  const int64_t nv = n / V;
+  const int64_t id = GlobalId(), stride = GlobalStride();
+  for (int64_t i = id; i < nv; i += stride) {
+    const Vec<T, V> x = reinterpret_cast<const Vec<T, V>*>(a)[i];
+    Vec<TO, V> y;
+#pragma unroll 1  // one copy of the op switch, not V
+    for (int j = 0; j < V; j++) y.v[j] = Store<TO>(UnaryRT<C, B>(op, Load<C>(x.v[j]), C(p0), C(p1)));
+    reinterpret_cast<Vec<TO, V>*>(out)[i] = y;
+  }
+  for (int64_t i = nv * V + id; i < n; i += stride) out[i] = Store<TO>(UnaryRT<C, B>(op, Load<C>(a[i]), C(p0), C(p1)));
+}
+
+template <class T, class TO>
+__global__ void BinaryVecRT(TO* __restrict__ out, const T* __restrict__ a, const T* __restrict__ b, int64_t n, int op,
+                            bool aVec, bool bVec) {
+  using C = Compute<T>;
+  constexpr bool B = std::is_same<TO, Bool8>::value;
+  constexpr int V = 16 / sizeof(T);
+  const int64_t nv = n / V;
+  const int64_t id = GlobalId(), stride = GlobalStride();
+  const C a0 = Load<C>(a[0]), b0 = Load<C>(b[0]);
+  for (int64_t i = id; i < nv; i += stride) {
+    Vec<T, V> x, y;
+    if (aVec) x = reinterpret_cast<const Vec<T, V>*>(a)[i];
+    if (bVec) y = reinterpret_cast<const Vec<T, V>*>(b)[i];
+    Vec<TO, V> r;
+#pragma unroll 1  // one copy of the op switch, not V
+    for (int j = 0; j < V; j++)
+      r.v[j] = Store<TO>(BinaryRT<C, B>(op, aVec ? Load<C>(x.v[j]) : a0, bVec ? Load<C>(y.v[j]) : b0));
+    reinterpret_cast<Vec<TO, V>*>(out)[i] = r;
+  }
+  for (int64_t i = nv * V + id; i < n; i += stride)
+    out[i] = Store<TO>(BinaryRT<C, B>(op, aVec ? Load<C>(a[i]) : a0, bVec ? Load<C>(b[i]) : b0));
 }
 
 // aMode/bMode: 1 = contiguous, 0 = one broadcast element.
@@ -99,50 +144,75 @@ bool Flat(const Iter<N>& it) { return it.ndim <= 1; }
 template <int N>
 int64_t InnerStride(const Iter<N>& it, int o) { return it.ndim == 0 ? 1 : it.st[o][0]; }
 
+// OP == UOp::Count: the run-time switch kernel for `op`.
 template <UOp OP, class T>
-bool TryUnaryVec(const Iter<2>& it, int64_t n, double p0, double p1, Stream s) {
-  using TO = std::conditional_t<UOpBoolOut(OP), Bool8, T>;
+bool TryUnaryVec(UOp op, const Iter<2>& it, int64_t n, double p0, double p1, Stream s) {
   constexpr int V = 16 / sizeof(T);
   if (!Flat(it) || InnerStride(it, 0) != 1 || InnerStride(it, 1) != 1) return false;
-  if (!Aligned(it.ptr[1], 16) || !Aligned(it.ptr[0], sizeof(TO) * V)) return false;
-  UnaryVec<OP, T, TO><<<GridFor(n, kThreads, V), kThreads, 0, s>>>(reinterpret_cast<TO*>(it.ptr[0]),
-                                                                   reinterpret_cast<const T*>(it.ptr[1]), n,
-                                                                   static_cast<float>(p0), static_cast<float>(p1));
+  const bool boolOut = UOpBoolOut(op);
+  if (!Aligned(it.ptr[1], 16) || !Aligned(it.ptr[0], (boolOut ? 1 : sizeof(T)) * V)) return false;
+  const unsigned grid = GridFor(n, kThreads, V);
+  const T* a = reinterpret_cast<const T*>(it.ptr[1]);
+  if constexpr (OP != UOp::Count) {
+    using TO = std::conditional_t<UOpBoolOut(OP), Bool8, T>;
+    UnaryVec<OP, T, TO><<<grid, kThreads, 0, s>>>(reinterpret_cast<TO*>(it.ptr[0]), a, n, static_cast<float>(p0),
+                                                  static_cast<float>(p1));
+  } else if (boolOut) {
+    UnaryVecRT<T, Bool8><<<grid, kThreads, 0, s>>>(reinterpret_cast<Bool8*>(it.ptr[0]), a, n, static_cast<int>(op),
+                                                   static_cast<float>(p0), static_cast<float>(p1));
+  } else {
+    UnaryVecRT<T, T><<<grid, kThreads, 0, s>>>(reinterpret_cast<T*>(it.ptr[0]), a, n, static_cast<int>(op),
+                                               static_cast<float>(p0), static_cast<float>(p1));
+  }
   NN_CUDA_CHECK_LAUNCH("UnaryVec");
   return true;
 }
 
 template <BOp OP, class T>
-bool TryBinaryVec(const Iter<3>& it, int64_t n, Stream s) {
-  using TO = std::conditional_t<BOpBoolOut(OP), Bool8, T>;
+bool TryBinaryVec(BOp op, const Iter<3>& it, int64_t n, Stream s) {
   constexpr int V = 16 / sizeof(T);
   if (!Flat(it) || InnerStride(it, 0) != 1) return false;
   const int64_t sa = InnerStride(it, 1), sb = InnerStride(it, 2);
   if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1)) return false;
-  if (!Aligned(it.ptr[0], sizeof(TO) * V) || (sa && !Aligned(it.ptr[1], 16)) || (sb && !Aligned(it.ptr[2], 16))) return false;
-  BinaryVec<OP, T, TO><<<GridFor(n, kThreads, V), kThreads, 0, s>>>(
-      reinterpret_cast<TO*>(it.ptr[0]), reinterpret_cast<const T*>(it.ptr[1]), reinterpret_cast<const T*>(it.ptr[2]), n,
-      sa == 1, sb == 1);
+  const bool boolOut = BOpBoolOut(op);
+  if (!Aligned(it.ptr[0], (boolOut ? 1 : sizeof(T)) * V) || (sa && !Aligned(it.ptr[1], 16)) ||
+      (sb && !Aligned(it.ptr[2], 16)))
+    return false;
+  const unsigned grid = GridFor(n, kThreads, V);
+  const T* a = reinterpret_cast<const T*>(it.ptr[1]);
+  const T* b = reinterpret_cast<const T*>(it.ptr[2]);
+  if constexpr (OP != BOp::Count) {
+    using TO = std::conditional_t<BOpBoolOut(OP), Bool8, T>;
+    BinaryVec<OP, T, TO><<<grid, kThreads, 0, s>>>(reinterpret_cast<TO*>(it.ptr[0]), a, b, n, sa == 1, sb == 1);
+  } else if (boolOut) {
+    BinaryVecRT<T, Bool8><<<grid, kThreads, 0, s>>>(reinterpret_cast<Bool8*>(it.ptr[0]), a, b, n, static_cast<int>(op),
+                                                    sa == 1, sb == 1);
+  } else {
+    BinaryVecRT<T, T><<<grid, kThreads, 0, s>>>(reinterpret_cast<T*>(it.ptr[0]), a, b, n, static_cast<int>(op), sa == 1,
+                                                sb == 1);
+  }
   NN_CUDA_CHECK_LAUNCH("BinaryVec");
   return true;
 }
 
+// The ops with a kernel of their own on the contiguous path (the rest share the switch kernel).
 template <class T>
 bool UnaryVecDispatch(UOp op, const Iter<2>& it, int64_t n, double p0, double p1, Stream s) {
   switch (op) {
-#define NN_CASE(X) case UOp::X: return TryUnaryVec<UOp::X, T>(it, n, p0, p1, s);
-    NN_FOR_EACH_UOP(NN_CASE)
-#undef NN_CASE
-    default: return false;
+#define NN_HOT(X) case UOp::X: return TryUnaryVec<UOp::X, T>(op, it, n, p0, p1, s);
+    NN_HOT(Neg) NN_HOT(Exp) NN_HOT(Relu) NN_HOT(Gelu) NN_HOT(GeluTanh) NN_HOT(Silu) NN_HOT(Sigmoid) NN_HOT(Tanh)
+    NN_HOT(Fill) NN_HOT(AddS) NN_HOT(MulS)
+#undef NN_HOT
+    default: return TryUnaryVec<UOp::Count, T>(op, it, n, p0, p1, s);
   }
 }
 template <class T>
 bool BinaryVecDispatch(BOp op, const Iter<3>& it, int64_t n, Stream s) {
   switch (op) {
-#define NN_CASE(X) case BOp::X: return TryBinaryVec<BOp::X, T>(it, n, s);
-    NN_FOR_EACH_BOP(NN_CASE)
-#undef NN_CASE
-    default: return false;
+#define NN_HOT(X) case BOp::X: return TryBinaryVec<BOp::X, T>(op, it, n, s);
+    NN_HOT(Add) NN_HOT(Sub) NN_HOT(Mul) NN_HOT(Div) NN_HOT(ReluBw) NN_HOT(GeluBw) NN_HOT(GeluTanhBw) NN_HOT(SiluBw)
+#undef NN_HOT
+    default: return TryBinaryVec<BOp::Count, T>(op, it, n, s);
   }
 }
 
@@ -225,7 +295,9 @@ void CopyLaunch(const Iter<2>& it, int64_t n, Stream s) {
                 "cudaMemcpyAsync (kernels.copy)");
       return;
     }
-  } else {
+  } else if constexpr (std::is_same<Compute<TS>, float>::value && std::is_same<Compute<TD>, float>::value) {
+    // the common casts (float32 <-> float16 <-> bfloat16) get a vectorized kernel; other pairs
+    // take the strided kernel below (as a flat 1-d problem)
     if (flat && Aligned(it.ptr[0], sizeof(TD) * 4) && Aligned(it.ptr[1], sizeof(TS) * 4)) {
       CopyFlat<TS, TD><<<GridFor(n, kThreads, 4), kThreads, 0, s>>>(reinterpret_cast<TD*>(it.ptr[0]),
                                                                     reinterpret_cast<const TS*>(it.ptr[1]), n);

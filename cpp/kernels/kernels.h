@@ -122,13 +122,18 @@ void CudaUnary(UOp op, DType dt, Iter<2> it, double p0, double p1, bool scalarF,
 void CudaBinary(BOp op, DType dt, Iter<3> it, Stream s);
 void CudaWhere(DType dt, Iter<4> it, Stream s);
 void CudaCopy(DType src, DType dst, Iter<2> it, Stream s);
+size_t CudaReduceScratch(int64_t outer, int64_t size, int64_t inner);
 void CudaReduce(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in,
-                int64_t* indices, double correction, Stream s);
-void CudaSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, Stream s);
+                int64_t* indices, double correction, void* scratch, Stream s);
+// Rows too long for one block each (few rows, huge cols) are split over several blocks; those
+// paths need `scratch` device bytes (0 when one block per row is used), from the caller's allocator.
+size_t CudaSoftmaxScratch(int64_t rows, int64_t cols);
+size_t CudaLayerNormScratch(int64_t rows, int64_t cols);
+void CudaSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, void* scratch, Stream s);
 void CudaSoftmaxBackward(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log,
                          Stream s);
 void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean, float* rstd, const void* x,
-                   const void* w, const void* b, double eps, Stream s);
+                   const void* w, const void* b, double eps, void* scratch, Stream s);
 void CudaLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
                            const void* x, const float* mean, const float* rstd, const void* w, Stream s);
 // Device index kernels skip out-of-range indices (lib/tensor checks them before launch).

@@ -1,5 +1,7 @@
 // CUDA reductions of the middle axis of contiguous [outer, size, inner]. inner == 1: one block
-// per output row with warp-shuffle reductions; inner > 1: one thread per output column, reading
+// per output row with warp-shuffle reductions, or, for few long rows (a full reduction), several
+// blocks per row writing per-chunk partials to scratch and a second kernel combining them;
+// inner > 1: one thread per output column, reading
 // coalesced across the inner axis. Float sums accumulate in float (double for float64), integer
 // sums and products in int64; max/min propagate NaN and keep the first index, as on the host.
 #include "cuda_common.cuh"
@@ -166,12 +168,122 @@ __global__ void ReduceCols(int op, int64_t outer, int64_t size, int64_t inner, v
   }
 }
 
+// ---- split rows: partials {v (A), i (index or count), m2 (A)} per (row, chunk) -----------------
+template <class A>
+struct Partial {
+  A v;
+  int64_t i;
+  A m2;
+};
+
+constexpr int64_t kReduceChunk = 32768;
+int64_t ReduceChunks(int64_t size) { return std::min<int64_t>((size + kReduceChunk - 1) / kReduceChunk, 4096); }
+bool SplitReduce(int64_t outer, int64_t size, int64_t inner) {
+  return inner == 1 && size > 2 * kReduceChunk && outer <= 65535 && SplitRows(outer, 4 * kSplitChunk + 1);
+}
+
+template <class T, class A>
+__global__ void ReducePartialK(int op, int64_t size, const T* in, Partial<A>* partial) {
+  __shared__ A sh[32];
+  const int64_t row = blockIdx.y, chunk = blockIdx.x, chunks = gridDim.x;
+  const int64_t len = (size + chunks - 1) / chunks;
+  const int64_t start = chunk * len, end = min(size, start + len);
+  const T* x = in + row * size;
+  const ROp rop = static_cast<ROp>(op);
+  Partial<A> res{A(0), 0, A(0)};
+  if (rop == ROp::Max || rop == ROp::Min || rop == ROp::Argmax || rop == ROp::Argmin) {
+    const bool isMax = rop == ROp::Max || rop == ROp::Argmax;
+    Pick<A> p{A(0), -1};
+    for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) p = Better(p, Pick<A>{Load<A>(x[j]), j}, isMax);
+    p = BlockBest(p, isMax);
+    res.v = p.v;
+    res.i = p.i;
+  } else if (rop == ROp::Prod) {
+    A v = A(1);
+    for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) v *= Load<A>(x[j]);
+    res.v = BlockProd(v);
+  } else {
+    A sum = A(0);
+    for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) sum += Load<A>(x[j]);
+    sum = BlockSum(sum, sh);
+    res.v = sum;
+    res.i = end > start ? end - start : 0;
+    if (rop == ROp::Var && res.i > 0) {
+      const A mean = sum / static_cast<A>(res.i);
+      A sq = A(0);
+      for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) {
+        const A d = Load<A>(x[j]) - mean;
+        sq += d * d;
+      }
+      res.v = mean;
+      res.m2 = BlockSum(sq, sh);
+    }
+  }
+  if (threadIdx.x == 0) partial[row * chunks + chunk] = res;
+}
+
+template <class T, class A>
+__global__ void ReduceCombineK(int op, int64_t size, int64_t chunks, void* out, const Partial<A>* partial,
+                               int64_t* indices, double correction) {
+  __shared__ A sh[32];
+  const int64_t row = blockIdx.x;
+  const Partial<A>* p = partial + row * chunks;
+  const ROp rop = static_cast<ROp>(op);
+  if (rop == ROp::Max || rop == ROp::Min || rop == ROp::Argmax || rop == ROp::Argmin) {
+    const bool isMax = rop == ROp::Max || rop == ROp::Argmax;
+    Pick<A> b{A(0), -1};
+    for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) b = Better(b, Pick<A>{p[c].v, p[c].i}, isMax);
+    b = BlockBest(b, isMax);
+    if (threadIdx.x == 0) {
+      if (rop == ROp::Argmax || rop == ROp::Argmin) {
+        static_cast<int64_t*>(out)[row] = b.i;
+      } else {
+        static_cast<T*>(out)[row] = Store<T>(b.v);
+        if (indices) indices[row] = b.i;
+      }
+    }
+  } else if (rop == ROp::Prod) {
+    A v = A(1);
+    for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) v *= p[c].v;
+    v = BlockProd(v);
+    if (threadIdx.x == 0) static_cast<T*>(out)[row] = Store<T>(v);
+  } else if (rop == ROp::Var) {
+    A sum = A(0);  // Chan et al.: M2 = sum(M2_c + n_c (mean_c - mean)^2)
+    for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) sum += p[c].v * static_cast<A>(p[c].i);
+    const A mean = BlockSum(sum, sh) / static_cast<A>(size);
+    A m2 = A(0);
+    for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) {
+      const A d = p[c].v - mean;
+      m2 += p[c].m2 + static_cast<A>(p[c].i) * d * d;
+    }
+    m2 = BlockSum(m2, sh);
+    if (threadIdx.x == 0) {
+      const double denom = fmax(0.0, static_cast<double>(size) - correction);
+      static_cast<T*>(out)[row] = Store<T>(static_cast<A>(static_cast<double>(m2) / denom));
+    }
+  } else {
+    A sum = A(0);
+    for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) sum += p[c].v;
+    sum = BlockSum(sum, sh);
+    if (threadIdx.x == 0) static_cast<T*>(out)[row] = Store<T>(rop == ROp::Mean ? sum / static_cast<A>(size) : sum);
+  }
+}
+
 template <class T>
 void Launch(ROp op, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, int64_t* indices,
-            double correction, Stream s) {
+            double correction, void* scratch, Stream s) {
   using A = Compute<T>;
   const T* x = static_cast<const T*>(in);
-  if (inner == 1 && outer <= 0x7fffffff) {
+  if (scratch) {
+    const int64_t chunks = ReduceChunks(size);
+    Partial<A>* partial = static_cast<Partial<A>*>(scratch);
+    ReducePartialK<T, A><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(outer)), 512, 0, s>>>(
+        static_cast<int>(op), size, x, partial);
+    NN_CUDA_CHECK_LAUNCH("ReducePartialK");
+    ReduceCombineK<T, A><<<static_cast<unsigned>(outer), 256, 0, s>>>(static_cast<int>(op), size, chunks, out, partial,
+                                                                    indices, correction);
+    NN_CUDA_CHECK_LAUNCH("ReduceCombineK");
+  } else if (inner == 1 && outer <= 0x7fffffff) {
     ReduceRows<T, A><<<static_cast<unsigned>(outer), kThreads, 0, s>>>(static_cast<int>(op), size, out, x, indices, correction);
     NN_CUDA_CHECK_LAUNCH("ReduceRows");
   } else {
@@ -183,10 +295,15 @@ void Launch(ROp op, int64_t outer, int64_t size, int64_t inner, void* out, const
 
 }  // namespace
 
+size_t CudaReduceScratch(int64_t outer, int64_t size, int64_t inner) {
+  if (!SplitReduce(outer, size, inner)) return 0;
+  return static_cast<size_t>(outer * ReduceChunks(size)) * sizeof(Partial<double>);
+}
+
 void CudaReduce(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in,
-                int64_t* indices, double correction, Stream s) {
+                int64_t* indices, double correction, void* scratch, Stream s) {
   if (outer == 0 || inner == 0) return;
-  NN_DISPATCH_DEV(dt, Launch<T>(op, outer, size, inner, out, in, indices, correction, s));
+  NN_DISPATCH_DEV(dt, Launch<T>(op, outer, size, inner, out, in, indices, correction, scratch, s));
 }
 
 }  // namespace k

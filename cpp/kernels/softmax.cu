@@ -1,6 +1,8 @@
 // CUDA row-wise softmax / log-softmax (and backward): one block per row, three passes over the
-// row (max, sum of exponentials, write), the row staying in L2 between passes. float compute for
-// float32/16-bit, double for float64.
+// row (max, sum of exponentials, write), the row staying in L2 between passes. Few rows of huge
+// length are split over several blocks per row instead (partial max/sum per chunk into scratch,
+// then every chunk combines its row's partials and writes). float compute for float32/16-bit,
+// double for float64.
 #include "cuda_common.cuh"
 
 namespace nn {
@@ -46,13 +48,72 @@ __global__ void SoftmaxBackwardK(int64_t cols, T* gin, const T* gout, const T* y
   }
 }
 
+template <class T>
+__global__ void SoftmaxPartialK(int64_t cols, const T* in, double* partial) {
+  using C = Compute<T>;
+  __shared__ C sh[32];
+  const int64_t row = blockIdx.y, chunk = blockIdx.x, chunks = gridDim.x;
+  const int64_t start = chunk * kSplitChunk, end = min(cols, start + kSplitChunk);
+  const T* x = in + row * cols;
+  C mx = -INFINITY;
+  for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) mx = Max(mx, Load<C>(x[j]));
+  mx = BlockMax(mx, sh);
+  if (isinf(mx) && mx < 0) mx = C(0);
+  C sum = 0;
+  for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) sum += Exp(Load<C>(x[j]) - mx);
+  sum = BlockSum(sum, sh);
+  if (threadIdx.x == 0) {
+    partial[(row * chunks + chunk) * 2] = static_cast<double>(mx);
+    partial[(row * chunks + chunk) * 2 + 1] = static_cast<double>(sum);
+  }
+}
+
+template <class T>
+__global__ void SoftmaxApplyK(int64_t cols, T* out, const T* in, const double* partial, bool log) {
+  using C = Compute<T>;
+  __shared__ C sh[32];
+  const int64_t row = blockIdx.y, chunk = blockIdx.x, chunks = gridDim.x;
+  const double* p = partial + row * chunks * 2;
+  C mx = -INFINITY;
+  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) mx = Max(mx, static_cast<C>(p[c * 2]));
+  mx = BlockMax(mx, sh);
+  C sum = 0;
+  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x)
+    sum += static_cast<C>(p[c * 2 + 1]) * Exp(static_cast<C>(p[c * 2]) - mx);
+  sum = BlockSum(sum, sh);
+  const int64_t start = chunk * kSplitChunk, end = min(cols, start + kSplitChunk);
+  const T* x = in + row * cols;
+  T* y = out + row * cols;
+  if (log) {
+    const C lse = mx + Log(sum);
+    for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) y[j] = Store<T>(Load<C>(x[j]) - lse);
+  } else {
+    const C inv = C(1) / sum;
+    for (int64_t j = start + threadIdx.x; j < end; j += blockDim.x) y[j] = Store<T>(Exp(Load<C>(x[j]) - mx) * inv);
+  }
+}
+
 }  // namespace
 
-void CudaSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, Stream s) {
+size_t CudaSoftmaxScratch(int64_t rows, int64_t cols) {
+  if (!SplitRows(rows, cols)) return 0;
+  return static_cast<size_t>(rows * SplitChunks(cols)) * 2 * sizeof(double);
+}
+
+void CudaSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, void* scratch, Stream s) {
   NN_DISPATCH_DEV_FLOAT(dt, {
-    SoftmaxK<T><<<static_cast<unsigned>(rows), RowThreads(cols), 0, s>>>(cols, static_cast<T*>(out),
-                                                                        static_cast<const T*>(in), log);
-    NN_CUDA_CHECK_LAUNCH("SoftmaxK");
+    if (scratch) {
+      const dim3 grid(static_cast<unsigned>(SplitChunks(cols)), static_cast<unsigned>(rows));
+      double* partial = static_cast<double*>(scratch);
+      SoftmaxPartialK<T><<<grid, 512, 0, s>>>(cols, static_cast<const T*>(in), partial);
+      NN_CUDA_CHECK_LAUNCH("SoftmaxPartialK");
+      SoftmaxApplyK<T><<<grid, 512, 0, s>>>(cols, static_cast<T*>(out), static_cast<const T*>(in), partial, log);
+      NN_CUDA_CHECK_LAUNCH("SoftmaxApplyK");
+    } else {
+      SoftmaxK<T><<<static_cast<unsigned>(rows), RowThreads(cols), 0, s>>>(cols, static_cast<T*>(out),
+                                                                          static_cast<const T*>(in), log);
+      NN_CUDA_CHECK_LAUNCH("SoftmaxK");
+    }
   });
 }
 
