@@ -34,7 +34,11 @@ export function logTicks(lo: number, hi: number, base: number): number[] {
   const end = Math.ceil(Math.log(hi) / Math.log(base) - 1e-9);
   let step = 1;
   while ((end - start) / step > 10) step++;
-  for (let e = start; e <= end; e += step) ticks.push(base ** e);
+  // Up to and including the first tick at or above hi, so no point lies outside the frame.
+  for (let e = start; ; e += step) {
+    ticks.push(base ** e);
+    if (e >= end) break;
+  }
   return ticks;
 }
 

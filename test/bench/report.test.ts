@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { runCollectiveBenchmark } from '../../lib/bench/driver.js';
 import { collectEnvironment } from '../../lib/bench/env.js';
 import { parseCollectiveArgs } from '../../lib/bench/options.js';
-import { renderHtml, logTicks, ratioRows, renderMarkdown } from '../../lib/bench/report.js';
+import { renderHtml, logTicks, ratioRows, renderMarkdown, svgPlot } from '../../lib/bench/report.js';
 import { readInputs } from '../../lib/bench/report-cli.js';
 import { SCHEMA_ID, validateResult, type CollectiveResult } from '../../lib/bench/schema.js';
 import { ArgumentError } from '../../lib/errors.js';
@@ -72,6 +72,9 @@ test('the Open MPI baseline writes the same schema (when mpicc is here)', { skip
 test('log ticks cover the data range', () => {
   assert.deepEqual(logTicks(8, 1024, 4), [4, 16, 64, 256, 1024]);
   assert.deepEqual(logTicks(0.5, 20, 10), [0.1, 1, 10, 100]);
+  // Wide ranges step by several decades and still end at or above the largest value.
+  const t = logTicks(8, 16 * 1024 ** 2, 4);
+  assert.ok(t.length <= 12 && t[0]! <= 8 && t.at(-1)! >= 16 * 1024 ** 2, JSON.stringify(t));
 });
 
 test('the HTML report is self-contained: two SVG plots with one line per input, and the tables', async () => {
@@ -88,6 +91,14 @@ test('the HTML report is self-contained: two SVG plots with one line per input, 
     assert.ok((svg.match(/class="ytick"/g) ?? []).length >= 2);
     assert.match(svg, /node-nccl np=2 · all-reduce/);
     assert.match(svg, /node-nccl np=3 · all-reduce/);
+  }
+  for (const svg of svgs) {
+    // Every data point lies inside the plot frame (the second rect).
+    const frame = [...svg.matchAll(/<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="none"/g)][0]!;
+    const [fx, fy, fw, fh] = frame.slice(1).map(Number) as [number, number, number, number];
+    const pts = [...svg.matchAll(/<circle cx="([\d.-]+)" cy="([\d.-]+)"/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+    assert.ok(pts.length > 0);
+    for (const [x, y] of pts) assert.ok(x >= fx - 0.1 && x <= fx + fw + 0.1 && y >= fy - 0.1 && y <= fy + fh + 0.1, `point ${x},${y} outside the frame`);
   }
   assert.match(svgs[0]!, /busbw \(GB\/s\)/);
   assert.match(svgs[1]!, /time \(us\)/);
@@ -187,4 +198,14 @@ test('markdown report: tables and ratios of the first input to each reference', 
   assert.match(md, /#### ours · all-reduce/);
   assert.match(md, /#### Ratios: ours · all-reduce against each reference/);
   assert.equal((md.match(/^\| ref · all-reduce \| \d+ \| 0\.50 \|/gm) ?? []).length, a.rows.length);
+});
+
+test('plots keep every point inside the frame over wide ranges', () => {
+  const pts = [8, 64, 4096, 1 << 20, 16 * 1024 ** 2].map((x, i) => ({ x, y: 10 ** (i - 3) }));
+  const svg = svgPlot({ id: 'p', title: 't', xLabel: 'x', yLabel: 'y', series: [{ label: 's', color: '#000', points: pts }], xFormat: String, yFormat: String });
+  const frame = /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="none"/.exec(svg)!;
+  const [fx, fy, fw, fh] = frame.slice(1).map(Number) as [number, number, number, number];
+  const circles = [...svg.matchAll(/<circle cx="([\d.-]+)" cy="([\d.-]+)"/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+  assert.equal(circles.length, 5);
+  for (const [x, y] of circles) assert.ok(x >= fx - 0.1 && x <= fx + fw + 0.1 && y >= fy - 0.1 && y <= fy + fh + 0.1, `${x},${y}`);
 });
