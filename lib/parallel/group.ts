@@ -1,7 +1,9 @@
 /**
- * Defaults taken from the default process group (layer: lib/parallel → lib/distributed).
+ * Defaults taken from the default process group (layer: lib/parallel → lib/distributed), as
+ * torch's DistributedSampler takes num_replicas and rank from the initialized default group.
  */
 import { createError } from '../errors.js';
+import { getRank, getWorldSize, isInitialized } from '../distributed/index.js';
 
 function notInitialized(who: string, what: string): never {
   throw createError(
@@ -12,9 +14,9 @@ function notInitialized(who: string, what: string): never {
 }
 
 export function defaultWorldSize(who: string): number {
-  return notInitialized(who, 'numReplicas');
+  return isInitialized() ? getWorldSize() : notInitialized(who, 'numReplicas');
 }
 
 export function defaultRank(who: string): number {
-  return notInitialized(who, 'rank');
+  return isInitialized() ? getRank() : notInitialized(who, 'rank');
 }

@@ -1,0 +1,313 @@
+/**
+ * Data-parallel training of an MLP on real MNIST digits — `npm start`.
+ *
+ *   npm start                                   # the launcher starts one rank per GPU, or 2 CPU ranks
+ *   npx node-nccl run --nproc-per-node 2 dist/examples/mnist-ddp.js --epochs 8
+ *   node dist/examples/mnist-ddp.js --world-size 1      # re-launches itself through the launcher
+ *   node dist/examples/mnist-ddp.js --help
+ *
+ * Each rank trains on its DistributedSampler share of the 8,499 training digits; gradients are
+ * averaged by DistributedDataParallel; rank 0 draws the progress bar, evaluates on the 1,501
+ * held-out digits (the last 15% of each digit, never trained on) and writes the checkpoint.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  cuda,
+  nccl,
+  distributed as dist,
+  DataLoader,
+  DistributedDataParallel,
+  DistributedSampler,
+  loadCheckpoint,
+  manualSeed,
+  nn,
+  noGrad,
+  optim,
+  saveCheckpoint,
+  tensor,
+  type Tensor,
+} from '../lib/index.js';
+import { IMAGE_SIZE, loadMnist, type MnistSplit } from './mnist-data.js';
+import { ProgressBar } from './progress.js';
+
+const HELP = `Train an MLP on MNIST digits with DistributedDataParallel.
+
+usage: npm start -- [options]
+       npx node-nccl run --nproc-per-node N dist/examples/mnist-ddp.js [options]
+       node dist/examples/mnist-ddp.js [options]        (starts the launcher itself)
+
+options:
+  --epochs N          passes over the training digits (default 8)
+  --batch-size N      samples per rank per step (default 64; the global batch is N x world size)
+  --lr X              peak AdamW learning rate, cosine-decayed to 0 (default 0.002)
+  --hidden A,B,...    hidden layer sizes (default 512,256)
+  --world-size N      ranks to start when run without the launcher (default: one per GPU, else 2)
+  --backend B         auto | nccl | cpu (default auto: nccl when GPUs and NCCL are present)
+  --out DIR           checkpoint directory (default ./checkpoints/mnist-ddp)
+  --resume            continue from the latest checkpoint in --out
+  --seed N            seed of the initial weights, shuffling and augmentation (default 0)
+  --no-augment        train on the digits as they are (no random 2-pixel shifts)
+  -h, --help          show this help
+`;
+
+interface Args {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  hidden: number[];
+  worldSize: number | null;
+  backend: 'auto' | 'nccl' | 'cpu';
+  out: string;
+  resume: boolean;
+  seed: number;
+  augment: boolean;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`mnist-ddp: ${msg}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function intArg(v: string | undefined, name: string, def: number, min: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+function parse(argv: string[]): Args {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        epochs: { type: 'string' },
+        'batch-size': { type: 'string' },
+        lr: { type: 'string' },
+        hidden: { type: 'string' },
+        'world-size': { type: 'string' },
+        backend: { type: 'string' },
+        out: { type: 'string' },
+        resume: { type: 'boolean' },
+        seed: { type: 'string' },
+        'no-augment': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const lr = values.lr === undefined ? 0.002 : Number(values.lr);
+  if (!(lr > 0 && Number.isFinite(lr))) fail(`--lr must be a positive number, got '${String(values.lr)}'`);
+  const backend = (values.backend as string | undefined) ?? 'auto';
+  if (!['auto', 'nccl', 'cpu'].includes(backend)) fail(`--backend must be auto, nccl or cpu, got '${backend}'`);
+  const hidden = ((values.hidden as string | undefined) ?? '512,256').split(',').map((s) => intArg(s, 'hidden', 0, 1));
+  return {
+    epochs: intArg(values.epochs as string | undefined, 'epochs', 8, 1),
+    batchSize: intArg(values['batch-size'] as string | undefined, 'batch-size', 64, 1),
+    lr,
+    hidden,
+    worldSize: values['world-size'] === undefined ? null : intArg(values['world-size'] as string, 'world-size', 1, 1),
+    backend: backend as Args['backend'],
+    out: resolve((values.out as string | undefined) ?? 'checkpoints/mnist-ddp'),
+    resume: Boolean(values.resume),
+    seed: intArg(values.seed as string | undefined, 'seed', 0, 0),
+    augment: !values['no-augment'],
+  };
+}
+
+/** Not started by the launcher: start it, with this script and the same arguments. */
+async function relaunch(args: Args, argv: string[]): Promise<number> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const bin = join(here, '..', '..', 'bin', 'node-nccl.js');
+  const n = args.worldSize === null ? 'auto' : String(args.worldSize);
+  const child = spawn(process.execPath, [bin, 'run', '--nproc-per-node', n, fileURLToPath(import.meta.url), ...argv], { stdio: 'inherit' });
+  return new Promise((res) => child.on('exit', (code, sig) => res(code ?? (sig ? 1 : 0))));
+}
+
+/** Training digits, each shifted by up to 2 pixels (deterministic in seed, epoch and index). */
+class MnistTrain {
+  epoch = 0;
+  constructor(
+    private readonly split: MnistSplit,
+    private readonly augment: boolean,
+    private readonly seed: number,
+  ) {}
+  get length(): number {
+    return this.split.length;
+  }
+  getItems(indices: readonly number[]): [Float32Array, number][] {
+    return indices.map((i) => [this.image(i), this.split.labels[i]!]);
+  }
+  private image(i: number): Float32Array {
+    const src = this.split.images.subarray(i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE);
+    if (!this.augment) return src;
+    let h = Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(this.epoch + 1, 0x85ebca6b) ^ Math.imul(this.seed + 1, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+    const dx = (h % 5) - 2;
+    const dy = (Math.floor(h / 5) % 5) - 2;
+    if (dx === 0 && dy === 0) return src;
+    const out = new Float32Array(IMAGE_SIZE);
+    for (let y = 0; y < 28; y++) {
+      const sy = y - dy;
+      if (sy < 0 || sy >= 28) continue;
+      for (let x = 0; x < 28; x++) {
+        const sx = x - dx;
+        if (sx >= 0 && sx < 28) out[y * 28 + x] = src[sy * 28 + sx]!;
+      }
+    }
+    return out;
+  }
+}
+
+async function evaluate(model: nn.Sequential, test: MnistSplit, device: string): Promise<number> {
+  let correct = 0;
+  const bs = 500;
+  for (let s = 0; s < test.length; s += bs) {
+    const n = Math.min(bs, test.length - s);
+    const x = tensor(test.images.subarray(s * IMAGE_SIZE, (s + n) * IMAGE_SIZE), { dtype: 'float32' }).reshape([n, IMAGE_SIZE]).to(device);
+    const pred = noGrad(() => model.forward(x).argmax(1));
+    const p = await pred.data();
+    for (let i = 0; i < n; i++) if (Number(p[i]) === test.labels[s + i]) correct++;
+    x.dispose();
+    pred.dispose();
+  }
+  return correct / test.length;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const args = parse(argv);
+  if (process.env.RANK === undefined || process.env.WORLD_SIZE === undefined) return relaunch(args, argv);
+  const worldSize = Number(process.env.WORLD_SIZE);
+  const localRank = Number(process.env.LOCAL_RANK ?? process.env.RANK);
+  if (args.worldSize !== null && args.worldSize !== worldSize) {
+    fail(`--world-size ${args.worldSize} disagrees with the launcher's WORLD_SIZE=${worldSize}; give --nproc-per-node to the launcher instead`);
+  }
+  const gpus = cuda.isAvailable() ? cuda.deviceCount() : 0;
+  const hinted = process.env.NODE_NCCL_BACKEND; // set by the launcher ('nccl' when it counted GPUs)
+  const backend =
+    args.backend !== 'auto' ? args.backend : hinted === 'nccl' || hinted === 'cpu' ? (hinted === 'nccl' && !(gpus > 0 && ncclOk()) ? 'cpu' : hinted) : gpus > 0 && ncclOk() ? 'nccl' : 'cpu';
+  let device = 'cpu';
+  if (backend === 'nccl') {
+    if (gpus === 0) fail('--backend nccl needs a GPU, and this machine has none (use --backend cpu)');
+    device = `cuda:${localRank % gpus}`;
+    cuda.setDevice(localRank % gpus);
+  }
+  await dist.initProcessGroup({ backend });
+  const rank = dist.getRank();
+  const log = (msg: string): void => {
+    if (rank === 0) process.stdout.write(msg + '\n');
+  };
+  log(`mnist-ddp: ${worldSize} rank(s), backend ${backend}, device ${backend === 'nccl' ? 'one GPU per rank' : 'cpu'}` +
+    `${gpus === 0 ? ' (no GPU on this machine)' : ''}; batch ${args.batchSize}/rank (${args.batchSize * worldSize} global), ` +
+    `${args.epochs} epochs, AdamW lr ${args.lr}`);
+
+  const { train, test } = loadMnist();
+  manualSeed(args.seed);
+  const sizes = [IMAGE_SIZE, ...args.hidden, 10];
+  const layers: nn.TensorModule[] = [];
+  sizes.slice(1).forEach((out, i) => {
+    layers.push(new nn.Linear(sizes[i]!, out));
+    if (i < sizes.length - 2) layers.push(new nn.ReLU());
+  });
+  const model = new nn.Sequential(...layers).to(device);
+  const ddp = await DistributedDataParallel.create(model, backend === 'nccl' ? { deviceIds: [device] } : {});
+  const opt = new optim.AdamW(ddp.parameters(), { lr: args.lr, weightDecay: 0.01 });
+
+  const dataset = new MnistTrain(train, args.augment, args.seed);
+  const sampler = new DistributedSampler(dataset, { seed: args.seed, dropLast: true });
+  const loader = new DataLoader<[Float32Array, number], [Tensor, Tensor]>(dataset, {
+    batchSize: args.batchSize,
+    sampler,
+    dropLast: true,
+    device,
+    pinMemory: device !== 'cpu',
+  });
+  const stepsPerEpoch = loader.length;
+  const totalSteps = stepsPerEpoch * args.epochs;
+  let step = 0;
+  if (args.resume) {
+    const ck = await loadCheckpoint(args.out, { model, optimizer: opt }).catch((e: Error) => {
+      log(`mnist-ddp: --resume: ${e.message}; starting from scratch`);
+      return null;
+    });
+    if (ck) {
+      step = ck.step;
+      log(`mnist-ddp: resumed from ${ck.path} (step ${step})`);
+    }
+  }
+
+  const bar = rank === 0 ? new ProgressBar({ total: stepsPerEpoch, epochs: args.epochs }) : null;
+  const t0 = performance.now();
+  let samplesSeen = 0;
+  for (let epoch = Math.floor(step / stepsPerEpoch); epoch < args.epochs; epoch++) {
+    sampler.setEpoch(epoch);
+    dataset.epoch = epoch;
+    const skip = step - epoch * stepsPerEpoch; // batches of this epoch already trained (after --resume)
+    let i = 0;
+    const te = performance.now();
+    let epochSamples = 0;
+    for await (const [x, y] of loader) {
+      if (i++ < skip) {
+        x.dispose();
+        y.dispose();
+        continue;
+      }
+      opt.paramGroups[0]!.lr = 0.5 * args.lr * (1 + Math.cos((Math.PI * step) / totalSteps));
+      const logits = ddp.forward(x) as Tensor;
+      const loss = nn.functional.crossEntropy(logits, y);
+      await ddp.backward(loss);
+      opt.step();
+      opt.zeroGrad();
+      step++;
+      epochSamples += x.shape[0]! * worldSize;
+      samplesSeen += x.shape[0]! * worldSize;
+      if (bar && (i % 10 === 0 || i === stepsPerEpoch)) {
+        bar.update({ epoch, step: i, loss: (await loss.data())[0] as number, samplesPerSec: (epochSamples / (performance.now() - te)) * 1000 });
+      }
+      loss.dispose();
+      logits.dispose();
+      x.dispose();
+      y.dispose();
+    }
+    bar?.done();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const path = await saveCheckpoint(args.out, { model: ddp, optimizer: opt, step, epoch: args.epochs, extra: { args } });
+  if (rank === 0) {
+    const acc = await evaluate(model, test, device);
+    log(`mnist-ddp: trained ${samplesSeen} samples in ${seconds.toFixed(1)} s (${Math.round(samplesSeen / seconds)} samples/s over ${worldSize} rank(s))`);
+    log(`mnist-ddp: test accuracy ${(acc * 100).toFixed(2)}% on ${test.length} held-out digits`);
+    log(`mnist-ddp: checkpoint saved to ${path}`);
+  }
+  await dist.barrier();
+  await dist.destroyProcessGroup();
+  return 0;
+}
+
+function ncclOk(): boolean {
+  try {
+    return nccl.isAvailable();
+  } catch {
+    return false;
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`mnist-ddp: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

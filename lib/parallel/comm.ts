@@ -1,0 +1,52 @@
+/**
+ * The collectives lib/parallel uses, in one place (layer: lib/parallel → lib/distributed).
+ * Every call takes the process group DDP was given (or the default group) and returns something
+ * awaitable; the rest of lib/parallel never imports lib/distributed directly.
+ */
+import * as dist from '../distributed/index.js';
+import { createError } from '../errors.js';
+import type { Tensor } from '../tensor/index.js';
+
+export type ProcessGroup = dist.ProcessGroup;
+
+/** A collective in flight. */
+export type Pending = PromiseLike<unknown>;
+
+export interface Comm {
+  readonly rank: number;
+  readonly size: number;
+  readonly group: ProcessGroup | undefined;
+  /** In-place sum across ranks. */
+  allReduceSum(t: Tensor): Pending;
+  broadcast(t: Tensor, src: number): Pending;
+  /** Gathers t from every rank into out[r] (one tensor per rank, same shape as t). */
+  allGather(out: Tensor[], t: Tensor): Pending;
+  barrier(): Pending;
+}
+
+/** lib/distributed types tensors structurally (DistTensor); ours are Tensors. */
+const asDist = (t: Tensor): dist.DistTensor => t as unknown as dist.DistTensor;
+
+export function isDistributedInitialized(): boolean {
+  return dist.isInitialized();
+}
+
+/** The Comm of a process group (default: the default group; error if none is initialized). */
+export function commFor(group: ProcessGroup | undefined, who: string): Comm {
+  if (!dist.isInitialized()) {
+    throw createError(
+      'ERR_DIST_NOT_INITIALIZED',
+      `${who}: the default process group is not initialized; call \`await dist.initProcessGroup(...)\` first`,
+    );
+  }
+  const opts = group ? { group } : {};
+  return {
+    rank: dist.getRank(group),
+    size: dist.getWorldSize(group),
+    group,
+    allReduceSum: (t) => dist.allReduce(asDist(t), { op: 'sum', ...opts }),
+    broadcast: (t, src) => dist.broadcast(asDist(t), { src, ...opts }),
+    allGather: (out, t) => dist.allGather(out.map(asDist), asDist(t), opts),
+    barrier: () => dist.barrier(opts),
+  };
+}
