@@ -8,7 +8,7 @@
  *
  * Each rank trains on its DistributedSampler share of the 8,499 training digits; gradients are
  * averaged by DistributedDataParallel; rank 0 draws the progress bar, evaluates on the 1,501
- * held-out digits (the last 15% of each digit, never trained on) and writes the checkpoint.
+ * held-out digits (a fixed, seeded 15% of each digit, never trained on) and writes the checkpoint.
  */
 import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';

@@ -3,7 +3,7 @@
  * references computed here: N ranks with batch B each must give the parameters of one process
  * with batch N*B. Tolerances (float32): 2e-6 for SGD, 1e-5 for AdamW (its update divides by
  * sqrt(v), which amplifies the last-bit differences of a different summation order), 2e-3 for
- * the fp16-compressed all-reduce.
+ * the fp16-compressed all-reduce, 2e-2 for bf16 (8-bit mantissa).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,16 +20,22 @@ interface Suite {
   adamw: number[][];
   sgdBucketView: number[][];
   fp16: number[][];
+  bf16: number[][];
   noSync: number[][];
   overlap: {
     events: { type: string; bucket?: number; param?: number; t: number }[];
     backwardEnd: number;
     buckets: string[][];
+    rebuiltBefore: boolean;
+    rebuiltAfter: boolean;
+    bucketsAfter: string[][];
+    iterations: number;
     paramCount: number;
   };
   unusedWithFlag: { params: number[][]; unusedGradIsNull: boolean };
   unusedWithoutFlag: { error: { code: string; message: string } | null };
   join: number[][];
+  misuse: string[];
 }
 
 async function joinReference(n: number): Promise<number[][]> {
@@ -70,7 +76,7 @@ for (const n of [2, 3]) {
     const results = ranks.map((r) => r.result as Suite);
 
     // Every rank ends with the same parameters (rank 0's initial weights were broadcast).
-    for (const key of ['sgd', 'adamw', 'sgdBucketView', 'fp16', 'noSync', 'join'] as const) {
+    for (const key of ['sgd', 'adamw', 'sgdBucketView', 'fp16', 'bf16', 'noSync', 'join'] as const) {
       for (const r of results.slice(1)) assert.deepEqual(r[key], results[0]![key], `${key}: ranks disagree`);
     }
     const res = results[0]!;
@@ -81,6 +87,8 @@ for (const n of [2, 3]) {
     assert.ok(maxAbsDiff(res.adamw, adamRef) < 1e-5, `AdamW differs by ${maxAbsDiff(res.adamw, adamRef)}`);
     const fp16Diff = maxAbsDiff(res.fp16, sgdRef);
     assert.ok(fp16Diff < 2e-3, `fp16-compressed all-reduce differs by ${fp16Diff}`);
+    const bf16Diff = maxAbsDiff(res.bf16, sgdRef);
+    assert.ok(bf16Diff < 2e-2, `bf16-compressed all-reduce differs by ${bf16Diff}`);
     // The initial weights moved: the comparison is not vacuous.
     assert.ok(maxAbsDiff(sgdRef, await paramValues(makeModel())) > 1e-3);
 
@@ -101,6 +109,13 @@ for (const n of [2, 3]) {
     const launches = ov.events.filter((e) => e.type === 'bucket-launch').map((e) => e.bucket);
     assert.deepEqual(launches, [...launches].sort((a, b) => a! - b!));
     assert.equal(ov.events.find((e) => e.type === 'grad-ready')!.param! >= ov.paramCount - 2, true);
+    // The buckets were rebuilt once, after the first iteration, and still hold every parameter once.
+    assert.equal(ov.rebuiltBefore, true);
+    assert.equal(ov.rebuiltAfter, true);
+    assert.equal(ov.iterations, 2);
+    assert.equal(ov.bucketsAfter.flat().length, ov.paramCount);
+    assert.equal(new Set(ov.bucketsAfter.flat()).size, ov.paramCount);
+    assert.ok(ov.events.some((e) => e.type === 'rebuild'));
 
     // findUnusedParameters: the unused branch keeps grad null and its weights; the rest trains.
     assert.equal(res.unusedWithFlag.unusedGradIsNull, true);
@@ -116,6 +131,12 @@ for (const n of [2, 3]) {
       assert.match(err.message, /unused\.bias/);
       assert.match(err.message, /findUnusedParameters: true/);
     }
+
+    // Misuse gets errors that say what to do.
+    assert.equal(res.misuse.length, 3, JSON.stringify(res.misuse));
+    assert.match(res.misuse[0]!, /await ddp\.ready/);
+    assert.match(res.misuse[1]!, /finishGradientSync\(\)/);
+    assert.match(res.misuse[2]!, /no gradient arrived since the last forward/);
 
     // join(): uneven inputs (rank r has 2 + r batches) finish, and match the shadowed reference.
     const joinRef = await joinReference(n);

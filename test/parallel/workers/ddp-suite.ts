@@ -5,6 +5,7 @@
 import {
   distributed as dist,
   DistributedDataParallel,
+  bf16CompressHook,
   fp16CompressHook,
   nn,
   optim,
@@ -16,13 +17,13 @@ import { CLASSES, IN, initParams, lossOf, makeModel, makeOptimizer, paramValues,
 const B = Number(process.argv[2] ?? 4);
 const STEPS = Number(process.argv[3] ?? 3);
 
-async function equivalence(opt: OptName, extra: { gradientAsBucketView?: boolean; hook?: boolean } = {}): Promise<number[][]> {
+async function equivalence(opt: OptName, extra: { gradientAsBucketView?: boolean; hook?: 'fp16' | 'bf16' } = {}): Promise<number[][]> {
   const rank = dist.getRank();
   const n = dist.getWorldSize();
   // Different initial weights on each rank: DDP must broadcast rank 0's.
   const model = makeModel(rank === 0 ? 1 : 100 + rank);
   const ddp = await DistributedDataParallel.create(model, { gradientAsBucketView: extra.gradientAsBucketView ?? false });
-  if (extra.hook) ddp.registerCommHook(null, fp16CompressHook);
+  if (extra.hook) ddp.registerCommHook(null, extra.hook === 'fp16' ? fp16CompressHook : bf16CompressHook);
   const o = makeOptimizer(opt, ddp.parameters());
   for (let s = 0; s < STEPS; s++) {
     const { x, y } = rows(s * n * B + rank * B, B);
@@ -67,8 +68,21 @@ async function overlap(): Promise<unknown> {
   const backwardEnd = performance.now();
   await ddp.finishGradientSync();
   const info = ddp.getLoggingData();
+  const firstEvents = events.map((e) => ({ ...e, t: e.t - t0 }));
+  // A second iteration runs on the buckets rebuilt from the first one's arrival order.
+  await ddp.backward(lossOf(ddp.forward(x) as Tensor, y));
+  const after = ddp.getLoggingData();
   ddp.dispose();
-  return { events: events.map((e) => ({ ...e, t: e.t - t0 })), backwardEnd: backwardEnd - t0, buckets: info.bucketParams, paramCount: [...model.parameters()].length };
+  return {
+    events: firstEvents,
+    backwardEnd: backwardEnd - t0,
+    buckets: info.bucketParams,
+    rebuiltBefore: info.rebuiltBuckets,
+    rebuiltAfter: after.rebuiltBuckets,
+    bucketsAfter: after.bucketParams,
+    iterations: after.iterations,
+    paramCount: [...model.parameters()].length,
+  };
 }
 
 async function unusedWithFlag(): Promise<unknown> {
@@ -123,18 +137,51 @@ async function joinUneven(): Promise<unknown> {
   return paramValues(model);
 }
 
+/** Using DDP the wrong way gets errors that say what to do (and the ranks stay in step). */
+async function misuse(): Promise<unknown> {
+  const model = makeModel();
+  const ddp = new DistributedDataParallel(model);
+  const { x, y } = rows(0, B);
+  const errors: string[] = [];
+  try {
+    ddp.forward(x);
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  await ddp.ready;
+  lossOf(ddp.forward(x) as Tensor, y).backward();
+  try {
+    ddp.forward(x); // the previous backward was never synchronized
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  await ddp.finishGradientSync(); // recovers
+  await ddp.backward(lossOf(ddp.forward(x) as Tensor, y));
+  try {
+    await ddp.finishGradientSync(); // nothing pending: resolves
+    lossOf(ddp.forward(x) as Tensor, y);
+    await ddp.finishGradientSync(); // forward without backward
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  ddp.dispose();
+  return errors;
+}
+
 async function main(): Promise<void> {
   await dist.initProcessGroup({ backend: 'cpu', timeoutMs: 20_000 });
   const out: Record<string, unknown> = {};
   out.sgd = await equivalence('sgd');
   out.adamw = await equivalence('adamw');
   out.sgdBucketView = await equivalence('sgd', { gradientAsBucketView: true });
-  out.fp16 = await equivalence('sgd', { hook: true });
+  out.fp16 = await equivalence('sgd', { hook: 'fp16' });
+  out.bf16 = await equivalence('sgd', { hook: 'bf16' });
   out.noSync = await noSyncAccumulation();
   out.overlap = await overlap();
   out.unusedWithFlag = await unusedWithFlag();
   out.unusedWithoutFlag = await unusedWithoutFlag();
   out.join = await joinUneven();
+  out.misuse = await misuse();
   process.stdout.write(`RESULT ${JSON.stringify(out)}\n`);
   await dist.destroyProcessGroup();
 }
