@@ -11,7 +11,8 @@
  * replication per step; see examples/mnist-ddp.ts.)
  */
 import { parseArgs } from 'node:util';
-import { cuda, DataParallel, manualSeed, nn, optim, tensor } from '../lib/index.js';
+import { DataParallel, manualSeed, nn, optim, tensor } from '../lib/index.js';
+import { gpuCount } from './devices.js';
 import { IMAGE_SIZE, loadMnist } from './mnist-data.js';
 
 const { values } = parseArgs({
@@ -28,7 +29,7 @@ if (!Number.isSafeInteger(steps) || steps < 1 || !Number.isSafeInteger(batchSize
   process.exit(2);
 }
 
-const gpus = cuda.isAvailable() ? cuda.deviceCount() : 0;
+const gpus = gpuCount();
 const deviceIds = gpus > 0 ? Array.from({ length: gpus }, (_, i) => `cuda:${i}`) : ['cpu', 'cpu'];
 console.log(
   gpus > 0

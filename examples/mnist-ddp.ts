@@ -15,8 +15,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  cuda,
-  nccl,
   distributed as dist,
   DataLoader,
   DistributedDataParallel,
@@ -30,6 +28,7 @@ import {
   tensor,
   type Tensor,
 } from '../lib/index.js';
+import { gpuCount, ncclAvailable, setDevice } from './devices.js';
 import { IMAGE_SIZE, loadMnist, type MnistSplit } from './mnist-data.js';
 import { ProgressBar } from './progress.js';
 
@@ -192,15 +191,15 @@ async function main(): Promise<number> {
   if (args.worldSize !== null && args.worldSize !== worldSize) {
     fail(`--world-size ${args.worldSize} disagrees with the launcher's WORLD_SIZE=${worldSize}; give --nproc-per-node to the launcher instead`);
   }
-  const gpus = cuda.isAvailable() ? cuda.deviceCount() : 0;
+  const gpus = gpuCount();
   const hinted = process.env.NODE_NCCL_BACKEND; // set by the launcher ('nccl' when it counted GPUs)
   const backend =
-    args.backend !== 'auto' ? args.backend : hinted === 'nccl' || hinted === 'cpu' ? (hinted === 'nccl' && !(gpus > 0 && ncclOk()) ? 'cpu' : hinted) : gpus > 0 && ncclOk() ? 'nccl' : 'cpu';
+    args.backend !== 'auto' ? args.backend : hinted === 'nccl' || hinted === 'cpu' ? (hinted === 'nccl' && !(gpus > 0 && ncclAvailable()) ? 'cpu' : hinted) : gpus > 0 && ncclAvailable() ? 'nccl' : 'cpu';
   let device = 'cpu';
   if (backend === 'nccl') {
     if (gpus === 0) fail('--backend nccl needs a GPU, and this machine has none (use --backend cpu)');
     device = `cuda:${localRank % gpus}`;
-    cuda.setDevice(localRank % gpus);
+    setDevice(localRank % gpus);
   }
   await dist.initProcessGroup({ backend });
   const rank = dist.getRank();
@@ -294,13 +293,6 @@ async function main(): Promise<number> {
   return 0;
 }
 
-function ncclOk(): boolean {
-  try {
-    return nccl.isAvailable();
-  } catch {
-    return false;
-  }
-}
 
 main().then(
   (code) => {

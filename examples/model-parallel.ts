@@ -8,7 +8,8 @@
  * With fewer than two GPUs it puts both halves on what exists (cuda:0 twice, or the CPU) and says so.
  */
 import { parseArgs } from 'node:util';
-import { cuda, manualSeed, nn, noGrad, optim, tensor, type Tensor } from '../lib/index.js';
+import { manualSeed, nn, noGrad, optim, tensor, type Tensor } from '../lib/index.js';
+import { gpuCount } from './devices.js';
 import { IMAGE_SIZE, loadMnist } from './mnist-data.js';
 
 const { values } = parseArgs({ options: { steps: { type: 'string', default: '40' }, help: { type: 'boolean', short: 'h' } } });
@@ -22,7 +23,7 @@ if (!Number.isSafeInteger(steps) || steps < 1) {
   process.exit(2);
 }
 
-const gpus = cuda.isAvailable() ? cuda.deviceCount() : 0;
+const gpus = gpuCount();
 const [dev0, dev1] = gpus >= 2 ? ['cuda:0', 'cuda:1'] : gpus === 1 ? ['cuda:0', 'cuda:0'] : ['cpu', 'cpu'];
 if (gpus < 2) {
   console.log(`model-parallel: ${gpus === 0 ? 'no GPU on this machine' : 'one GPU'}: both halves run on ${dev0} (the code is the same as on two devices)`);

@@ -10,3 +10,33 @@ export { save, load, loadSync, type SaveOptions, type LoadOptions } from './io/s
 export * as safetensors from './io/safetensors.js';
 export * as distributed from './distributed/index.js';
 export * as dist from './distributed/index.js';
+export {
+  DistributedDataParallel,
+  DataParallel,
+  DistributedSampler,
+  RandomSampler,
+  SequentialSampler,
+  BatchSampler,
+  DataLoader,
+  TensorDataset,
+  defaultCollate,
+  saveCheckpoint,
+  loadCheckpoint,
+  latestCheckpoint,
+  allreduceHook,
+  fp16CompressHook,
+  bf16CompressHook,
+  type DistributedDataParallelOptions,
+  type JoinOptions,
+  type DataParallelOptions,
+  type DistributedSamplerOptions,
+  type Sampler,
+  type Dataset,
+  type DataLoaderOptions,
+  type SaveCheckpointOptions,
+  type LoadCheckpointOptions,
+  type CheckpointInfo,
+  type CommHook,
+  type GradBucket,
+} from './parallel/index.js';
+export * as parallel from './parallel/index.js';
