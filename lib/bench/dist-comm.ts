@@ -251,6 +251,16 @@ class DistComm implements BenchComm {
     // Two buffers of the largest size, as nccl-tests allocates, within a quarter of host memory on the
     // cpu backend (ranks share the host) or the device memory less 1 GiB on a GPU.
     if (this.backend === 'cpu') return Math.floor(os.totalmem() / 4 / Math.max(1, this.worldSize) / 2);
+    // nccl-tests: (device memory - 1 GiB) / 3 (send, recv, expected); 8 GiB when it cannot be read.
+    try {
+      const p = this.cuda?.getDeviceProperties?.(Number(this.device.split(':')[1])) as
+        | { totalMemory?: number; totalGlobalMem?: number }
+        | undefined;
+      const total = p?.totalMemory ?? p?.totalGlobalMem;
+      if (typeof total === 'number' && total > 2 * 1024 ** 3) return Math.floor((total - 1024 ** 3) / 3);
+    } catch {
+      /* fall through */
+    }
     return 8 * 1024 ** 3;
   }
   async close(): Promise<void> {
