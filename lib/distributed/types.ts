@@ -24,8 +24,12 @@ export interface DistTensor {
   contiguous(): DistTensor;
   /** The raw memory of a contiguous tensor: `offset` in elements of its dtype. */
   span(): { mem: NativeMemory; offset: number };
-  /** Copies src's values into this tensor, in place. */
-  copy_(src: DistTensor): unknown;
+  /**
+   * Copies src's values into this tensor, in place. Collectives only pass a tensor of the same
+   * class (the result of `contiguous()`); the parameter is `never` so any tensor class whose
+   * copy_ accepts its own kind fits this interface.
+   */
+  copy_(src: never): unknown;
 }
 
 /**

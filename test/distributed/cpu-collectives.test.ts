@@ -39,3 +39,7 @@ test('newGroup: members reduce among themselves, non-members get a handle that t
   assertAllOk(await runRanks(3, ['groups']), 'groups');
   assertAllOk(await runRanks(2, ['groups']), 'groups');
 });
+
+test('collectives on lib/tensor Tensors (views written back, int64, lists) at world size 3', async () => {
+  assertAllOk(await runRanks(3, ['tensor']), 'tensor');
+});

@@ -5,7 +5,7 @@
  * other rank's random input), prints `OK <scenario>` and exits 0; any failure exits 1 with the
  * reason on stderr. Fault scenarios print one JSON line `RESULT {...}` describing the error seen.
  */
-import { dist } from '../../lib/index.js';
+import { dist, tensor } from '../../lib/index.js';
 import type { DType, ReduceOpName } from '../../lib/distributed/types.js';
 import { randomInput, reduceRef, firstDiff } from './dist-ref.js';
 import { HostTensor, makeArray, type Arr } from './host-tensor.js';
@@ -251,6 +251,24 @@ async function groups(rank: number, size: number): Promise<void> {
   if (rank === 0 || rank === size - 1) await expectCode('destroyed group', () => dist.allReduce(t, { group: g }), 'ERR_DIST_NOT_INITIALIZED');
 }
 
+/** The collectives on lib/tensor's Tensor (not the test stand-in): values, views, dtypes. */
+async function realTensors(rank: number, size: number): Promise<void> {
+  const rows = (r: number) => [[r + 1, 2 * r, -r], [0.5 * r, 7, r * r]];
+  const t = tensor(rows(rank));
+  await dist.allReduce(t.transpose(0, 1), { op: 'sum' }); // non-contiguous view, written back into t
+  const want = rows(0).map((row, i) => row.map((_, j) => Array.from({ length: size }, (_, r) => rows(r)[i]![j]!).reduce((a, b) => a + b, 0)));
+  expectSame('Tensor allReduce through a transposed view', (await t.data()) as Float32Array, Float32Array.from(want.flat()));
+  const ids = tensor([BigInt(rank) * 10n, 5n]);
+  await dist.allReduce(ids, { op: 'max' });
+  expectSame('int64 Tensor allReduce max', (await ids.data()) as BigInt64Array, [BigInt(size - 1) * 10n, 5n]);
+  const b = tensor([rank, rank]);
+  await dist.broadcast(b, { src: size - 1 });
+  expectSame('Tensor broadcast', (await b.data()) as Float32Array, [size - 1, size - 1]);
+  const outs = Array.from({ length: size }, () => tensor([0, 0]));
+  await dist.allGather(outs, tensor([rank, -rank]));
+  for (let r = 0; r < size; r++) expectSame(`Tensor allGather [${r}]`, (await outs[r]!.data()) as Float32Array, [r, -r]);
+}
+
 // ---- fault scenarios: print what happened, exit 0 ----
 
 function report(obj: Record<string, unknown>): void {
@@ -333,6 +351,7 @@ async function main(): Promise<void> {
     case 'collectives': await collectives(rank, size); break;
     case 'p2p': await p2p(rank, size); break;
     case 'groups': await groups(rank, size); break;
+    case 'tensor': await realTensors(rank, size); break;
     case 'fault-kill': await faultKill(rank, size); break;
     case 'fault-stall': await faultStall(rank, size); break;
     case 'mismatch': await mismatch(rank); break;

@@ -99,8 +99,8 @@ export class HostTensor implements DistTensor {
     return { mem: this.data, offset: this.offset };
   }
 
-  copy_(src: DistTensor): this {
-    const s = src as HostTensor;
+  copy_(src: HostTensor): this {
+    const s = src;
     const v = s.values();
     this.indices().forEach((p, k) => {
       (this.data as unknown as (number | bigint)[])[p] = v[k]!;
