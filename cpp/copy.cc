@@ -85,6 +85,25 @@ Napi::Value Memcpy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// memcpyEnqueue(...same...): queues the copy on the stream and returns at once. CUDA copies from
+// pageable host memory before returning and copies to pageable memory synchronously, so the JS
+// buffers are never touched after the call; device and pinned memory are fully asynchronous.
+Napi::Value MemcpyEnqueue(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.memcpyEnqueue");
+  CopyArgs c = ReadCopy(a);
+  if (c.bytes == 0) return info.Env().Undefined();
+  if (c.device < 0) {
+    std::memmove(At(c.dst, c.dstOff), At(c.src, c.srcOff), static_cast<size_t>(c.bytes));
+    return info.Env().Undefined();
+  }
+#if NODE_NCCL_WITH_CUDA
+  cudaStream_t s = StreamArg(a, 5, "stream", c.device);
+  UseDevice(c.device);
+  Enqueue(c, At(c.dst, c.dstOff), At(c.src, c.srcOff), s);
+#endif
+  return info.Env().Undefined();
+}
+
 // memcpyAsync(...same...): a Promise resolved once the copy has completed on its stream.
 Napi::Value MemcpyAsync(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.memcpyAsync");
@@ -184,6 +203,7 @@ Napi::Value Memset(const Napi::CallbackInfo& info) {
 void RegisterCopy(Napi::Env env, Napi::Object exports) {
   Napi::Object cuda = Namespace(exports, "cuda");
   cuda.Set("memcpy", Napi::Function::New(env, NN_FN(Memcpy), "memcpy"));
+  cuda.Set("memcpyEnqueue", Napi::Function::New(env, NN_FN(MemcpyEnqueue), "memcpyEnqueue"));
   cuda.Set("memcpyAsync", Napi::Function::New(env, NN_FN(MemcpyAsync), "memcpyAsync"));
   cuda.Set("memset", Napi::Function::New(env, NN_FN(Memset), "memset"));
 }

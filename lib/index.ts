@@ -40,3 +40,6 @@ export {
   type GradBucket,
 } from './parallel/index.js';
 export * as parallel from './parallel/index.js';
+export { cuda } from './cuda/index.js';
+export { nccl } from './nccl/index.js';
+export { cublas } from './cublas/index.js';

@@ -173,6 +173,12 @@ export interface NativeCuda {
   memcpy(dst: NativeMemory, dstOffset: number, src: NativeMemory, srcOffset: number, byteLength: number,
          stream?: NativeStream | null): void;
   /**
+   * Queues the copy on the stream and returns at once (host memory is read or written before the
+   * call returns when it is pageable; device and pinned memory copies run asynchronously).
+   */
+  memcpyEnqueue(dst: NativeMemory, dstOffset: number, src: NativeMemory, srcOffset: number, byteLength: number,
+                stream?: NativeStream | null): void;
+  /**
    * Queues the copy on the stream (default: the device's current stream) and resolves when it is
    * done. Pageable host memory is staged through the pinned pool (the source is read at the call).
    */

@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   // Each entry: name → lazy import of lib/cli/<name>.ts, whose default export is a Command.
   run: async () => (await import('./run.js')).default,
   bench: async () => (await import('./bench.js')).default,
+  doctor: async () => (await import('./doctor.js')).default,
 };
 
 export function usage(): string {
