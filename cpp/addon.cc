@@ -2,6 +2,7 @@
 // through its Register function; the environment's state lives in AddonData.
 #include "addon.h"
 
+#include "common.h"
 #include "errors.h"
 
 namespace nn {
@@ -21,6 +22,8 @@ namespace {
 #define NN_STR(x) NN_STR2(x)
 
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Args a(info, "buildInfo");
+  a.Count(0, 0);
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("cuda", Napi::Boolean::New(env, NODE_NCCL_WITH_CUDA != 0));

@@ -6,6 +6,7 @@
 #include "memref.h"
 #include "runtime.h"
 #include "stream.h"
+#include "wrap.h"
 
 namespace nn {
 namespace {
@@ -15,15 +16,17 @@ constexpr int64_t kMaxBytes = (int64_t{1} << 53) - 1;
 }  // namespace
 
 Napi::Function DeviceBuffer::Define(Napi::Env env) {
-  return DefineClass(env, "DeviceBuffer",
-                     {
-                         InstanceAccessor<&DeviceBuffer::GetByteLength>("byteLength"),
-                         InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
-                         InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed"),
-                         InstanceAccessor<&DeviceBuffer::GetAddress>("address"),
-                         InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
-                         InstanceMethod<&DeviceBuffer::JsRecordStream>("recordStream"),
-                     });
+  using M = Members<DeviceBuffer>;
+  Napi::Function ctor = DefineClass(env, "DeviceBuffer", {});
+  M::Install(ctor, {
+                       M::Getter<&DeviceBuffer::GetByteLength>("byteLength"),
+                       M::Getter<&DeviceBuffer::GetDevice>("device"),
+                       M::Getter<&DeviceBuffer::GetDisposed>("disposed"),
+                       M::Getter<&DeviceBuffer::GetAddress>("address"),
+                       M::Method<&DeviceBuffer::Dispose>(env, "dispose"),
+                       M::Method<&DeviceBuffer::JsRecordStream>(env, "recordStream"),
+                   });
+  return ctor;
 }
 
 DeviceBuffer* DeviceBuffer::FromValue(const Napi::Value& v) {

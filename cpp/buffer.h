@@ -10,6 +10,7 @@ namespace nn {
 
 class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
  public:
+  static constexpr const char* kClassName = "DeviceBuffer";
   static Napi::Function Define(Napi::Env env);
   // The DeviceBuffer that v wraps, or nullptr when v is not one (checked by type tag).
   static DeviceBuffer* FromValue(const Napi::Value& v);
@@ -27,14 +28,16 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   const DeviceAllocation& allocation() const { return alloc_; }
 #endif
 
- private:
-  void Init(const Napi::CallbackInfo& info);
+  // Members (installed on the prototype with `this` checked: wrap.h).
   Napi::Value GetByteLength(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetAddress(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value JsRecordStream(const Napi::CallbackInfo& info);
+
+ private:
+  void Init(const Napi::CallbackInfo& info);
 
   bool disposed_ = true;
   size_t bytes_ = 0;

@@ -9,40 +9,48 @@
 
 #include "addon.h"
 #include "async.h"
+#include "wrap.h"
 
 namespace nn {
 namespace {
 constexpr napi_type_tag kStreamTag = {0x6e6e636c73747265ULL, 0x4d1b7e9a0c3f5a21ULL};
 constexpr napi_type_tag kEventTag = {0x6e6e636c6576656eULL, 0x2a9c4e7b13d05f66ULL};
 
-int ReadDeviceOr(const Args& a, size_t i) {
-  if (a.IsMissing(i)) {
+// An optional device argument: -1 when missing. Read every argument first, then ResolveDevice, so
+// a wrong argument is reported as such even where there is no device.
+int ReadDeviceArg(const Args& a, size_t i) {
+  return a.IsMissing(i) ? -1 : static_cast<int>(a.Int(i, "device", 0, 1 << 20));
+}
+int ResolveDevice(const Args& a, int d) {
+  if (d < 0) {
     CheckDevice(0, a.fn());
     return CurrentDevice();
   }
-  int d = static_cast<int>(a.Int(i, "device", 0, 1 << 20));
   CheckDevice(d, a.fn());
   return d;
 }
+int ReadDeviceOr(const Args& a, size_t i) { return ResolveDevice(a, ReadDeviceArg(a, i)); }
 
 class Stream : public Napi::ObjectWrap<Stream> {
  public:
+  static constexpr const char* kClassName = "Stream";
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Stream",
-                       {
-                           InstanceAccessor<&Stream::GetDevice>("device"),
-                           InstanceAccessor<&Stream::GetPriority>("priority"),
-                           InstanceAccessor<&Stream::GetDisposed>("disposed"),
-                           InstanceAccessor<&Stream::GetIsDefault>("isDefault"),
-                           InstanceAccessor<&Stream::GetHandle>("handle"),
-                           InstanceMethod<&Stream::Query>("query"),
-                           InstanceMethod<&Stream::Synchronize>("synchronize"),
-                           InstanceMethod<&Stream::SynchronizeSync>("synchronizeSync"),
-                           InstanceMethod<&Stream::WaitEvent>("waitEvent"),
-                           InstanceMethod<&Stream::WaitStream>("waitStream"),
-                           InstanceMethod<&Stream::Dispose>("dispose"),
-                           StaticMethod<&Stream::PriorityRange>("priorityRange"),
-                       });
+    using M = Members<Stream>;
+    Napi::Function ctor = DefineClass(env, "Stream", {StaticMethod<&Stream::PriorityRange>("priorityRange")});
+    M::Install(ctor, {
+                         M::Getter<&Stream::GetDevice>("device"),
+                         M::Getter<&Stream::GetPriority>("priority"),
+                         M::Getter<&Stream::GetDisposed>("disposed"),
+                         M::Getter<&Stream::GetIsDefault>("isDefault"),
+                         M::Getter<&Stream::GetHandle>("handle"),
+                         M::Method<&Stream::Query>(env, "query"),
+                         M::Method<&Stream::Synchronize>(env, "synchronize"),
+                         M::Method<&Stream::SynchronizeSync>(env, "synchronizeSync"),
+                         M::Method<&Stream::WaitEvent>(env, "waitEvent"),
+                         M::Method<&Stream::WaitStream>(env, "waitStream"),
+                         M::Method<&Stream::Dispose>(env, "dispose"),
+                     });
+    return ctor;
   }
   static Stream* FromValue(const Napi::Value& v) {
     if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kStreamTag)) return nullptr;
@@ -56,9 +64,10 @@ class Stream : public Napi::ObjectWrap<Stream> {
       Args a(info, "new Stream");
       if (!info.IsConstructCall()) a.Fail("Stream is a class: call it with new");
       a.Count(0, 3);
-      int device = ReadDeviceOr(a, 0);
+      int device = ReadDeviceArg(a, 0);
       int priority = static_cast<int>(a.IntOr(1, "priority", 0, -1000, 1000));
       bool isDefault = a.BoolOr(2, "isDefault", false);
+      device = ResolveDevice(a, device);
 #if NODE_NCCL_WITH_CUDA
       UseDevice(device);
       if (!isDefault) {
@@ -92,6 +101,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
   }
 
  private:
+  friend class Members<Stream>;
   void Destroy() {
     if (!alive_) return;
     alive_ = false;
@@ -228,20 +238,23 @@ class Stream : public Napi::ObjectWrap<Stream> {
 
 class Event : public Napi::ObjectWrap<Event> {
  public:
+  static constexpr const char* kClassName = "Event";
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Event",
-                       {
-                           InstanceAccessor<&Event::GetDevice>("device"),
-                           InstanceAccessor<&Event::GetDisposed>("disposed"),
-                           InstanceAccessor<&Event::GetTiming>("enableTiming"),
-                           InstanceAccessor<&Event::GetRecorded>("recorded"),
-                           InstanceMethod<&Event::Record>("record"),
-                           InstanceMethod<&Event::Query>("query"),
-                           InstanceMethod<&Event::Synchronize>("synchronize"),
-                           InstanceMethod<&Event::SynchronizeSync>("synchronizeSync"),
-                           InstanceMethod<&Event::ElapsedTime>("elapsedTime"),
-                           InstanceMethod<&Event::Dispose>("dispose"),
-                       });
+    using M = Members<Event>;
+    Napi::Function ctor = DefineClass(env, "Event", {});
+    M::Install(ctor, {
+                         M::Getter<&Event::GetDevice>("device"),
+                         M::Getter<&Event::GetDisposed>("disposed"),
+                         M::Getter<&Event::GetTiming>("enableTiming"),
+                         M::Getter<&Event::GetRecorded>("recorded"),
+                         M::Method<&Event::Record>(env, "record"),
+                         M::Method<&Event::Query>(env, "query"),
+                         M::Method<&Event::Synchronize>(env, "synchronize"),
+                         M::Method<&Event::SynchronizeSync>(env, "synchronizeSync"),
+                         M::Method<&Event::ElapsedTime>(env, "elapsedTime"),
+                         M::Method<&Event::Dispose>(env, "dispose"),
+                     });
+    return ctor;
   }
   static Event* FromValue(const Napi::Value& v) {
     if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kEventTag)) return nullptr;
@@ -254,9 +267,10 @@ class Event : public Napi::ObjectWrap<Event> {
       Args a(info, "new Event");
       if (!info.IsConstructCall()) a.Fail("Event is a class: call it with new");
       a.Count(0, 3);
-      int device = ReadDeviceOr(a, 0);
+      int device = ReadDeviceArg(a, 0);
       bool timing = a.BoolOr(1, "enableTiming", false);
       bool blocking = a.BoolOr(2, "blocking", false);
+      device = ResolveDevice(a, device);
 #if NODE_NCCL_WITH_CUDA
       UseDevice(device);
       unsigned flags = (timing ? 0u : cudaEventDisableTiming) | (blocking ? cudaEventBlockingSync : 0u);
@@ -281,6 +295,7 @@ class Event : public Napi::ObjectWrap<Event> {
   bool recorded() const { return recorded_; }
 
  private:
+  friend class Members<Event>;
   void Destroy() {
     if (!alive_) return;
     alive_ = false;

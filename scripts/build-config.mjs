@@ -7,10 +7,10 @@
 // Keys: sources, cuda_sources, cuda (1|0), nvcc, cuda_home, cuda_include, cuda_lib, defines,
 // cflags, nvcc_flags, cuda_archs, libs. Lists print space-separated (gyp) or ;-separated (--cmake).
 //
-// CUDA is used when nvcc is found (CUDA_HOME/bin, then PATH, then /usr/local/cuda/bin) unless
-// NODE_NCCL_WITH_CUDA=0. The architectures default to sm_75..sm_90a SASS plus compute_90
+// CUDA is used when nvcc is found (CUDA_HOME/bin, then PATH, then /usr/local/cuda/bin when neither
+// CUDA_HOME nor CUDA_PATH is set) unless NODE_NCCL_WITH_CUDA=0. The architectures default to sm_75..sm_90a SASS plus compute_90
 // PTX; NODE_NCCL_CUDA_ARCHS="90" (or "80;90a") overrides them for a fast developer build.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,7 +32,9 @@ export function findNvcc(env = process.env) {
   if (env.CUDA_HOME) candidates.push(join(env.CUDA_HOME, 'bin', 'nvcc'));
   if (env.CUDA_PATH) candidates.push(join(env.CUDA_PATH, 'bin', 'nvcc'));
   for (const d of (env.PATH ?? '').split(delimiter)) if (d) candidates.push(join(d, 'nvcc'));
-  candidates.push('/usr/local/cuda/bin/nvcc');
+  // The default toolkit location only when no toolkit was named: CUDA_HOME/CUDA_PATH are
+  // authoritative (CUDA_HOME=/nonexistent plus a PATH without nvcc gives a CPU-only build).
+  if (!env.CUDA_HOME && !env.CUDA_PATH) candidates.push('/usr/local/cuda/bin/nvcc');
   return candidates.find((c) => existsSync(c)) ?? null;
 }
 
@@ -41,7 +43,7 @@ export function buildConfig(env = process.env) {
   // nvcc may be a symlink in /usr/local/bin: the toolkit root is where its headers live.
   let cudaHome = '';
   if (nvcc) {
-    const guesses = [env.CUDA_HOME, env.CUDA_PATH, resolve(dirname(nvcc), '..'), '/usr/local/cuda'];
+    const guesses = [env.CUDA_HOME, env.CUDA_PATH, resolve(dirname(nvcc), '..'), resolve(dirname(realpathSync(nvcc)), '..'), '/usr/local/cuda'];
     cudaHome = guesses.find((g) => g && existsSync(join(g, 'include', 'cuda_runtime.h'))) ?? '';
   }
   const cuda = Boolean(nvcc && cudaHome);
