@@ -5,5 +5,6 @@
 import { cudaTable } from './cuda.js';
 import { coreTable, loaderTable } from './core.js';
 import type { Table } from './harness.js';
+import { kernelsTable } from './kernels.js';
 
-export const tables: Table[] = [coreTable, loaderTable, cudaTable];
+export const tables: Table[] = [coreTable, loaderTable, cudaTable, kernelsTable];
