@@ -53,7 +53,9 @@ try {
 }
 if (api) {
   const a = api;
-  setCurrentCudaIndexProvider(() => (typeof a.currentDevice === 'function' ? a.currentDevice() : 0));
+  // cuda.currentDevice() throws where no device is usable (as torch.cuda.current_device() does);
+  // 'cuda' still parses there (index 0), and allocating on it gives the typed no-device error.
+  setCurrentCudaIndexProvider(() => (typeof a.currentDevice === 'function' && a.deviceCount() > 0 ? a.currentDevice() : 0));
 }
 
 export function cudaApi(op: string): CudaApi {
