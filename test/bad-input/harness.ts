@@ -27,7 +27,13 @@ export interface Row {
   /** Makes the call. A returned Promise must reject. */
   call: () => unknown;
   /** The code(s) the error may carry. */
-  code: ErrorCode | readonly ErrorCode[] | 'TypeError';
+  /**
+   * 'TypeError': the engine's TypeError (a class called without new). 'ReceiverError': the error
+   * node-addon-api's own receiver check throws for a member called on a foreign object (a TypeError
+   * "Illegal invocation" or an Error "Invalid argument"; untyped but safe). Classes whose members
+   * are installed with cpp/wrap.h throw ERR_INVALID_ARG there instead.
+   */
+  code: ErrorCode | readonly ErrorCode[] | 'TypeError' | 'ReceiverError';
   needs?: Need;
 }
 
@@ -107,7 +113,7 @@ export function countRows(exp: string, fn: (...a: unknown[]) => unknown, good: u
 }
 
 /** For a native class: every prototype method and getter called on foreign receivers. */
-export function receiverRows(exp: string, cls: { prototype: object }): Row[] {
+export function receiverRows(exp: string, cls: { prototype: object }, code: Row['code'] = 'ERR_INVALID_ARG'): Row[] {
   const rows: Row[] = [];
   const proto = cls.prototype;
   for (const key of Object.getOwnPropertyNames(proto)) {
@@ -116,7 +122,7 @@ export function receiverRows(exp: string, cls: { prototype: object }): Row[] {
     const f = (d.get ?? d.value) as (...a: unknown[]) => unknown;
     if (typeof f !== 'function') continue;
     for (const [label, recv] of [['a plain object', {}], ['undefined', undefined], ['a number', 1], ['the prototype itself', proto]] as const) {
-      rows.push({ export: `${exp}#${key}`, what: `called on ${label}`, call: () => f.call(recv), code: 'ERR_INVALID_ARG' });
+      rows.push({ export: `${exp}#${key}`, what: `called on ${label}`, call: () => f.call(recv), code });
     }
   }
   return rows;
@@ -134,11 +140,19 @@ function matchesTypeError(e: unknown): true {
   return true;
 }
 
+function matchesReceiverError(e: unknown): true {
+  assert.ok(e instanceof Error, `expected an Error, got ${String(e)}`);
+  assert.ok(e instanceof NodeNcclError || /Illegal invocation|Invalid argument/.test(e.message), `unexpected: ${String(e)}`);
+  return true;
+}
+
 /** Registers one node:test test per row. */
 export function runTable(table: Table): void {
   for (const row of table.rows()) {
-    const codes: readonly ErrorCode[] = row.code === 'TypeError' ? [] : typeof row.code === 'string' ? [row.code] : row.code;
-    const check = (e: unknown): true => (row.code === 'TypeError' ? matchesTypeError(e) : matches(e, codes));
+    const code = row.code;
+    const codes: readonly ErrorCode[] = code === 'TypeError' || code === 'ReceiverError' ? [] : typeof code === 'string' ? [code] : code;
+    const check = (e: unknown): true =>
+      code === 'TypeError' ? matchesTypeError(e) : code === 'ReceiverError' ? matchesReceiverError(e) : matches(e, codes);
     test(`${table.module}: ${row.export}: ${row.what}`, { skip: skipReason(row.needs) }, async () => {
       let result: unknown;
       try {

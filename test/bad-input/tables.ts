@@ -6,5 +6,6 @@ import { cudaTable } from './cuda.js';
 import { coreTable, loaderTable } from './core.js';
 import type { Table } from './harness.js';
 import { kernelsTable } from './kernels.js';
+import { distTable } from './dist.js';
 
-export const tables: Table[] = [coreTable, loaderTable, cudaTable, kernelsTable];
+export const tables: Table[] = [coreTable, loaderTable, cudaTable, kernelsTable, distTable];
