@@ -59,6 +59,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterBuffer(env, exports);
   RegisterCopy(env, exports);
   RegisterLoader(env, exports);
+  RegisterNccl(env, exports);
   RegisterKernels(env, exports);
   RegisterCublas(env, exports);
   RegisterCpuComm(env, exports);

@@ -30,6 +30,7 @@ void RegisterAllocator(Napi::Env env, Napi::Object exports);   // allocator.cc n
 void RegisterBuffer(Napi::Env env, Napi::Object exports);      // buffer.cc    native.cuda.DeviceBuffer
 void RegisterCopy(Napi::Env env, Napi::Object exports);        // copy.cc      native.cuda.memcpy*
 void RegisterLoader(Napi::Env env, Napi::Object exports);      // loader.cc    native.loader
+void RegisterNccl(Napi::Env env, Napi::Object exports);        // nccl.cc      native.nccl
 void RegisterKernels(Napi::Env env, Napi::Object exports);     // kernels.cc   native.kernels
 void RegisterCublas(Napi::Env env, Napi::Object exports);      // cublas.cc    cuBLAS handles (cleanup hook)
 void RegisterCpuComm(Napi::Env env, Napi::Object exports);     // cpu_comm_napi.cc native.dist.CpuComm

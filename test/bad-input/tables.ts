@@ -7,5 +7,6 @@ import { coreTable, loaderTable } from './core.js';
 import type { Table } from './harness.js';
 import { kernelsTable } from './kernels.js';
 import { distTable } from './dist.js';
+import { ncclTable } from './nccl.js';
 
-export const tables: Table[] = [coreTable, loaderTable, cudaTable, kernelsTable, distTable];
+export const tables: Table[] = [coreTable, loaderTable, cudaTable, kernelsTable, distTable, ncclTable];
