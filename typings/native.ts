@@ -19,6 +19,7 @@ export interface NativeAddon {
   cuda: NativeCuda;
   loader: NativeLoader;
   dist: NativeDist;
+  nccl: NativeNccl;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,4 +443,66 @@ export interface NativeCpuComm {
 
 export interface NativeDist {
   CpuComm: new (opts: NativeCpuCommOptions) => NativeCpuComm;
+}
+
+// ---------------------------------------------------------------------------------------------
+// NCCL communicators (cpp/nccl.cc), for memory the caller brings. NCCL is loaded at run time:
+// every call throws ERR_LIB_NOT_FOUND (listing every place tried) when it is not found.
+// dtype codes are ncclDataType_t (int8 0, uint8 1, int32 2, uint32 3, int64 4, uint64 5,
+// float16 6, float32 7, float64 8, bfloat16 9), op codes ncclRedOp_t (sum 0, prod 1, max 2,
+// min 3, avg 4). Offsets are in bytes, counts in elements; stream null = the device's current one.
+// ---------------------------------------------------------------------------------------------
+
+/** An asynchronous failure reported by ncclCommGetAsyncError. */
+export interface NcclAsyncError {
+  /** The typed error code (ERR_NCCL, ERR_DIST_PEER_FAILURE for a remote error, ...). */
+  code: string;
+  /** The ncclResult_t value. */
+  nativeCode: number;
+  /** Its symbolic name, e.g. "ncclRemoteError". */
+  name: string;
+  message: string;
+}
+
+export interface NativeNcclCommunicator {
+  readonly rank: number;
+  readonly size: number;
+  readonly device: number;
+  /** True after destroy() or abort(). */
+  readonly destroyed: boolean;
+  allReduce(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
+            count: number, dtype: number, op: number, stream?: NativeStream | null): void;
+  broadcast(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
+            count: number, dtype: number, root: number, stream?: NativeStream | null): void;
+  reduce(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
+         count: number, dtype: number, op: number, root: number, stream?: NativeStream | null): void;
+  /** recv holds size * sendCount elements. */
+  allGather(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
+            sendCount: number, dtype: number, stream?: NativeStream | null): void;
+  /** send holds size * recvCount elements. */
+  reduceScatter(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
+                recvCount: number, dtype: number, op: number, stream?: NativeStream | null): void;
+  send(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: number, peer: number, stream?: NativeStream | null): void;
+  recv(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: number, peer: number, stream?: NativeStream | null): void;
+  getAsyncError(): NcclAsyncError | null;
+  /** ncclCommAbort (does not wait for peers); idempotent. */
+  abort(): void;
+  /** ncclCommDestroy on a pool thread (waits for the queued work); idempotent. */
+  destroy(): Promise<void>;
+}
+
+export interface NativeNcclCommunicatorClass {
+  readonly prototype: NativeNcclCommunicator;
+  /** ncclCommInitRank on a pool thread. */
+  initRank(nranks: number, id: Uint8Array, rank: number, device: number): Promise<NativeNcclCommunicator>;
+  /** ncclCommInitAll: one communicator per device, rank i on devices[i]. */
+  initAll(devices: number[]): NativeNcclCommunicator[];
+}
+
+export interface NativeNccl {
+  /** ncclGetUniqueId: 128 bytes to share with every rank. */
+  getUniqueId(): Uint8Array;
+  groupStart(): void;
+  groupEnd(): void;
+  Communicator: NativeNcclCommunicatorClass;
 }

@@ -7,6 +7,7 @@ import { createError } from '../errors.js';
 import { native } from '../native/index.js';
 import type { Backend, BackendInit } from './backend.js';
 import { CpuBackend } from './backends/cpu.js';
+import { NcclBackend } from './backends/nccl.js';
 import { resolveInitConfig } from './env.js';
 import { ProcessGroup } from './process_group.js';
 import { PrefixStore, TCPStore, type Store } from './store.js';
@@ -72,11 +73,10 @@ function defaultBackend(): BackendName {
 
 async function createBackend(name: BackendName, init: BackendInit, w: { localRank: number; deviceId: number | undefined }): Promise<Backend> {
   if (name === 'cpu') return CpuBackend.create(init);
-  void w;
-  throw createError(
-    'ERR_UNSUPPORTED',
-    `process group ${init.name}: the nccl backend needs the NCCL communicator of lib/nccl, which this build does not have yet; use backend 'cpu'`,
-  );
+  const count = native.cuda.deviceCount();
+  if (count === 0) throw createError('ERR_NO_GPU', `process group ${init.name}: the nccl backend needs a CUDA device (${native.cuda.noGpuReason()}); use backend 'cpu'`);
+  const device = w.deviceId ?? w.localRank % count;
+  return NcclBackend.create(init, { device });
 }
 
 function requireWorld(who: string): World {

@@ -1,8 +1,25 @@
-/** The `nccl` namespace: NCCL, loaded at run time (see README "Finding NCCL and cuBLAS"). */
+/**
+ * The `nccl` namespace: NCCL, loaded at run time (see README "Finding NCCL and cuBLAS"), and
+ * low-level communicators for people who bring their own memory (lib/cuda DeviceBuffers).
+ *
+ * ```ts
+ * const [a, b] = nccl.Communicator.initAll([0, 1]);
+ * nccl.groupStart();
+ * a.allReduce(bufA, bufA, n, 'float32', 'sum');
+ * b.allReduce(bufB, bufB, n, 'float32', 'sum');
+ * nccl.groupEnd();
+ * ```
+ *
+ * Every call is enqueued on a CUDA stream (the device's current stream unless one is given) and
+ * returns at once; synchronize the stream (or record an Event) to know when the data is in place.
+ */
+import { ArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
-import type { LibraryInfo } from '../../typings/native.js';
+import type { LibraryInfo, NativeNcclCommunicator, NcclAsyncError } from '../../typings/native.js';
+import type { DeviceBuffer } from '../cuda/memory.js';
+import type { Stream } from '../cuda/stream.js';
 
-export type { LibraryInfo };
+export type { LibraryInfo, NcclAsyncError };
 
 /** True when NCCL was found and loaded. */
 export function isAvailable(): boolean {
@@ -24,4 +41,167 @@ export function version(): [number, number, number] {
   return v >= 10000 ? [Math.floor(v / 10000), Math.floor((v % 10000) / 100), v % 100] : [Math.floor(v / 1000), Math.floor((v % 1000) / 100), v % 100];
 }
 
-export const nccl = { isAvailable, libraryInfo, version };
+/** The element types NCCL reduces and moves. 'bfloat16' needs NCCL >= 2.10. */
+export type NcclDType = 'int8' | 'uint8' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float16' | 'float32' | 'float64' | 'bfloat16';
+/** Reductions. 'avg' needs NCCL >= 2.10. */
+export type NcclOp = 'sum' | 'prod' | 'max' | 'min' | 'avg';
+
+/** ncclDataType_t codes, by name. */
+export const DTYPE_CODES: Readonly<Record<NcclDType, number>> = Object.freeze({
+  int8: 0, uint8: 1, int32: 2, uint32: 3, int64: 4, uint64: 5, float16: 6, float32: 7, float64: 8, bfloat16: 9,
+});
+/** ncclRedOp_t codes, by name. */
+export const OP_CODES: Readonly<Record<NcclOp, number>> = Object.freeze({ sum: 0, prod: 1, max: 2, min: 3, avg: 4 });
+
+function dtypeCode(fn: string, dtype: NcclDType): number {
+  const c = Object.prototype.hasOwnProperty.call(DTYPE_CODES, dtype) ? DTYPE_CODES[dtype] : undefined;
+  if (c === undefined) throw new ArgumentError(`${fn}: dtype ${JSON.stringify(dtype)} is not one of ${Object.keys(DTYPE_CODES).join(', ')}`);
+  return c;
+}
+function opCode(fn: string, op: NcclOp): number {
+  const c = Object.prototype.hasOwnProperty.call(OP_CODES, op) ? OP_CODES[op] : undefined;
+  if (c === undefined) throw new ArgumentError(`${fn}: op ${JSON.stringify(op)} is not one of ${Object.keys(OP_CODES).join(', ')}`);
+  return c;
+}
+
+/** A 128-byte ncclUniqueId (ncclGetUniqueId): create it on one rank and share it with all. */
+export function getUniqueId(): Uint8Array {
+  return native.nccl.getUniqueId();
+}
+
+/**
+ * Starts a group (ncclGroupStart): the calls up to groupEnd() are launched together (needed for
+ * send/recv pairs and for driving several devices from one thread).
+ */
+export function groupStart(): void {
+  native.nccl.groupStart();
+}
+
+/** Ends a group (ncclGroupEnd). */
+export function groupEnd(): void {
+  native.nccl.groupEnd();
+}
+
+/** Options of a two-buffer collective. */
+export interface CollectiveOptions {
+  /** Byte offset into the send buffer. Default 0. */
+  sendOffset?: number;
+  /** Byte offset into the receive buffer. Default 0. */
+  recvOffset?: number;
+  /** The stream it is queued on. Default: the device's current stream. */
+  stream?: Stream | null;
+}
+
+/** Options of send/recv. */
+export interface P2POptions {
+  /** Byte offset into the buffer. Default 0. */
+  offset?: number;
+  /** The stream it is queued on. Default: the device's current stream. */
+  stream?: Stream | null;
+}
+
+/** Options of Communicator.initRank. */
+export interface InitRankOptions {
+  /** The CUDA device of this rank. Default: the current device. */
+  device?: number;
+}
+
+/**
+ * An NCCL communicator (ncclComm_t) on one device. Buffers are DeviceBuffers on that device
+ * (else ERR_DEVICE_MISMATCH); counts are in elements and are checked against the buffers' sizes.
+ * Release it with destroy() (waits for the queued work) or abort() (does not); one that is
+ * garbage-collected while live is aborted.
+ */
+export class Communicator {
+  /** @internal */
+  readonly native: NativeNcclCommunicator;
+
+  private constructor(n: NativeNcclCommunicator) {
+    this.native = n;
+  }
+
+  /**
+   * ncclCommInitRank on a worker thread: resolves when all `nranks` ranks have joined with the same
+   * `id` (from getUniqueId() on one of them). Throws ERR_LIB_NOT_FOUND when NCCL is not found.
+   */
+  static async initRank(nranks: number, id: Uint8Array, rank: number, options: InitRankOptions = {}): Promise<Communicator> {
+    native.loader.load('nccl');
+    const device = options.device ?? native.cuda.currentDevice();
+    return new Communicator(await native.nccl.Communicator.initRank(nranks, id, rank, device));
+  }
+
+  /** ncclCommInitAll: one communicator per device of this process, rank i on devices[i]. */
+  static initAll(devices: number[]): Communicator[] {
+    return native.nccl.Communicator.initAll(devices).map((n) => new Communicator(n));
+  }
+
+  /** This rank in [0, size). */
+  get rank(): number {
+    return this.native.rank;
+  }
+  /** The number of ranks. */
+  get size(): number {
+    return this.native.size;
+  }
+  /** The CUDA device. */
+  get device(): number {
+    return this.native.device;
+  }
+  /** True after destroy() or abort(). */
+  get destroyed(): boolean {
+    return this.native.destroyed;
+  }
+
+  /** recv = op over the ranks of send (count elements; send may be recv: in place). */
+  allReduce(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, op: NcclOp = 'sum', options: CollectiveOptions = {}): void {
+    this.native.allReduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
+      dtypeCode('allReduce', dtype), opCode('allReduce', op), options.stream?.native ?? null);
+  }
+  /** recv = root's send on every rank (count elements). */
+  broadcast(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, root = 0, options: CollectiveOptions = {}): void {
+    this.native.broadcast(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
+      dtypeCode('broadcast', dtype), root, options.stream?.native ?? null);
+  }
+  /** root's recv = op over the ranks of send (count elements). */
+  reduce(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, op: NcclOp = 'sum', root = 0, options: CollectiveOptions = {}): void {
+    this.native.reduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
+      dtypeCode('reduce', dtype), opCode('reduce', op), root, options.stream?.native ?? null);
+  }
+  /** recv (size * sendCount elements) = every rank's send, in rank order. */
+  allGather(send: DeviceBuffer, recv: DeviceBuffer, sendCount: number, dtype: NcclDType, options: CollectiveOptions = {}): void {
+    this.native.allGather(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, sendCount,
+      dtypeCode('allGather', dtype), options.stream?.native ?? null);
+  }
+  /** recv (recvCount elements) = block `rank` of op over the ranks of send (size * recvCount elements). */
+  reduceScatter(send: DeviceBuffer, recv: DeviceBuffer, recvCount: number, dtype: NcclDType, op: NcclOp = 'sum', options: CollectiveOptions = {}): void {
+    this.native.reduceScatter(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, recvCount,
+      dtypeCode('reduceScatter', dtype), opCode('reduceScatter', op), options.stream?.native ?? null);
+  }
+  /** Sends count elements to `peer` (pair it with recv there; group several with groupStart/End). */
+  send(buffer: DeviceBuffer, count: number, dtype: NcclDType, peer: number, options: P2POptions = {}): void {
+    this.native.send(buffer.native, options.offset ?? 0, count, dtypeCode('send', dtype), peer, options.stream?.native ?? null);
+  }
+  /** Receives count elements from `peer`. */
+  recv(buffer: DeviceBuffer, count: number, dtype: NcclDType, peer: number, options: P2POptions = {}): void {
+    this.native.recv(buffer.native, options.offset ?? 0, count, dtypeCode('recv', dtype), peer, options.stream?.native ?? null);
+  }
+
+  /** null, or the asynchronous failure NCCL reports (a peer gone, a network error, ...). */
+  getAsyncError(): NcclAsyncError | null {
+    return this.native.getAsyncError();
+  }
+  /** ncclCommAbort: stops now without waiting for peers; idempotent. */
+  abort(): void {
+    this.native.abort();
+  }
+  /** ncclCommDestroy on a worker thread (waits for the queued work); idempotent. */
+  destroy(): Promise<void> {
+    return this.native.destroy();
+  }
+  /** `using comm = ...`: aborts a communicator that was not destroyed. */
+  [Symbol.dispose](): void {
+    if (!this.native.destroyed) this.native.abort();
+  }
+}
+
+export const nccl = { isAvailable, libraryInfo, version, getUniqueId, groupStart, groupEnd, Communicator, DTYPE_CODES, OP_CODES };

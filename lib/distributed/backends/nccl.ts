@@ -1,0 +1,333 @@
+/**
+ * The 'nccl' backend: one NCCL communicator per process group (ncclCommInitRank; rank 0 draws the
+ * unique id and shares it through the group's store), on one CUDA device per process.
+ *
+ * Ordering: every op runs on a dedicated stream of the group, which first waits (an Event) for
+ * what the caller's current stream has queued; `done` settles when an Event recorded after the op
+ * has completed (polled, the event loop never blocks), and `onWait` makes the caller's current
+ * stream wait for that Event. While an op is in flight the communicator's asynchronous error is
+ * polled too: on an NCCL error or after the group's timeout the communicator is aborted and the
+ * op rejects with ERR_DIST_PEER_FAILURE / ERR_DIST_TIMEOUT naming the collective (every later op
+ * rejects with ERR_DIST_ABORTED). Point-to-point batches, gather, scatter and allToAll are grouped
+ * send/recv calls (ncclGroupStart/End), as in PyTorch; barrier is an all-reduce of one element.
+ */
+import type { NativeDeviceBuffer, NativeEvent, NativeNcclCommunicator, NativeStream } from '../../../typings/native.js';
+import { createError } from '../../errors.js';
+import { native } from '../../native/index.js';
+import type { Backend, BackendInit, BackendWork, P2PDesc } from '../backend.js';
+import { DTYPE_BYTES, type Buf, type DType, type DistTensor, type ReduceOpName } from '../types.js';
+
+/** ncclDataType_t of each tensor dtype (bool travels as uint8). */
+const NCCL_DTYPE: Record<DType, number> = { int32: 2, int64: 4, float16: 6, float32: 7, float64: 8, bfloat16: 9, uint8: 1, bool: 1 };
+const NCCL_OP: Record<ReduceOpName, number> = { sum: 0, prod: 1, max: 2, min: 3, avg: 4 };
+const POLL_MAX_MS = 4;
+
+function opCode(dtype: DType, op: ReduceOpName, who: string): number {
+  if (dtype !== 'bool') return NCCL_OP[op];
+  // As PyTorch: on bool, sum is a logical or (max) and prod a logical and (min).
+  if (op === 'sum') return NCCL_OP.max;
+  if (op === 'prod') return NCCL_OP.min;
+  if (op === 'avg') throw createError('ERR_UNSUPPORTED', `${who}: op 'avg' is not defined for bool tensors`);
+  return NCCL_OP[op];
+}
+
+function dev(b: Buf | null, who: string): NativeDeviceBuffer {
+  const m = b?.mem;
+  if (!m || m instanceof ArrayBuffer || ArrayBuffer.isView(m)) {
+    throw createError('ERR_DEVICE_MISMATCH', `${who}: the nccl backend works on CUDA memory, got host memory`);
+  }
+  return m;
+}
+
+export interface NcclBackendOptions {
+  /** The CUDA device of this rank. */
+  device: number;
+}
+
+export class NcclBackend implements Backend {
+  readonly name = 'nccl' as const;
+  readonly rank: number;
+  readonly size: number;
+  readonly device: number;
+  readonly #comm: NativeNcclCommunicator;
+  readonly #stream: NativeStream;
+  readonly #timeoutMs: number;
+  readonly #group: string;
+  #abortReason: string | null = null;
+  readonly #inflight = new Set<() => void>();
+
+  private constructor(comm: NativeNcclCommunicator, stream: NativeStream, init: BackendInit) {
+    this.#comm = comm;
+    this.#stream = stream;
+    this.rank = comm.rank;
+    this.size = comm.size;
+    this.device = comm.device;
+    this.#timeoutMs = init.timeoutMs;
+    this.#group = init.name;
+  }
+
+  /** Creates the group's communicator; every rank of the group calls it. */
+  static async create(init: BackendInit, opts: NcclBackendOptions): Promise<NcclBackend> {
+    const { store, rank, size, timeoutMs } = init;
+    let id: Uint8Array;
+    if (rank === 0) {
+      id = native.nccl.getUniqueId();
+      await store.set('nccl/id', id);
+    } else {
+      id = await store.get('nccl/id', { timeoutMs });
+    }
+    if (id.byteLength !== 128) throw createError('ERR_DIST', `process group ${init.name}: the NCCL unique id in the store has ${id.byteLength} bytes, expected 128`);
+    const stream = new native.cuda.Stream(opts.device);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const comm = await Promise.race([
+        native.nccl.Communicator.initRank(size, Uint8Array.from(id), rank, opts.device),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(createError('ERR_DIST_TIMEOUT', `process group ${init.name}: ncclCommInitRank did not complete within ${timeoutMs} ms (are all ${size} ranks started?)`)),
+            timeoutMs,
+          );
+          timer.unref();
+        }),
+      ]);
+      return new NcclBackend(comm, stream, init);
+    } catch (e) {
+      stream.dispose();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  checkDevice(who: string, t: DistTensor): void {
+    if (t.device.type !== 'cuda' || t.device.index !== this.device) {
+      throw createError(
+        'ERR_DEVICE_MISMATCH',
+        `${who}: the nccl backend of this process works on cuda:${this.device} tensors, got a tensor on ${t.device.toString()}`,
+      );
+    }
+  }
+
+  alloc(bytes: number): Buf {
+    return { mem: new native.cuda.DeviceBuffer(Math.max(bytes, 1), this.device, this.#stream), byteOffset: 0 };
+  }
+
+  copy(dst: Buf, src: Buf, bytes: number): void {
+    if (bytes === 0) return;
+    native.cuda.memcpyEnqueue(dev(dst, 'copy'), dst.byteOffset, dev(src, 'copy'), src.byteOffset, bytes, native.cuda.currentStream(this.device));
+  }
+
+  /** Runs `enqueue` on the group's stream after the caller's stream; the work settles when it is done. */
+  #run(what: string, enqueue: (s: NativeStream) => void): BackendWork {
+    if (this.#abortReason !== null) return { done: Promise.reject(createError('ERR_DIST_ABORTED', `${what}: process group ${this.#group} was aborted (${this.#abortReason})`)) };
+    let after: NativeEvent;
+    try {
+      const before = new native.cuda.Event(this.device, false);
+      before.record(native.cuda.currentStream(this.device));
+      this.#stream.waitEvent(before);
+      before.dispose();
+      enqueue(this.#stream);
+      after = new native.cuda.Event(this.device, false);
+      after.record(this.#stream);
+    } catch (e) {
+      return { done: Promise.reject(e) };
+    }
+    const done = this.#watch(what, after);
+    return {
+      done,
+      onWait: () => {
+        if (!after.disposed) native.cuda.currentStream(this.device).waitEvent(after);
+      },
+    };
+  }
+
+  /** Settles when `ev` has completed; aborts on an asynchronous NCCL error or the timeout. */
+  #watch(what: string, ev: NativeEvent): Promise<void> {
+    const start = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      let delay = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const fail = (e: Error): void => {
+        this.#inflight.delete(cancel);
+        reject(e);
+      };
+      const cancel = (): void => {
+        clearTimeout(timer);
+        fail(createError('ERR_DIST_ABORTED', `${what}: process group ${this.#group} was aborted (${this.#abortReason ?? 'destroyed'})`));
+      };
+      const tick = (): void => {
+        try {
+          if (ev.query()) {
+            this.#inflight.delete(cancel);
+            resolve();
+            return;
+          }
+          const err = this.#comm.destroyed ? null : this.#comm.getAsyncError();
+          if (err) {
+            this.abort(`${what} failed: ${err.message}`);
+            fail(createError('ERR_DIST_PEER_FAILURE', `${what} on process group ${this.#group} (rank ${this.rank} of ${this.size}) failed: ${err.name}: ${err.message}`));
+            return;
+          }
+          if (Date.now() - start > this.#timeoutMs) {
+            this.abort(`${what} timed out`);
+            fail(createError('ERR_DIST_TIMEOUT', `${what} on process group ${this.#group} (rank ${this.rank} of ${this.size}) did not complete within ${this.#timeoutMs} ms; the communicator was aborted`));
+            return;
+          }
+        } catch (e) {
+          fail(e as Error);
+          return;
+        }
+        delay = Math.min(POLL_MAX_MS, delay + 0.25);
+        timer = setTimeout(tick, delay);
+      };
+      this.#inflight.add(cancel);
+      tick();
+    });
+  }
+
+  /** Runs the calls between ncclGroupStart and ncclGroupEnd (the group is closed even if one throws). */
+  #grouped(calls: Array<() => void>): void {
+    native.nccl.groupStart();
+    let first: unknown;
+    for (const c of calls) {
+      try {
+        c();
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    native.nccl.groupEnd();
+    if (first !== undefined) throw first;
+  }
+
+  allReduce(send: Buf, recv: Buf, count: number, dtype: DType, op: ReduceOpName): BackendWork {
+    return this.#run('allReduce', (s) =>
+      this.#comm.allReduce(dev(send, 'allReduce'), send.byteOffset, dev(recv, 'allReduce'), recv.byteOffset, count, NCCL_DTYPE[dtype], opCode(dtype, op, 'allReduce'), s));
+  }
+
+  broadcast(buf: Buf, count: number, dtype: DType, root: number): BackendWork {
+    return this.#run('broadcast', (s) => this.#comm.broadcast(dev(buf, 'broadcast'), buf.byteOffset, dev(buf, 'broadcast'), buf.byteOffset, count, NCCL_DTYPE[dtype], root, s));
+  }
+
+  reduce(send: Buf, recv: Buf, count: number, dtype: DType, op: ReduceOpName, root: number): BackendWork {
+    return this.#run('reduce', (s) =>
+      this.#comm.reduce(dev(send, 'reduce'), send.byteOffset, dev(recv, 'reduce'), recv.byteOffset, count, NCCL_DTYPE[dtype], opCode(dtype, op, 'reduce'), root, s));
+  }
+
+  allGather(send: Buf, recv: Buf, count: number, dtype: DType): BackendWork {
+    return this.#run('allGather', (s) => this.#comm.allGather(dev(send, 'allGather'), send.byteOffset, dev(recv, 'allGather'), recv.byteOffset, count, NCCL_DTYPE[dtype], s));
+  }
+
+  reduceScatter(send: Buf, recv: Buf, count: number, dtype: DType, op: ReduceOpName): BackendWork {
+    return this.#run('reduceScatter', (s) =>
+      this.#comm.reduceScatter(dev(send, 'reduceScatter'), send.byteOffset, dev(recv, 'reduceScatter'), recv.byteOffset, count, NCCL_DTYPE[dtype], opCode(dtype, op, 'reduceScatter'), s));
+  }
+
+  gather(send: Buf, recv: Buf | null, count: number, dtype: DType, root: number): BackendWork {
+    const bytes = count * DTYPE_BYTES[dtype];
+    const dt = NCCL_DTYPE[dtype];
+    return this.#run('gather', (s) => {
+      const calls: Array<() => void> = [];
+      if (this.rank === root) {
+        const r = dev(recv, 'gather');
+        for (let p = 0; p < this.size; p++) {
+          if (p === this.rank) {
+            calls.push(() => native.cuda.memcpyEnqueue(r, recv!.byteOffset + p * bytes, dev(send, 'gather'), send.byteOffset, bytes, s));
+          } else {
+            calls.push(() => this.#comm.recv(r, recv!.byteOffset + p * bytes, count, dt, p, s));
+          }
+        }
+      } else {
+        calls.push(() => this.#comm.send(dev(send, 'gather'), send.byteOffset, count, dt, root, s));
+      }
+      this.#grouped(calls);
+    });
+  }
+
+  scatter(send: Buf | null, recv: Buf, count: number, dtype: DType, root: number): BackendWork {
+    const bytes = count * DTYPE_BYTES[dtype];
+    const dt = NCCL_DTYPE[dtype];
+    return this.#run('scatter', (s) => {
+      const calls: Array<() => void> = [];
+      if (this.rank === root) {
+        const sb = dev(send, 'scatter');
+        for (let p = 0; p < this.size; p++) {
+          if (p === this.rank) {
+            calls.push(() => native.cuda.memcpyEnqueue(dev(recv, 'scatter'), recv.byteOffset, sb, send!.byteOffset + p * bytes, bytes, s));
+          } else {
+            calls.push(() => this.#comm.send(sb, send!.byteOffset + p * bytes, count, dt, p, s));
+          }
+        }
+      } else {
+        calls.push(() => this.#comm.recv(dev(recv, 'scatter'), recv.byteOffset, count, dt, root, s));
+      }
+      this.#grouped(calls);
+    });
+  }
+
+  allToAll(send: Buf, recv: Buf, sendCounts: number[], recvCounts: number[], dtype: DType): BackendWork {
+    const eb = DTYPE_BYTES[dtype];
+    const dt = NCCL_DTYPE[dtype];
+    return this.#run('allToAll', (s) => {
+      const sb = dev(send, 'allToAll');
+      const rb = dev(recv, 'allToAll');
+      const calls: Array<() => void> = [];
+      let so = send.byteOffset;
+      let ro = recv.byteOffset;
+      for (let p = 0; p < this.size; p++) {
+        const sc = sendCounts[p]!;
+        const rc = recvCounts[p]!;
+        const sOff = so;
+        const rOff = ro;
+        if (p === this.rank) {
+          calls.push(() => native.cuda.memcpyEnqueue(rb, rOff, sb, sOff, sc * eb, s));
+        } else {
+          if (sc > 0) calls.push(() => this.#comm.send(sb, sOff, sc, dt, p, s));
+          if (rc > 0) calls.push(() => this.#comm.recv(rb, rOff, rc, dt, p, s));
+        }
+        so += sc * eb;
+        ro += rc * eb;
+      }
+      this.#grouped(calls);
+    });
+  }
+
+  p2p(ops: P2PDesc[]): BackendWork[] {
+    // One group for the batch: every op shares the batch's completion.
+    const w = this.#run(ops.length === 1 ? ops[0]!.kind : 'batchIsendIrecv', (s) =>
+      this.#grouped(
+        ops.map((o) => () =>
+          o.kind === 'send'
+            ? this.#comm.send(dev(o.buf, 'send'), o.buf.byteOffset, o.count, NCCL_DTYPE[o.dtype], o.peer, s)
+            : this.#comm.recv(dev(o.buf, 'recv'), o.buf.byteOffset, o.count, NCCL_DTYPE[o.dtype], o.peer, s)),
+      ));
+    return ops.map(() => w);
+  }
+
+  barrier(): BackendWork {
+    const buf = new native.cuda.DeviceBuffer(4, this.device, this.#stream);
+    const w = this.#run('barrier', (s) => this.#comm.allReduce(buf, 0, buf, 0, 1, NCCL_DTYPE.int32, NCCL_OP.sum, s));
+    const release = (): void => {
+      buf.dispose();
+    };
+    w.done.then(release, release);
+    return w;
+  }
+
+  abort(reason: string): void {
+    if (this.#abortReason === null) this.#abortReason = reason;
+    if (!this.#comm.destroyed) this.#comm.abort();
+    for (const cancel of [...this.#inflight]) cancel();
+  }
+
+  destroy(): void {
+    if (this.#abortReason === null) this.#abortReason = 'destroyed';
+    for (const cancel of [...this.#inflight]) cancel();
+    if (!this.#comm.destroyed) {
+      // ncclCommDestroy waits for queued work on a pool thread; failures there are moot now.
+      this.#comm.destroy().catch(() => undefined).finally(() => this.#stream.dispose());
+    } else {
+      this.#stream.dispose();
+    }
+  }
+}
