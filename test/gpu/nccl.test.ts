@@ -129,3 +129,26 @@ test('2 ranks on one GPU in 2 processes (NCCL_MULTI_RANK_GPU_ENABLE=1): allReduc
     assert.match(r.out, new RegExp(`ok ${i}`));
   });
 });
+
+test('process group on the nccl backend, world size 1: collectives on cuda tensors equal the local values', { skip, timeout: 120_000 }, async () => {
+  const { dist, tensor } = await import('../../lib/index.js');
+  const { freePort } = await import('../helpers/spawn-ranks.js');
+  await dist.initProcessGroup({ backend: 'nccl', rank: 0, worldSize: 1, initMethod: `tcp://127.0.0.1:${await freePort()}`, timeoutMs: 60_000 });
+  try {
+    assert.equal(dist.getBackend(), 'nccl');
+    const x = [1, -2, 3.5, 7];
+    const t = tensor(x, { device: 'cuda:0' });
+    await dist.allReduce(t, { op: 'sum' }).wait();
+    assert.deepEqual([...(await t.data())], x);
+    await dist.broadcast(t, { src: 0 }).wait();
+    assert.deepEqual([...(await t.data())], x);
+    const out = tensor([0, 0, 0, 0], { device: 'cuda:0' });
+    await dist.allGatherIntoTensor(out, t).wait();
+    assert.deepEqual([...(await out.data())], x);
+    await dist.barrier().wait();
+    const host = tensor(x);
+    await assert.rejects(async () => dist.allReduce(host).wait(), { code: 'ERR_DEVICE_MISMATCH' });
+  } finally {
+    await dist.destroyProcessGroup();
+  }
+});
