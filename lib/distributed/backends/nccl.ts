@@ -21,6 +21,7 @@ import { DTYPE_BYTES, type Buf, type DType, type DistTensor, type ReduceOpName }
 const NCCL_DTYPE: Record<DType, number> = { int32: 2, int64: 4, float16: 6, float32: 7, float64: 8, bfloat16: 9, uint8: 1, bool: 1 };
 const NCCL_OP: Record<ReduceOpName, number> = { sum: 0, prod: 1, max: 2, min: 3, avg: 4 };
 const POLL_MAX_MS = 4;
+const IMMEDIATE_POLLS = 64;
 
 function opCode(dtype: DType, op: ReduceOpName, who: string): number {
   if (dtype !== 'bool') return NCCL_OP[op];
@@ -109,7 +110,7 @@ export class NcclBackend implements Backend {
   }
 
   alloc(bytes: number): Buf {
-    return { mem: new native.cuda.DeviceBuffer(Math.max(bytes, 1), this.device, this.#stream), byteOffset: 0 };
+    return { mem: new native.cuda.DeviceBuffer(Math.max(bytes, 1), this.device), byteOffset: 0 };
   }
 
   copy(dst: Buf, src: Buf, bytes: number): void {
@@ -145,20 +146,25 @@ export class NcclBackend implements Backend {
   #watch(what: string, ev: NativeEvent): Promise<void> {
     const start = Date.now();
     return new Promise<void>((resolve, reject) => {
+      let polls = 0;
       let delay = 0;
       let timer: NodeJS.Timeout | undefined;
+      let immediate: NodeJS.Immediate | undefined;
       const fail = (e: Error): void => {
         this.#inflight.delete(cancel);
+        if (!ev.disposed) ev.dispose();
         reject(e);
       };
       const cancel = (): void => {
         clearTimeout(timer);
+        if (immediate) clearImmediate(immediate);
         fail(createError('ERR_DIST_ABORTED', `${what}: process group ${this.#group} was aborted (${this.#abortReason ?? 'destroyed'})`));
       };
       const tick = (): void => {
         try {
           if (ev.query()) {
             this.#inflight.delete(cancel);
+            ev.dispose(); // done: a later onWait has nothing to wait for
             resolve();
             return;
           }
@@ -177,8 +183,13 @@ export class NcclBackend implements Backend {
           fail(e as Error);
           return;
         }
-        delay = Math.min(POLL_MAX_MS, delay + 0.25);
-        timer = setTimeout(tick, delay);
+        // Small ops finish within microseconds: poll on every loop turn first, then back off.
+        if (++polls <= IMMEDIATE_POLLS) {
+          immediate = setImmediate(tick);
+        } else {
+          delay = Math.min(POLL_MAX_MS, delay + 0.25);
+          timer = setTimeout(tick, delay);
+        }
       };
       this.#inflight.add(cancel);
       tick();
