@@ -74,7 +74,7 @@ const char* ncclGetErrorString(int r) { return r == 5 ? "invalid usage (fake)" :
 const char* ncclGetLastError(void* comm) { return "fake: groupEnd without groupStart"; }
 `;
 
-test('a (fake) NCCL: getUniqueId returns its 128 bytes, and a failing call reports NCCL's code and name', { skip: !compilerAvailable() && 'no C compiler' }, () => {
+test('a (fake) NCCL: getUniqueId returns its 128 bytes, and a failing call reports the NCCL code and name', { skip: !compilerAvailable() && 'no C compiler' }, () => {
   const dir = buildSharedLib('libnccl.so.2', fakeNccl);
   const o = inChild<{ available: boolean; version: number[]; id: number[]; start: Thrown | null; end: Thrown | null; extra: Thrown | null; init: Thrown | null }>(
     `const id = nccl.getUniqueId();
