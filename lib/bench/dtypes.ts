@@ -4,6 +4,20 @@
  */
 import { ArgumentError } from '../errors.js';
 
+// The exact host encodings of the half types are lib/tensor's (round to nearest even).
+export {
+  floatToHalf as floatToHalfBits,
+  halfToFloat as halfBitsToFloat,
+  floatToBFloat16 as floatToBf16Bits,
+  bfloat16ToFloat as bf16BitsToFloat,
+} from '../tensor/dtype.js';
+import {
+  bfloat16ToFloat as bf16BitsToFloat,
+  floatToBFloat16 as floatToBf16Bits,
+  floatToHalf as floatToHalfBits,
+  halfToFloat as halfBitsToFloat,
+} from '../tensor/dtype.js';
+
 /** node-nccl's dtype names (lib/tensor's DType). */
 export type TensorDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'uint8' | 'bool';
 
@@ -83,61 +97,8 @@ export function parseOps(value: string): ReduceOp[] {
   throw new ArgumentError(`-o ${value}: unknown reduction op; expected sum, prod, min, max, avg or all`);
 }
 
-// ---------------------------------------------------------------------------------------------
 // Host encodings. Values used by the benchmark's fill pattern are small integers and powers of
-// two, which float16 and bfloat16 represent exactly; the encoders round to nearest even anyway.
-// ---------------------------------------------------------------------------------------------
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-export function floatToBf16Bits(x: number): number {
-  f32[0] = x;
-  const bits = u32[0]!;
-  if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x007fffff) !== 0) return 0x7fc0; // NaN
-  const rounding = 0x7fff + ((bits >>> 16) & 1);
-  return ((bits + rounding) >>> 16) & 0xffff;
-}
-
-export function bf16BitsToFloat(h: number): number {
-  u32[0] = (h & 0xffff) << 16;
-  return f32[0]!;
-}
-
-export function floatToHalfBits(x: number): number {
-  f32[0] = x;
-  const bits = u32[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  let mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-  e = half >>> 10;
-  return sign | half;
-}
-
-export function halfBitsToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
+// two, which float16 and bfloat16 represent exactly.
 
 /** The host array that holds `count` elements of a dtype (half types as their raw 16-bit words). */
 export type HostArray = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
