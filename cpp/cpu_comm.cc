@@ -508,32 +508,23 @@ void Engine::Barrier(Op& op) {
   CheckDescs(op);
 }
 
-void Engine::AllReduce(Op& op) {
-  const size_t es = DTypeSize(op.dtype);
-  const size_t bytes = static_cast<size_t>(op.count) * es;
-  if (bytes > kSmallBytes || bytes > cfg_.slotBytes) return ReduceLarge(op, true);
-  BeginWrite();
-  PublishDesc(op);
-  std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send, bytes);
-  Arrive();
-  WaitAllPeers(phase_);
-  CheckDescs(op);
-  std::vector<const void*> in(cfg_.size);
-  for (int r = 0; r < cfg_.size; r++) in[r] = Buf(r, phase_);
-  ReduceN(op.dtype, op.op, op.recv, in.data(), cfg_.size, static_cast<size_t>(op.count), cfg_.size);
-}
+void Engine::AllReduce(Op& op) { ReduceSmall(op, true); }
 
-void Engine::Reduce(Op& op) {
+void Engine::Reduce(Op& op) { ReduceSmall(op, false); }
+
+// Messages that fit one slot: every rank publishes its input, then every rank (all) or the root
+// alone reduces the whole vector from all slots. Larger ones go through ReduceLarge.
+void Engine::ReduceSmall(Op& op, bool all) {
   const size_t es = DTypeSize(op.dtype);
   const size_t bytes = static_cast<size_t>(op.count) * es;
-  if (bytes > kSmallBytes || bytes > cfg_.slotBytes) return ReduceLarge(op, false);
+  if (bytes > kSmallBytes || bytes > cfg_.slotBytes) return ReduceLarge(op, all);
   BeginWrite();
   PublishDesc(op);
   std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send, bytes);
   Arrive();
   WaitAllPeers(phase_);
   CheckDescs(op);
-  if (cfg_.rank != op.root) return;
+  if (!all && cfg_.rank != op.root) return;
   std::vector<const void*> in(cfg_.size);
   for (int r = 0; r < cfg_.size; r++) in[r] = Buf(r, phase_);
   ReduceN(op.dtype, op.op, op.recv, in.data(), cfg_.size, static_cast<size_t>(op.count), cfg_.size);

@@ -132,6 +132,7 @@ class Engine {
   void Scatter(Op& op);
   void AllToAll(Op& op);
   void Barrier(Op& op);
+  void ReduceSmall(Op& op, bool all);
   void ReduceLarge(Op& op, bool all);
 
   Config cfg_;
