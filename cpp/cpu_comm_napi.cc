@@ -13,7 +13,7 @@
 
 #include "addon.h"
 #include "common.h"
-#include "cpu_comm.h"
+#include "cpu_shm.h"
 #include "errors.h"
 
 namespace nn {
@@ -103,7 +103,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       cfg.slotBytes = static_cast<size_t>(a.OptInt(o, "slotBytes", 1 << 20, 4096, int64_t{1} << 30));
       cfg.chanBytes = static_cast<size_t>(a.OptInt(o, "chanBytes", 256 << 10, 4096, int64_t{1} << 30));
       cfg.spinUs = a.OptInt(o, "spinUs", 50, 0, 1000000);
-      engine_ = std::make_unique<cpucomm::Engine>(cfg);
+      engine_ = std::make_unique<cpucomm::ShmTransport>(cfg);
       Napi::Env env = info.Env();
       state_ = new CompletionState();
       tsfn_ = Tsfn::New(env, "node-nccl cpu communicator", 0, 1, state_,
@@ -282,7 +282,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     return nullptr;
   }
 
-  struct Hooks : cpucomm::Engine::P2PHooks {
+  struct Hooks : cpucomm::P2PHooks {
     CpuComm* self;
     std::unordered_map<cpucomm::Op*, Item*> items;
     cpucomm::Op* More() override {
@@ -367,7 +367,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   Napi::Value GetBroken(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), engine_->broken()); }
   Napi::Value GetDestroyed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), destroyed_); }
 
-  std::unique_ptr<cpucomm::Engine> engine_;
+  std::unique_ptr<cpucomm::Transport> engine_;
   CompletionState* state_ = nullptr;  // owned by tsfn_
   Tsfn tsfn_;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
