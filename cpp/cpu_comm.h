@@ -44,7 +44,8 @@ struct Op {
   uint8_t* send = nullptr;
   uint8_t* recv = nullptr;
   std::vector<int64_t> sendCounts, recvCounts;  // all-to-all: elements to/from each rank
-  uint64_t seq = 0;           // assigned by the engine
+  uint64_t seq = 0;           // assigned by the transport when the op starts
+  int stage = 0;              // how far a TryRun got before it gave up (the transport's own marks)
 };
 
 // Told by RunP2P about point-to-point ops: `More` is polled for newly queued ops to add, `Done`
@@ -63,6 +64,11 @@ class Transport {
   // Runs one collective to completion (blocking). After any failure the transport is broken:
   // later ops fail at once with ERR_DIST_ABORTED.
   virtual void Run(Op& op) = 0;
+  // Runs a small collective on the calling thread when it completes within `budgetUs` of spinning:
+  // true when it completed; false when it would have to wait longer (or the transport does not
+  // run this op so), and then the op must be finished with Run(op) before any other op, which
+  // resumes it where it stopped. Failures throw, as Run's do. Never sleeps.
+  virtual bool TryRun(Op& op, int64_t budgetUs) { return false; }
   // Point-to-point ops progress together, so a send and a receive between the same two ranks in
   // opposite directions never deadlock.
   virtual void RunP2P(std::vector<Op*> ops, P2PHooks& hooks) = 0;
