@@ -69,6 +69,8 @@ class Transport {
   // run this op so), and then the op must be finished with Run(op) before any other op, which
   // resumes it where it stopped. Failures throw, as Run's do. Never sleeps.
   virtual bool TryRun(Op& op, int64_t budgetUs) { return false; }
+  // Whether TryRun may run this op at all (a small op of a kind it can resume).
+  virtual bool Direct(const Op& op) const { return false; }
   // Point-to-point ops progress together, so a send and a receive between the same two ranks in
   // opposite directions never deadlock.
   virtual void RunP2P(std::vector<Op*> ops, P2PHooks& hooks) = 0;

@@ -1,8 +1,16 @@
-// N-API face of the CPU collective backend (engine: cpu_comm.h). Each CpuComm owns one engine
-// and one communication thread with a FIFO queue; `connect()` and `submit(desc)` enqueue work and
-// return a Promise at once, which the thread settles through a thread-safe function. The event
-// loop never waits on a peer. Host buffers passed in are kept alive (referenced) until their op
-// completes. An environment cleanup hook destroys the communicator at exit or worker teardown.
+// N-API face of the CPU collective backend (transports: cpu_comm.h). Each CpuComm owns one
+// transport and one communication thread with a FIFO queue; `connect()` and `submit(desc)` enqueue
+// work and return a Promise at once, which the thread settles through a thread-safe function.
+// Host buffers passed in are kept alive (referenced) until their op completes. An environment
+// cleanup hook destroys the communicator at exit or worker teardown.
+//
+// The direct path: when the thread is idle, a small collective is first tried on the JS thread
+// itself (Transport::TryRun) with a bounded spin of `directUs` microseconds. If the peers are
+// already there it completes in a microsecond or two and the Promise is returned settled: no
+// hand-off to the thread, no event-loop round trip. Otherwise it moves to the thread, which
+// resumes it; the event loop is never held longer than that budget.
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -15,6 +23,7 @@
 #include "common.h"
 #include "cpu_shm.h"
 #include "errors.h"
+#include "wrap.h"
 
 namespace nn {
 namespace {
@@ -22,12 +31,16 @@ using cpucomm::DType;
 using cpucomm::Kind;
 using cpucomm::RedOp;
 
+constexpr napi_type_tag kCpuCommTag = {0x6e6e636c63707563ULL, 0x2f7a1c4e9b0d6a35ULL};
+
 struct Item {
   bool connect = false;
   cpucomm::Op op;
   napi_deferred deferred = nullptr;
-  std::vector<Napi::Reference<Napi::Value>> refs;  // buffers kept alive until completion
+  std::vector<Napi::Value> held;                    // the op's buffers, during submit()
+  std::vector<Napi::Reference<Napi::Value>> refs;  // ... kept alive until completion once queued
   std::unique_ptr<NativeError> err;
+  bool small = false;  // the transport could run it directly (Transport::Direct)
 };
 
 // Lives as long as the thread-safe function (deleted by its finalizer), so completions that are
@@ -71,24 +84,33 @@ HostSpan ReadHost(const Args& a, const Napi::Object& desc, const char* key, Napi
 
 class CpuComm : public Napi::ObjectWrap<CpuComm> {
  public:
+  static constexpr const char* kClassName = "CpuComm";
   static void Register(Napi::Env env, Napi::Object exports) {
-    Napi::Function cls = DefineClass(env, "CpuComm",
-                                     {InstanceMethod<&CpuComm::Connect>("connect"),
-                                      InstanceMethod<&CpuComm::Submit>("submit"),
-                                      InstanceMethod<&CpuComm::AbortJs>("abort"),
-                                      InstanceMethod<&CpuComm::DestroyJs>("destroy"),
-                                      InstanceAccessor<&CpuComm::GetRank>("rank"),
-                                      InstanceAccessor<&CpuComm::GetSize>("size"),
-                                      InstanceAccessor<&CpuComm::GetPending>("pending"),
-                                      InstanceAccessor<&CpuComm::GetBroken>("broken"),
-                                      InstanceAccessor<&CpuComm::GetDestroyed>("destroyed")});
+    using M = Members<CpuComm>;
+    Napi::Function cls = DefineClass(env, "CpuComm", {});
+    M::Install(cls, {
+                        M::Method<&CpuComm::Connect>(env, "connect"),
+                        M::Method<&CpuComm::Submit>(env, "submit"),
+                        M::Method<&CpuComm::AbortJs>(env, "abort"),
+                        M::Method<&CpuComm::DestroyJs>(env, "destroy"),
+                        M::Getter<&CpuComm::GetRank>("rank"),
+                        M::Getter<&CpuComm::GetSize>("size"),
+                        M::Getter<&CpuComm::GetPending>("pending"),
+                        M::Getter<&CpuComm::GetBroken>("broken"),
+                        M::Getter<&CpuComm::GetDestroyed>("destroyed"),
+                    });
     Data(env).classes["CpuComm"] = Napi::Persistent(cls);
     Namespace(exports, "dist").Set("CpuComm", cls);
+  }
+  static CpuComm* FromValue(const Napi::Value& v) {
+    if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kCpuCommTag)) return nullptr;
+    return Unwrap(v.As<Napi::Object>());
   }
 
   explicit CpuComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuComm>(info) {
     Guard(info.Env(), [&] {
       Args a(info, "new CpuComm");
+      if (!info.IsConstructCall()) a.Fail("CpuComm is a class: call it with new");
       a.Count(1, 1);
       Napi::Object o = a.Object(0, "options");
       cpucomm::Config cfg;
@@ -103,6 +125,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       cfg.slotBytes = static_cast<size_t>(a.OptInt(o, "slotBytes", 1 << 20, 4096, int64_t{1} << 30));
       cfg.chanBytes = static_cast<size_t>(a.OptInt(o, "chanBytes", 256 << 10, 4096, int64_t{1} << 30));
       cfg.spinUs = a.OptInt(o, "spinUs", 50, 0, 1000000);
+      directUs_ = a.OptInt(o, "directUs", 50, 0, 10000);
       engine_ = std::make_unique<cpucomm::ShmTransport>(cfg);
       Napi::Env env = info.Env();
       state_ = new CompletionState();
@@ -115,24 +138,25 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
         Shutdown();
       }));
       thread_ = std::thread([this] { Loop(); });
+      info.This().As<Napi::Object>().TypeTag(&kCpuCommTag);
     });
   }
 
   ~CpuComm() override { Shutdown(); }
 
  private:
+  friend class Members<CpuComm>;
+
   Napi::Value Connect(const Napi::CallbackInfo& info) {
-    return Guard(info.Env(), [&]() -> Napi::Value {
-      Args a(info, "CpuComm.connect");
-      a.Count(0, 0);
-      auto item = std::make_unique<Item>();
-      item->connect = true;
-      return Enqueue(info.Env(), std::move(item));
-    });
+    Args a(info, "CpuComm.connect");
+    a.Count(0, 0);
+    auto item = std::make_unique<Item>();
+    item->connect = true;
+    return Enqueue(info.Env(), std::move(item));
   }
 
   Napi::Value Submit(const Napi::CallbackInfo& info) {
-    return Guard(info.Env(), [&]() -> Napi::Value {
+    {
       Args a(info, "CpuComm.submit");
       a.Count(1, 1);
       Napi::Object d = a.Object(0, "desc");
@@ -196,8 +220,9 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       if (sendNeed >= 0) op.send = Bind(a, d, "send", "sendOffset", sendNeed, *item);
       if (recvNeed >= 0) op.recv = Bind(a, d, "recv", "recvOffset", recvNeed, *item);
       if (op.kind == Kind::Broadcast) op.send = op.recv;
+      if (RunDirect(*item)) return info.Env().Undefined();
       return Enqueue(info.Env(), std::move(item));
-    });
+    }
   }
 
   static std::vector<int64_t> ReadCounts(const Args& a, const Napi::Object& d, const char* key, int size) {
@@ -224,8 +249,32 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     if (CheckedAdd(off, need, "CpuComm.submit") > static_cast<int64_t>(s.bytes))
       a.Fail(std::string("'") + key + "' is too small: the op needs " + std::to_string(need) + " bytes at byte offset " +
              std::to_string(off) + ", the buffer has " + std::to_string(s.bytes));
-    item.refs.push_back(Napi::Persistent(holder));
+    item.held.push_back(holder);
     return s.ptr + off;
+  }
+
+  // The direct path (see the top of this file): true when the op completed here; a failure
+  // throws (the op failed, as its Promise would have rejected); false: it goes to the thread,
+  // which resumes it if TryRun started it. When only a few small ops are ahead of it on the
+  // thread (say one that gave up on a late peer), it waits for them within the same budget
+  // rather than queue behind them: otherwise one late peer would send every later op of a
+  // back-to-back run through the thread.
+  bool RunDirect(Item& item) {
+    item.small = engine_->Direct(item.op);
+    if (directUs_ <= 0 || destroyed_ || !item.small) return false;
+    using clock = std::chrono::steady_clock;
+    const auto until = clock::now() + std::chrono::microseconds(directUs_);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);  // only this thread enqueues: idle stays idle
+        if (queue_.empty() && !busy_) break;
+        if (large_ > 0 || queue_.size() >= kMaxSmallAhead) return false;
+      }
+      if (clock::now() >= until) return false;
+      std::this_thread::yield();
+    }
+    const int64_t left = std::chrono::duration_cast<std::chrono::microseconds>(until - clock::now()).count();
+    return engine_->TryRun(item.op, std::max<int64_t>(left, 1));
   }
 
   Napi::Value Enqueue(Napi::Env env, std::unique_ptr<Item> item) {
@@ -233,9 +282,12 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     napi_value promise;
     napi_status st = napi_create_promise(env, &item->deferred, &promise);
     if (st != napi_ok) Throw(code::kInternal, "napi_create_promise failed");
+    for (const Napi::Value& v : item->held) item->refs.push_back(Napi::Persistent(v));
+    item->held.clear();
     if (state_->pending++ == 0) tsfn_.Ref(env);
     {
       std::lock_guard<std::mutex> lk(mu_);
+      if (!item->small) large_++;
       queue_.push_back(item.release());
     }
     cv_.notify_one();
@@ -246,9 +298,14 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
 
   Item* PopBlocking() {
     std::unique_lock<std::mutex> lk(mu_);
+    busy_ = false;  // the previous item, if any, is complete
+    if (curLarge_) large_--;
+    curLarge_ = false;
     cv_.wait(lk, [&] { return !queue_.empty() || stopping_; });
     if (queue_.empty()) return nullptr;
+    busy_ = true;
     Item* it = queue_.front();
+    curLarge_ = !it->small;
     queue_.pop_front();
     return it;
   }
@@ -259,6 +316,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     Item* it = queue_.front();
     if (it->connect || (it->op.kind != Kind::Send && it->op.kind != Kind::Recv)) return nullptr;
     queue_.pop_front();
+    large_--;  // p2p ops are never small; the batch runs until the thread pops again
     return it;
   }
 
@@ -341,22 +399,18 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   }
 
   Napi::Value AbortJs(const Napi::CallbackInfo& info) {
-    return Guard(info.Env(), [&]() -> Napi::Value {
-      Args a(info, "CpuComm.abort");
-      a.Count(0, 1);
-      std::string why = a.IsMissing(0) ? "abort() was called" : a.String(0, "reason");
-      engine_->Abort(why);
-      return info.Env().Undefined();
-    });
+    Args a(info, "CpuComm.abort");
+    a.Count(0, 1);
+    std::string why = a.IsMissing(0) ? "abort() was called" : a.String(0, "reason");
+    engine_->Abort(why);
+    return info.Env().Undefined();
   }
 
   Napi::Value DestroyJs(const Napi::CallbackInfo& info) {
-    return Guard(info.Env(), [&]() -> Napi::Value {
-      Args a(info, "CpuComm.destroy");
-      a.Count(0, 0);
-      Shutdown();
-      return info.Env().Undefined();
-    });
+    Args a(info, "CpuComm.destroy");
+    a.Count(0, 0);
+    Shutdown();
+    return info.Env().Undefined();
   }
 
   Napi::Value GetRank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), engine_->config().rank); }
@@ -376,6 +430,13 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   std::condition_variable cv_;
   std::deque<Item*> queue_;
   bool stopping_ = false;
+  // Under mu_: the thread is running an item; the items queued or running that are not small,
+  // and whether the running one is such.
+  bool busy_ = false;
+  size_t large_ = 0;
+  bool curLarge_ = false;
+  static constexpr size_t kMaxSmallAhead = 64;
+  int64_t directUs_ = 50;
   bool destroyed_ = false;
   bool hookRan_ = false;
 };

@@ -24,6 +24,9 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kSmallBytes = 32 << 10;  // all-reduce/reduce: every rank reduces everything below this
 constexpr auto kLivenessEvery = std::chrono::milliseconds(20);
 
+// Thrown by a wait in TryRun when the budget is spent; the op resumes in Run.
+struct WouldBlock {};
+
 enum AbortCode : uint32_t { kNone = 0, kTimeout = 1, kPeer = 2, kMismatch = 3 };
 
 size_t RoundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
@@ -383,6 +386,7 @@ void ShmTransport::WaitRanks(const std::vector<int>& ranks, uint32_t target) {
     }
     auto now = clock::now();
     if (iter == 64) t0 = now;
+    if (trying_ && (now >= tryUntil_ || now - t0 >= spin)) throw WouldBlock{};
     if (now - t0 < spin) {
       if ((iter & 15) == 0) sched_yield(); else CpuRelax();
       continue;
@@ -461,11 +465,46 @@ void ShmTransport::CheckDescs(const Op& op) {
 
 // ---- collectives --------------------------------------------------------------------------
 
-void ShmTransport::Run(Op& op) {
+void ShmTransport::Start(Op& op) {
   CheckUsable(op);
   op.seq = ++seq_;
-  cur_ = &op;
   deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.timeoutMs);
+}
+
+// Ops of one phase whose data fits the small-message path: their only waits are before writing
+// (nothing done yet) and after arriving (stage 1), so a TryRun that gives up can be resumed.
+bool ShmTransport::Direct(const Op& op) const {
+  if (!hdr_) return false;
+  const size_t bytes = static_cast<size_t>(op.count) * DTypeSize(op.dtype);
+  const bool small = bytes <= kSmallBytes && bytes <= cfg_.slotBytes;
+  switch (op.kind) {
+    case Kind::Barrier: return true;
+    case Kind::AllReduce: case Kind::Reduce: case Kind::Broadcast: case Kind::AllGather: return small;
+    default: return false;
+  }
+}
+
+bool ShmTransport::TryRun(Op& op, int64_t budgetUs) {
+  if (!Direct(op) || op.seq != 0) return false;
+  Start(op);
+  trying_ = true;
+  tryUntil_ = std::chrono::steady_clock::now() + std::chrono::microseconds(budgetUs);
+  struct Untry {
+    bool& t;
+    ~Untry() { t = false; }
+  } untry{trying_};
+  try {
+    Run(op);
+    return true;
+  } catch (const WouldBlock&) {
+    return false;
+  }
+}
+
+void ShmTransport::Run(Op& op) {
+  if (op.seq == 0) Start(op);  // else: resuming an op a TryRun started
+  else CheckUsable(op);
+  cur_ = &op;
   struct Clear {
     const Op*& p;
     ~Clear() { p = nullptr; }
@@ -495,9 +534,12 @@ void ShmTransport::Run(Op& op) {
 }
 
 void ShmTransport::Barrier(Op& op) {
-  BeginWrite();
-  PublishDesc(op);
-  Arrive();
+  if (op.stage == 0) {
+    BeginWrite();
+    PublishDesc(op);
+    Arrive();
+    op.stage = 1;
+  }
   WaitAllPeers(phase_);
   CheckDescs(op);
 }
@@ -512,10 +554,13 @@ void ShmTransport::ReduceSmall(Op& op, bool all) {
   const size_t es = DTypeSize(op.dtype);
   const size_t bytes = static_cast<size_t>(op.count) * es;
   if (bytes > kSmallBytes || bytes > cfg_.slotBytes) return ReduceLarge(op, all);
-  BeginWrite();
-  PublishDesc(op);
-  std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send, bytes);
-  Arrive();
+  if (op.stage == 0) {
+    BeginWrite();
+    PublishDesc(op);
+    std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send, bytes);
+    Arrive();
+    op.stage = 1;
+  }
   WaitAllPeers(phase_);
   CheckDescs(op);
   if (!all && cfg_.rank != op.root) return;
@@ -569,10 +614,13 @@ void ShmTransport::Broadcast(Op& op) {
   bool first = true;
   for (size_t off = 0; first || off < total;) {
     const size_t len = std::min(cfg_.slotBytes, total - off);
-    if (writer || first) BeginWrite();
-    if (first) PublishDesc(op);
-    if (writer) std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send + off, len);
-    Arrive();
+    if (!first || op.stage == 0) {  // stage 1: a TryRun already arrived with the first chunk
+      if (writer || first) BeginWrite();
+      if (first) PublishDesc(op);
+      if (writer) std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send + off, len);
+      Arrive();
+      op.stage = 1;
+    }
     if (first) {
       WaitAllPeers(phase_);
       CheckDescs(op);
@@ -591,10 +639,13 @@ void ShmTransport::AllGather(Op& op) {
   bool first = true;
   for (size_t off = 0; first || off < total;) {
     const size_t len = std::min(cfg_.slotBytes, total - off);
-    BeginWrite();
-    if (first) PublishDesc(op);
-    std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send + off, len);
-    Arrive();
+    if (!first || op.stage == 0) {  // stage 1: a TryRun already arrived with the first chunk
+      BeginWrite();
+      if (first) PublishDesc(op);
+      std::memcpy(Buf(cfg_.rank, phase_ + 1), op.send + off, len);
+      Arrive();
+      op.stage = 1;
+    }
     WaitAllPeers(phase_);
     if (first) CheckDescs(op);
     first = false;

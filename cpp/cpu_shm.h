@@ -47,6 +47,9 @@ class ShmTransport final : public Transport {
   // Creates (rank 0) or opens the segment, waits until every rank has mapped it, unlinks its name.
   void Connect() override;
   void Run(Op& op) override;
+  // Barrier and small (one-slot) all-reduce, reduce, broadcast and all-gather run directly.
+  bool TryRun(Op& op, int64_t budgetUs) override;
+  bool Direct(const Op& op) const override;
   void RunP2P(std::vector<Op*> ops, P2PHooks& hooks) override;
 
   void Abort(const std::string& why) override;
@@ -87,6 +90,7 @@ class ShmTransport final : public Transport {
   void Scatter(Op& op);
   void AllToAll(Op& op);
   void Barrier(Op& op);
+  void Start(Op& op);  // checks usability, numbers the op, sets its deadline
   void ReduceSmall(Op& op, bool all);
   void ReduceLarge(Op& op, bool all);
 
@@ -98,6 +102,8 @@ class ShmTransport final : public Transport {
   uint64_t seq_ = 0;     // collectives (the same on every rank)
   uint64_t p2pSeq_ = 0;  // point-to-point ops (per rank)
   const Op* cur_ = nullptr;  // the op being run, for messages
+  bool trying_ = false;      // in TryRun: waits give up (WouldBlock) instead of sleeping
+  std::chrono::steady_clock::time_point tryUntil_;
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::steady_clock::time_point lastLiveness_;
   std::atomic<bool> broken_{false};

@@ -378,7 +378,7 @@ export interface NativeKernels {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU collective backend (cpp/cpu_comm.*, cpp/cpu_comm_napi.cc): shared memory between the
+// CPU collective backend (cpp/cpu_comm*.cc, cpp/cpu_shm.cc): shared memory between the
 // processes of one host, a native communication thread per communicator.
 // ---------------------------------------------------------------------------------------------
 
@@ -395,6 +395,12 @@ export interface NativeCpuCommOptions {
   chanBytes?: number;
   /** Busy-wait budget before a wait sleeps, microseconds. Default 50. */
   spinUs?: number;
+  /**
+   * Direct path: a small collective submitted while the communication thread is idle is first
+   * run on the calling thread, spinning at most this many microseconds for the peers; if they are
+   * there, submit() returns an already-settled Promise. 0 turns it off. Default 50.
+   */
+  directUs?: number;
 }
 
 export type NativeCpuCommKind =
@@ -433,8 +439,12 @@ export interface NativeCpuComm {
   readonly destroyed: boolean;
   /** Maps the group's shared memory and waits for every rank (ERR_DIST_TIMEOUT naming the missing). */
   connect(): Promise<void>;
-  /** Queues one op on the communication thread; settles when it completes on this rank. */
-  submit(desc: NativeCpuCommDesc): Promise<void>;
+  /**
+   * Queues one op on the communication thread; the Promise settles when it completes on this
+   * rank. A small op that completed directly (see `directUs`) returns undefined instead, and one
+   * that failed so throws its error.
+   */
+  submit(desc: NativeCpuCommDesc): Promise<void> | undefined;
   /** Fails every current and later op with ERR_DIST_ABORTED. */
   abort(reason?: string): void;
   /** Aborts what is in flight, leaves the group (peers fail promptly), stops the thread. */

@@ -5,10 +5,14 @@
  */
 import type { BackendName, Buf, DType, DistTensor, GroupStore, ReduceOpName } from './types.js';
 
-/** One backend op in flight: `done` settles when it completes; `onWait` orders the caller after it. */
+/**
+ * One backend op: `done` settles when it completes; `onWait` orders the caller after it.
+ * `completed` says it already completed when it was submitted (`done` is then resolved).
+ */
 export interface BackendWork {
   done: Promise<void>;
   onWait?: () => void;
+  completed?: boolean;
 }
 
 export interface P2PDesc {

@@ -7,7 +7,7 @@
 import { createError } from '../errors.js';
 import type { GroupStore } from './types.js';
 
-/** Whether NODE_NCCL_DEBUG asks for the cross-rank checks (read on each call: tests flip it). */
+/** Whether NODE_NCCL_DEBUG asks for the cross-rank checks (a ProcessGroup reads it when it is made). */
 export function debugDetail(): boolean {
   return (process.env.NODE_NCCL_DEBUG ?? '').toLowerCase() === 'detail';
 }

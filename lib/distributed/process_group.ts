@@ -124,6 +124,8 @@ export class ProcessGroup {
   #chain: Promise<void> = Promise.resolve();
   readonly #inflight = new Set<Promise<void>>();
   #destroyed = false;
+  /** NODE_NCCL_DEBUG=detail, read when the group is made (as torch reads TORCH_DISTRIBUTED_DEBUG at init). */
+  readonly #debugDetail = debugDetail();
 
   constructor(init: GroupInit) {
     this.name = init.name;
@@ -210,7 +212,7 @@ export class ProcessGroup {
     const seq = fp === null ? 0 : ++this.#seq;
     let work: BackendWork;
     let done: Promise<void>;
-    if (fp !== null && debugDetail() && this.#store) {
+    if (fp !== null && this.#debugDetail && this.#store) {
       const store = this.#store;
       const check = this.#chain.then(() => checkFingerprints(store, this.name, seq, this.#groupRank, this.size, fp, this.timeoutMs));
       let onWait: (() => void) | undefined;
@@ -227,6 +229,15 @@ export class ProcessGroup {
       return this.#track(new Work(done, { onWait: () => onWait?.() }), done);
     }
     work = start();
+    if (work.completed) {
+      // Completed as it was submitted (the cpu backend's direct path): nothing is in flight.
+      try {
+        after?.();
+      } catch (e) {
+        return Work.failed(e instanceof Error ? e : new Error(String(e)));
+      }
+      return Work.completed({ onWait: work.onWait });
+    }
     done = after ? work.done.then(after) : work.done;
     return this.#track(new Work(done, { onWait: work.onWait }), done);
   }

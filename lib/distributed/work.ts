@@ -13,6 +13,9 @@ export interface WorkOptions {
   finished?: Promise<void>;
 }
 
+/** The completion of a Work that was complete when it was made. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 export class Work implements PromiseLike<void> {
   readonly #done: Promise<void>;
   #settled = false;
@@ -21,6 +24,11 @@ export class Work implements PromiseLike<void> {
 
   constructor(done: Promise<void>, opts: WorkOptions = {}) {
     this.#onWait = opts.onWait;
+    if (done === SETTLED) {
+      this.#settled = true;
+      this.#done = SETTLED;
+      return;
+    }
     this.#done = done.then(
       () => {
         this.#settled = true;
@@ -34,9 +42,9 @@ export class Work implements PromiseLike<void> {
     this.#done.catch(() => {});
   }
 
-  /** A Work that is already complete. */
-  static completed(): Work {
-    return new Work(Promise.resolve());
+  /** A Work that is already complete (isCompleted() is true at once). */
+  static completed(opts: WorkOptions = {}): Work {
+    return new Work(SETTLED, opts);
   }
 
   /** A Work that failed with `error` (it rejects only when awaited or waited on). */

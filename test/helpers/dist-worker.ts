@@ -269,6 +269,63 @@ async function realTensors(rank: number, size: number): Promise<void> {
   for (let r = 0; r < size; r++) expectSame(`Tensor allGather [${r}]`, (await outs[r]!.data()) as Float32Array, [r, -r]);
 }
 
+// The cpu backend's direct path (small collectives completed on the calling thread when the
+// peers are there, resumed on the communication thread when they are late). Prints how many
+// lockstep all-reduces completed at once ("DIRECT <n>") for the test to check against the setting.
+async function direct(rank: number, size: number): Promise<void> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Lockstep: every rank calls at about the same time.
+  let atOnce = 0;
+  for (let i = 0; i < 400; i++) {
+    const inputs = Array.from({ length: size }, (_, r) => randomInput('float32', 2, seedOf('d1', i, r)));
+    const t = HostTensor.from('float32', inputs[rank]!.slice() as Arr);
+    const w = dist.allReduce(t);
+    if (w.isCompleted()) atOnce++;
+    await w;
+    expectSame(`lockstep allReduce #${i}`, t.data, reduceRef('float32', 'sum', inputs));
+  }
+  process.stdout.write(`DIRECT ${atOnce}\n`);
+  // A late peer: the others give up on it and their communication thread finishes the op.
+  for (const late of [0, size - 1]) {
+    const inputs = Array.from({ length: size }, (_, r) => randomInput('int64', 5, seedOf('late', late, r)));
+    const t = HostTensor.from('int64', inputs[rank]!.slice() as Arr);
+    if (rank === late) await sleep(30);
+    const w = dist.allReduce(t, { op: 'max' });
+    if (rank !== late && w.isCompleted()) fail(`allReduce completed at once although rank ${late} was 30 ms late`);
+    await w;
+    expectSame(`allReduce with rank ${late} late`, t.data, reduceRef('int64', 'max', inputs));
+  }
+  // Back to back without awaiting, mixed kinds, one rank pausing mid-burst, behind a large op.
+  const big = Array.from({ length: size }, (_, r) => randomInput('float32', 400_003, seedOf('bigd', r)));
+  const bigT = HostTensor.from('float32', big[rank]!.slice() as Arr);
+  const pending: { w: PromiseLike<void>; check: () => void }[] = [{ w: dist.allReduce(bigT), check: () => expectSame('large allReduce in a burst', bigT.data, reduceRef('float32', 'sum', big)) }];
+  for (let i = 0; i < 300; i++) {
+    if (rank === 1 && i % 50 === 25) await sleep(5);
+    const inputs = Array.from({ length: size }, (_, r) => randomInput('float64', 3, seedOf('burst', i, r)));
+    const t = HostTensor.from('float64', inputs[rank]!.slice() as Arr);
+    switch (i % 4) {
+      case 0:
+        pending.push({ w: dist.allReduce(t, { op: 'min' }), check: () => expectSame(`burst allReduce #${i}`, t.data, reduceRef('float64', 'min', inputs)) });
+        break;
+      case 1:
+        pending.push({ w: dist.broadcast(t, { src: i % size }), check: () => expectSame(`burst broadcast #${i}`, t.data, inputs[i % size]!) });
+        break;
+      case 2: {
+        const outs = Array.from({ length: size }, () => HostTensor.zeros('float64', [3]));
+        pending.push({ w: dist.allGather(outs, t), check: () => outs.forEach((o, r) => expectSame(`burst allGather #${i} [${r}]`, o.data, inputs[r]!)) });
+        break;
+      }
+      default: {
+        const dst = i % size;
+        pending.push({ w: dist.reduce(t, { dst, op: 'sum' }), check: () => expectSame(`burst reduce #${i}`, t.data, rank === dst ? reduceRef('float64', 'sum', inputs) : inputs[rank]!) });
+      }
+    }
+    if (i % 100 === 99) pending.push({ w: dist.barrier(), check: () => {} });
+  }
+  for (const p of pending) await p.w;
+  for (const p of pending) p.check();
+}
+
 // ---- fault scenarios: print what happened, exit 0 ----
 
 function report(obj: Record<string, unknown>): void {
@@ -352,6 +409,7 @@ async function main(): Promise<void> {
     case 'p2p': await p2p(rank, size); break;
     case 'groups': await groups(rank, size); break;
     case 'tensor': await realTensors(rank, size); break;
+    case 'direct': await direct(rank, size); break;
     case 'fault-kill': await faultKill(rank, size); break;
     case 'fault-stall': await faultStall(rank, size); break;
     case 'mismatch': await mismatch(rank); break;

@@ -7,6 +7,9 @@
  * Environment (read at group creation):
  *   NODE_NCCL_CPU_SLOT_BYTES  chunk size of large ops per rank (default 1 MiB)
  *   NODE_NCCL_CPU_SPIN_US     busy-wait budget before a wait sleeps (default 50 us)
+ *   NODE_NCCL_CPU_DIRECT_US   small collectives first try to complete on the JS thread, spinning
+ *                             at most this long for the peers (default 50 us; 0: always use the
+ *                             communication thread)
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -49,6 +52,9 @@ function hostBytes(b: Buf): Uint8Array {
   if (ArrayBuffer.isView(m)) return new Uint8Array(m.buffer, m.byteOffset + b.byteOffset, m.byteLength - b.byteOffset);
   throw createError('ERR_DEVICE_MISMATCH', 'the cpu backend works on host memory, got a device buffer');
 }
+
+/** What submit gives for an op that completed directly (on the calling thread). */
+const COMPLETED: BackendWork = Object.freeze({ done: Promise.resolve(), completed: true });
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
@@ -93,6 +99,7 @@ export class CpuBackend implements Backend {
       timeoutMs,
       slotBytes: envInt('NODE_NCCL_CPU_SLOT_BYTES', 1 << 20) || undefined,
       spinUs: envInt('NODE_NCCL_CPU_SPIN_US', 50),
+      directUs: envInt('NODE_NCCL_CPU_DIRECT_US', 50),
     });
     try {
       await comm.connect();
@@ -124,7 +131,8 @@ export class CpuBackend implements Backend {
 
   #submit(desc: NativeCpuCommDesc): BackendWork {
     try {
-      return { done: this.#comm.submit(desc) };
+      const done = this.#comm.submit(desc);
+      return done === undefined ? COMPLETED : { done };
     } catch (e) {
       return { done: Promise.reject(e) };
     }
