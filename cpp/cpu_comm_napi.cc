@@ -110,7 +110,6 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   explicit CpuComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuComm>(info) {
     Guard(info.Env(), [&] {
       Args a(info, "new CpuComm");
-      if (!info.IsConstructCall()) a.Fail("CpuComm is a class: call it with new");
       a.Count(1, 1);
       Napi::Object o = a.Object(0, "options");
       cpucomm::Config cfg;

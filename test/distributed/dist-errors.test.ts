@@ -120,8 +120,34 @@ test('native CpuComm rejects bad descriptors with ERR_INVALID_ARG, never crashes
     assert.throws(() => c.submit({ kind: 'allReduce', count: -1, send: small, recv: small }), { code: 'ERR_INVALID_ARG' });
     assert.throws(() => c.submit({ kind: 'allReduce', count: 1, sendOffset: 8, send: small, recv: small }), /too small/);
     assert.throws(() => c.submit({ kind: 'allToAll', sendCounts: [1, 2], recvCounts: [1], send: small, recv: small }), { code: 'ERR_INVALID_ARG' });
+    // Methods and getters check their receiver: a foreign `this` is a typed error, not a crash.
+    const proto = C.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    assert.throws(() => proto.submit!.call({}, { kind: 'barrier' }), { code: 'ERR_INVALID_ARG', message: /CpuComm\.submit: `this` must be an instance of CpuComm/ });
+    assert.throws(() => proto.destroy!.call(new Float32Array(1)), { code: 'ERR_INVALID_ARG' });
+    assert.throws(() => Object.getOwnPropertyDescriptor(C.prototype, 'rank')!.get!.call({}), { code: 'ERR_INVALID_ARG' });
+    assert.throws(() => (C as unknown as () => unknown)(), { name: 'TypeError', message: /without 'new'/ });
   } finally {
     c.destroy();
   }
   assert.throws(() => c.submit({ kind: 'barrier' }), { code: 'ERR_DIST_ABORTED' });
+});
+
+test('native CpuComm, world size 1: a small op completes at once (submit returns undefined), a large one settles its Promise', async () => {
+  const c = new native.dist.CpuComm({ name: `/nnccl-test1-${process.pid}`, rank: 0, size: 1, timeoutMs: 5000 });
+  try {
+    await c.connect();
+    const send = Float32Array.from([1, 2, 3]);
+    const recv = new Float32Array(3);
+    assert.equal(c.submit({ kind: 'allReduce', dtype: 0, count: 3, send, recv }), undefined);
+    assert.deepEqual([...recv], [1, 2, 3]);
+    const big = new Float32Array(1 << 16).fill(2); // 256 KiB: above the direct path's 32 KiB
+    const out = new Float32Array(1 << 16);
+    const p = c.submit({ kind: 'allReduce', dtype: 0, count: big.length, send: big, recv: out });
+    assert.ok(p instanceof Promise);
+    await p;
+    assert.equal(out[12345], 2);
+    assert.equal(c.pending, 0);
+  } finally {
+    c.destroy();
+  }
 });
