@@ -1,5 +1,6 @@
 /**
- * Collective call checking for NODE_NCCL_DEBUG=detail (layer: lib/distributed), like PyTorch's
+ * Collective call checking for NODE_NCCL_DEBUG=detail (layer: lib/distributed; ProcessGroup runs it
+ * before every collective when the group was made with that setting), like PyTorch's
  * TORCH_DISTRIBUTED_DEBUG=DETAIL: before each collective every rank of the group publishes a
  * fingerprint of its call (operation, dtype, shape or count, reduce op, root, sequence number)
  * through the store and compares it with everyone else's. A mismatch, which would otherwise hang
@@ -10,7 +11,7 @@
  * meant for debugging, as in PyTorch. Keys are deleted once every rank has read them.
  */
 import { createError } from '../errors.js';
-import type { Store } from './store.js';
+import type { GroupStore } from './types.js';
 
 export type DebugLevel = 'off' | 'info' | 'detail';
 
@@ -88,7 +89,7 @@ function checkInt(name: string, v: unknown, min: number): number {
  * after `timeoutMs`.
  */
 export async function checkCollectiveFingerprint(
-  store: Store,
+  store: GroupStore,
   groupName: string,
   rank: number,
   worldSize: number,
@@ -116,13 +117,13 @@ export async function checkCollectiveFingerprint(
     for (let r = 0; r < worldSize; r++) if (!(await store.check([keys[r]!]))) missing.push(r);
     throw createError(
       'ERR_DIST_TIMEOUT',
-      `${what}: ${rankList(missing)} did not reach this collective within ${timeoutMs} ms ` +
+      `NODE_NCCL_DEBUG=detail: ${what}: ${rankList(missing)} did not reach this collective within ${timeoutMs} ms ` +
         '(they are behind, stuck in another call, or gone)',
       { missingRanks: missing, seq, groupName },
     );
   }
   const values = await Promise.all(keys.map((k) => store.get(k, { timeoutMs })));
-  const calls = values.map((v, r) => parse(v.toString('utf8'), r));
+  const calls = values.map((v, r) => parse(Buffer.from(v).toString('utf8'), r));
   // The last rank to finish reading removes the keys.
   const readers = await store.add(`${base}/read`, 1);
   if (readers === BigInt(worldSize)) {
@@ -139,7 +140,7 @@ export async function checkCollectiveFingerprint(
   const described = [...groups.values()].map((ranks) => `${rankList(ranks)} called ${formatFingerprint(calls[ranks[0]!]!)}`);
   throw createError(
     'ERR_DIST_MISMATCH',
-    `collective #${seq} of group '${groupName}' does not match across ranks: ${described.join('; ')}`,
+    `NODE_NCCL_DEBUG=detail: collective #${seq} of group '${groupName}' does not match across ranks: ${described.join('; ')}`,
     { seq, groupName, calls },
   );
 }

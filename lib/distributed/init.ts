@@ -10,6 +10,7 @@ import { CpuBackend } from './backends/cpu.js';
 import { NcclBackend } from './backends/nccl.js';
 import { resolveInitConfig } from './env.js';
 import { ProcessGroup } from './process_group.js';
+import { distributedDebugLevel } from './debug.js';
 import { PrefixStore, TCPStore, type Store } from './store.js';
 import type { BackendName } from './types.js';
 
@@ -108,6 +109,7 @@ export async function initProcessGroup(opts: InitProcessGroupOptions = {}): Prom
     process.env,
   );
   if (backendName === 'nccl') native.loader.load('nccl'); // ERR_LIB_NOT_FOUND, naming every place tried
+  distributedDebugLevel(); // a bad NODE_NCCL_DEBUG is ERR_INVALID_ARG before anything is set up
   initializing = true;
   let store: Store | undefined = opts.store;
   const ownsStore = store === undefined;

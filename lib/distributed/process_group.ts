@@ -7,7 +7,7 @@
  */
 import { createError } from '../errors.js';
 import type { Backend, BackendWork, P2PDesc } from './backend.js';
-import { checkFingerprints, debugDetail } from './fingerprint.js';
+import { checkCollectiveFingerprint, distributedDebugLevel, type CollectiveFingerprint } from './debug.js';
 import {
   DTYPE_BYTES,
   DTYPE_CODE,
@@ -61,6 +61,15 @@ function isTensor(t: unknown): t is DistTensor {
     typeof (t as DistTensor).isContiguous === 'function' &&
     typeof (t as DistTensor).dtype === 'string'
   );
+}
+
+/**
+ * What NODE_NCCL_DEBUG=detail compares across ranks for one call. Element counts, not shapes:
+ * a [10] tensor reduced with a [2, 5] one is a valid call. All-to-all's splits differ by rank
+ * by design; the backend checks that they pair up.
+ */
+function fp(op: string, t: DistTensor, extra: Partial<CollectiveFingerprint> = {}): CollectiveFingerprint {
+  return { op, dtype: t.dtype, count: t.numel, ...extra, device: t.device.type };
 }
 
 function shapeStr(t: DistTensor): string {
@@ -125,7 +134,7 @@ export class ProcessGroup {
   readonly #inflight = new Set<Promise<void>>();
   #destroyed = false;
   /** NODE_NCCL_DEBUG=detail, read when the group is made (as torch reads TORCH_DISTRIBUTED_DEBUG at init). */
-  readonly #debugDetail = debugDetail();
+  readonly #debugDetail = distributedDebugLevel() === 'detail';
 
   constructor(init: GroupInit) {
     this.name = init.name;
@@ -208,13 +217,13 @@ export class ProcessGroup {
    * Runs one op: `fp` is its fingerprint (null for point-to-point); `start` submits it to the
    * backend; `after` runs once it completed (copies back). Returns the Work.
    */
-  #run(fp: string | null, start: () => BackendWork, after?: () => void): Work {
+  #run(fp: CollectiveFingerprint | null, start: () => BackendWork, after?: () => void): Work {
     const seq = fp === null ? 0 : ++this.#seq;
     let work: BackendWork;
     let done: Promise<void>;
     if (fp !== null && this.#debugDetail && this.#store) {
       const store = this.#store;
-      const check = this.#chain.then(() => checkFingerprints(store, this.name, seq, this.#groupRank, this.size, fp, this.timeoutMs));
+      const check = this.#chain.then(() => checkCollectiveFingerprint(store, this.name, this.#groupRank, this.size, seq, fp, this.timeoutMs));
       let onWait: (() => void) | undefined;
       const started = check.then(() => {
         work = start();
@@ -260,7 +269,7 @@ export class ProcessGroup {
     const o = checkReduceOp(who, op, t.dtype);
     const be = this.#be(who);
     const s = stageInOut(t);
-    return this.#run(`allReduce(${t.dtype}, numel ${t.numel}, op ${o})`, () => be.allReduce(s.buf, s.buf, t.numel, t.dtype, o), s.finish);
+    return this.#run(fp('allReduce', t, { reduceOp: o }), () => be.allReduce(s.buf, s.buf, t.numel, t.dtype, o), s.finish);
   }
 
   broadcast(tensor: DistTensor, src: number): Work {
@@ -269,7 +278,7 @@ export class ProcessGroup {
     const root = this.#peer(who, 'src', src);
     const be = this.#be(who);
     const s = stageInOut(t);
-    return this.#run(`broadcast(${t.dtype}, numel ${t.numel}, src ${src})`, () => be.broadcast(s.buf, t.numel, t.dtype, root), s.finish);
+    return this.#run(fp('broadcast', t, { root: src }), () => be.broadcast(s.buf, t.numel, t.dtype, root), s.finish);
   }
 
   reduce(tensor: DistTensor, dst: number, op: ReduceOpName = 'sum'): Work {
@@ -279,7 +288,7 @@ export class ProcessGroup {
     const root = this.#peer(who, 'dst', dst);
     const be = this.#be(who);
     const s = root === this.rank ? stageInOut(t) : stageIn(t);
-    return this.#run(`reduce(${t.dtype}, numel ${t.numel}, op ${o}, dst ${dst})`, () => be.reduce(s.buf, s.buf, t.numel, t.dtype, o, root), s.finish);
+    return this.#run(fp('reduce', t, { reduceOp: o, root: dst }), () => be.reduce(s.buf, s.buf, t.numel, t.dtype, o, root), s.finish);
   }
 
   allGather(outputList: DistTensor[], tensor: DistTensor): Work {
@@ -291,7 +300,7 @@ export class ProcessGroup {
     const s = stageIn(t);
     const tmp = be.alloc(bytes * this.size, t);
     return this.#run(
-      `allGather(${t.dtype}, numel ${t.numel})`,
+      fp('allGather', t),
       () => be.allGather(s.buf, tmp, t.numel, t.dtype),
       () => outs.forEach((o, i) => this.#copyOut(be, o, tmp, i * bytes, bytes)),
     );
@@ -308,7 +317,7 @@ export class ProcessGroup {
     const be = this.#be(who);
     const si = stageIn(t);
     const so = stageInOut(out);
-    return this.#run(`allGatherIntoTensor(${t.dtype}, numel ${t.numel})`, () => be.allGather(si.buf, so.buf, t.numel, t.dtype), so.finish);
+    return this.#run(fp('allGatherIntoTensor', t), () => be.allGather(si.buf, so.buf, t.numel, t.dtype), so.finish);
   }
 
   reduceScatter(output: DistTensor, inputList: DistTensor[], op: ReduceOpName = 'sum'): Work {
@@ -321,7 +330,7 @@ export class ProcessGroup {
     const tmp = be.alloc(bytes * this.size, out);
     ins.forEach((x, i) => be.copy({ mem: tmp.mem, byteOffset: tmp.byteOffset + i * bytes }, stageIn(x).buf, bytes));
     const so = stageInOut(out);
-    return this.#run(`reduceScatter(${out.dtype}, numel ${out.numel}, op ${o})`, () => be.reduceScatter(tmp, so.buf, out.numel, out.dtype, o), so.finish);
+    return this.#run(fp('reduceScatter', out, { reduceOp: o }), () => be.reduceScatter(tmp, so.buf, out.numel, out.dtype, o), so.finish);
   }
 
   reduceScatterTensor(output: DistTensor, input: DistTensor, op: ReduceOpName = 'sum'): Work {
@@ -336,7 +345,7 @@ export class ProcessGroup {
     const be = this.#be(who);
     const si = stageIn(t);
     const so = stageInOut(out);
-    return this.#run(`reduceScatterTensor(${out.dtype}, numel ${out.numel}, op ${o})`, () => be.reduceScatter(si.buf, so.buf, out.numel, out.dtype, o), so.finish);
+    return this.#run(fp('reduceScatterTensor', out, { reduceOp: o }), () => be.reduceScatter(si.buf, so.buf, out.numel, out.dtype, o), so.finish);
   }
 
   gather(tensor: DistTensor, gatherList: DistTensor[] | undefined | null, dst: number): Work {
@@ -354,7 +363,7 @@ export class ProcessGroup {
     const s = stageIn(t);
     const tmp = outs ? be.alloc(bytes * this.size, t) : null;
     return this.#run(
-      `gather(${t.dtype}, numel ${t.numel}, dst ${dst})`,
+      fp('gather', t, { root: dst }),
       () => be.gather(s.buf, tmp, t.numel, t.dtype, root),
       () => outs?.forEach((o, i) => this.#copyOut(be, o, tmp as Buf, i * bytes, bytes)),
     );
@@ -376,7 +385,7 @@ export class ProcessGroup {
       throw createError('ERR_INVALID_ARG', `${who}: scatterList must not be given on ranks other than src (${src})`);
     }
     const so = stageInOut(t);
-    return this.#run(`scatter(${t.dtype}, numel ${t.numel}, src ${src})`, () => be.scatter(tmp, so.buf, t.numel, t.dtype, root), so.finish);
+    return this.#run(fp('scatter', t, { root: src }), () => be.scatter(tmp, so.buf, t.numel, t.dtype, root), so.finish);
   }
 
   allToAll(outputList: DistTensor[], inputList: DistTensor[]): Work {
@@ -400,7 +409,7 @@ export class ProcessGroup {
       off += x.numel * es;
     });
     return this.#run(
-      `allToAll(${dtype}, send ${sendCounts.join('/')}, recv ${recvCounts.join('/')})`,
+      { op: 'allToAll', dtype },
       () => be.allToAll(send, recv, sendCounts, recvCounts, dtype),
       () => {
         let o = 0;
@@ -445,7 +454,7 @@ export class ProcessGroup {
       be.copy(send, si.buf, bytes);
     }
     return this.#run(
-      `allToAllSingle(${t.dtype}, send ${sendCounts.join('/')}, recv ${recvCounts.join('/')})`,
+      { op: 'allToAllSingle', dtype: t.dtype, device: t.device.type },
       () => be.allToAll(send, so.buf, sendCounts, recvCounts, t.dtype),
       so.finish,
     );
@@ -453,7 +462,7 @@ export class ProcessGroup {
 
   barrier(): Work {
     const be = this.#be('barrier');
-    return this.#run('barrier()', () => be.barrier());
+    return this.#run({ op: 'barrier' }, () => be.barrier());
   }
 
   /** Point-to-point ops (they progress together). Peers are global ranks. */

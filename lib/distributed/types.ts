@@ -39,6 +39,9 @@ export interface DistTensor {
 export interface GroupStore {
   set(key: string, value: string | Uint8Array): Promise<void>;
   get(key: string, opts?: { timeoutMs?: number }): Promise<Uint8Array>;
+  add(key: string, amount: number | bigint): Promise<bigint>;
+  wait(keys: string[], opts?: { timeoutMs?: number }): Promise<void>;
+  check(keys: string[]): Promise<boolean>;
   deleteKey(key: string): Promise<boolean>;
 }
 

@@ -46,7 +46,7 @@ test('NODE_NCCL_DEBUG=detail: mismatched calls across 3 processes are reported o
       for (const seq of [1, 2, 3, 4]) assert.equal(r[seq]!.code, 'ERR_DIST_MISMATCH', JSON.stringify(r[seq]));
       assert.equal(
         r[1]!.message,
-        "collective #1 of group 'default_pg' does not match across ranks: ranks 0 and 1 called allReduce(dtype=float32, shape=[4, 5], reduceOp=sum, device=cpu); " +
+        "NODE_NCCL_DEBUG=detail: collective #1 of group 'default_pg' does not match across ranks: ranks 0 and 1 called allReduce(dtype=float32, shape=[4, 5], reduceOp=sum, device=cpu); " +
           'rank 2 called allReduce(dtype=float32, shape=[4, 6], reduceOp=sum, device=cpu)',
       );
       assert.match(String(r[2]!.message), /ranks 0 and 2 called allReduce\(.*\); rank 1 called broadcast\(dtype=float32, shape=\[4, 5\], root=0, device=cpu\)/);

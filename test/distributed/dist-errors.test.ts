@@ -36,6 +36,12 @@ test('unknown backend, wrong rank or world size, nccl without NCCL: clear errors
   if (!native.loader.info('nccl').loaded) {
     await rejects(() => dist.initProcessGroup({ backend: 'nccl', rank: 0, worldSize: 1, initMethod }), 'ERR_LIB_NOT_FOUND');
   }
+  process.env.NODE_NCCL_DEBUG = 'verbose';
+  try {
+    await rejects(() => dist.initProcessGroup({ backend: 'cpu', rank: 0, worldSize: 1, initMethod }), 'ERR_INVALID_ARG', /NODE_NCCL_DEBUG="verbose" is not valid/);
+  } finally {
+    delete process.env.NODE_NCCL_DEBUG;
+  }
   const prev = process.env.NODE_NCCL_BACKEND;
   process.env.NODE_NCCL_BACKEND = 'mpi';
   try {
