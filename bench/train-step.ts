@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native } from '../lib/native/index.js';
+import { cuda } from '../lib/cuda/index.js';
 import * as nn from '../lib/nn/index.js';
 import { AdamW } from '../lib/optim/index.js';
 import { manualSeed, randint, randn, type DType } from '../lib/tensor/index.js';
@@ -60,22 +60,22 @@ async function run(device: string, name: 'fp32' | 'bf16', batch: number, steps: 
   const gpu = device.startsWith('cuda');
   for (let i = 0; i < warmup; i++) step();
   if (gpu) {
-    await native.cuda.synchronize(0);
-    native.cuda.resetPeakMemoryStats(0);
+    await cuda.synchronize(0);
+    cuda.resetPeakMemoryStats(0);
   }
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
-  if (gpu) await native.cuda.synchronize(0);
+  if (gpu) await cuda.synchronize(0);
   const stepMs = (performance.now() - t0) / steps;
-  return { impl: 'node-nccl', device, dtype: name, batch, steps, stepMs: Number(stepMs.toFixed(4)), peakBytes: gpu ? native.cuda.memoryStats(0).peakAllocatedBytes : null };
+  return { impl: 'node-nccl', device, dtype: name, batch, steps, stepMs: Number(stepMs.toFixed(4)), peakBytes: gpu ? cuda.memoryStats(0).peakAllocatedBytes : null };
 }
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const dtypes: Array<'fp32' | 'bf16'> = a.dtype === 'both' ? ['fp32', 'bf16'] : [a.dtype as 'fp32' | 'bf16'];
   const out = (r: object): void => console.log(a.json ? JSON.stringify(r) : Object.entries(r).map(([k, v]) => `${k}=${v}`).join('  '));
-  if (native.cuda.deviceCount() === 0) {
-    console.log(`no GPU: ${native.cuda.noGpuReason()} — the GPU benchmark (batch 512, fp32/bf16 on cuda:0) did not run; CPU step time follows (batch ${a.cpuBatch}, fp32)`);
+  if (cuda.deviceCount() === 0) {
+    console.log(`no GPU: ${cuda.noGpuReason()} — the GPU benchmark (batch 512, fp32/bf16 on cuda:0) did not run; CPU step time follows (batch ${a.cpuBatch}, fp32)`);
     out(await run('cpu', 'fp32', a.cpuBatch, Math.min(a.steps, 3), 1));
     return;
   }

@@ -1,12 +1,12 @@
 /**
  * What the examples need to know about the machine: how many GPUs, whether NCCL loads, and making a
- * GPU current. Read through the addon (`native`), which reports a machine without GPUs as data.
+ * GPU current, through the public `cuda` and `nccl` namespaces (a machine without GPUs is data).
  */
-import { native } from '../lib/index.js';
+import { cuda, nccl } from '../lib/index.js';
 
 export function gpuCount(): number {
   try {
-    return native.cuda.deviceCount();
+    return cuda.deviceCount();
   } catch {
     return 0;
   }
@@ -14,12 +14,12 @@ export function gpuCount(): number {
 
 export function ncclAvailable(): boolean {
   try {
-    return native.loader.info('nccl').loaded;
+    return nccl.isAvailable();
   } catch {
     return false;
   }
 }
 
 export function setDevice(i: number): void {
-  native.cuda.setDevice(i);
+  cuda.setDevice(i);
 }

@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { native } from '../../lib/native/index.js';
+import { cuda } from '../../lib/cuda/index.js';
 import { Adam, AdamW, SGD, clipGradNorm, type Optimizer } from '../../lib/optim/index.js';
 import { manualSeed, randn, type DType, type Tensor } from '../../lib/tensor/index.js';
 
-const reason = native.cuda.deviceCount() === 0 ? `no GPU: ${native.cuda.noGpuReason()}` : false;
+const reason = cuda.deviceCount() === 0 ? `no GPU: ${cuda.noGpuReason()}` : false;
 
 function leaf(t: Tensor): Tensor {
   const l = t.detach();

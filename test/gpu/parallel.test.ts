@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { native } from '../../lib/native/index.js';
+import { cuda } from '../../lib/cuda/index.js';
 import { type Tensor } from '../../lib/tensor/index.js';
 import { DataLoader, DataParallel } from '../../lib/parallel/index.js';
 import { explain, runRanks } from '../parallel/spawn-ranks.js';
 import { lossOf, makeModel, maxAbsDiff, referenceRun, rows } from '../parallel/workers/common.js';
 
-const gpus = native.cuda.deviceCount();
-const reason = gpus === 0 ? `no GPU: ${native.cuda.noGpuReason()}` : false;
+const gpus = cuda.deviceCount();
+const reason = gpus === 0 ? `no GPU: ${cuda.noGpuReason()}` : false;
 
 async function values(ts: Iterable<Tensor | null>): Promise<number[][]> {
   return Promise.all([...ts].map(async (t) => Array.from((await t!.to('cpu').data()) as Float32Array)));

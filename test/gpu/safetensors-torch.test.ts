@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { native } from '../../lib/native/index.js';
+import { cuda } from '../../lib/cuda/index.js';
 import { load, save } from '../../lib/io/safetensors.js';
 import { tensor, type Tensor } from '../../lib/tensor/index.js';
 
 function skipReason(): string | null {
-  if (native.cuda.deviceCount() === 0) return `no GPU: ${native.cuda.noGpuReason()}`;
+  if (cuda.deviceCount() === 0) return `no GPU: ${cuda.noGpuReason()}`;
   const p = spawnSync('python3', ['-c', 'import torch, safetensors; print(torch.__version__, safetensors.__version__)'], { encoding: 'utf8' });
   if (p.status !== 0) return `python3 with torch and safetensors is not available (${(p.stderr || p.error?.message || '').trim().split('\n').pop()})`;
   return null;
