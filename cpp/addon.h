@@ -15,6 +15,10 @@ struct AddonData {
   // stream) and the cached wrappers of each device's legacy default stream (stream.cc).
   std::vector<Napi::ObjectReference> currentStreams;
   std::vector<Napi::ObjectReference> defaultStreams;
+  // Property names read on every kernel call ("mem", "offset", "strides"), created once: a name
+  // passed as a C string is re-internalized by V8 on each lookup. Held in an array because
+  // Node-API 8 has no references to strings.
+  Napi::ObjectReference viewKeys;
 };
 
 AddonData& Data(Napi::Env env);

@@ -44,22 +44,22 @@ void Args::Fail(const std::string& message) const {
 }
 
 int64_t Args::Int(size_t i, const char* name, int64_t min, int64_t max) const {
-  std::string range = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-  if (i >= info_.Length()) Fail(i, name, range);
+  auto range = [&] { return "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"; };
+  if (i >= info_.Length()) Fail(i, name, range());
   Napi::Value v = info_[i];
   int64_t r = 0;
   if (v.IsNumber()) {
     double d = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740992.0) Fail(i, name, range);
+    if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740992.0) Fail(i, name, range());
     r = static_cast<int64_t>(d);
   } else if (v.IsBigInt()) {
     bool lossless = false;
     r = v.As<Napi::BigInt>().Int64Value(&lossless);
-    if (!lossless) Fail(i, name, range);
+    if (!lossless) Fail(i, name, range());
   } else {
-    Fail(i, name, range);
+    Fail(i, name, range());
   }
-  if (r < min || r > max) Fail(i, name, range);
+  if (r < min || r > max) Fail(i, name, range());
   return r;
 }
 
@@ -101,27 +101,29 @@ Napi::Function Args::Function(size_t i, const char* name) const {
 }
 
 std::vector<int64_t> Args::Ints(size_t i, const char* name, int64_t min, int64_t max, size_t maxLen) const {
-  std::string want = "an array of at most " + std::to_string(maxLen) + " integers in [" + std::to_string(min) + ", " +
-                     std::to_string(max) + "]";
-  if (i >= info_.Length()) Fail(i, name, want);
+  auto want = [&] {  // built only on failure
+    return "an array of at most " + std::to_string(maxLen) + " integers in [" + std::to_string(min) + ", " +
+           std::to_string(max) + "]";
+  };
+  if (i >= info_.Length()) Fail(i, name, want());
   Napi::Value v = info_[i];
   std::vector<int64_t> out;
   auto check = [&](double d) {
     if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max))
-      Fail(i, name, want);
+      Fail(i, name, want());
     out.push_back(static_cast<int64_t>(d));
   };
   if (v.IsArray()) {
     Napi::Array a = v.As<Napi::Array>();
-    if (a.Length() > maxLen) Fail(i, name, want);
+    if (a.Length() > maxLen) Fail(i, name, want());
     for (uint32_t k = 0; k < a.Length(); k++) {
       Napi::Value e = a.Get(k);
-      if (!e.IsNumber()) Fail(i, name, want);
+      if (!e.IsNumber()) Fail(i, name, want());
       check(e.As<Napi::Number>().DoubleValue());
     }
   } else if (v.IsTypedArray()) {
     Napi::TypedArray t = v.As<Napi::TypedArray>();
-    if (t.ElementLength() > maxLen) Fail(i, name, want);
+    if (t.ElementLength() > maxLen) Fail(i, name, want());
     switch (t.TypedArrayType()) {
       case napi_int32_array: {
         auto a = v.As<Napi::Int32Array>();
@@ -134,10 +136,10 @@ std::vector<int64_t> Args::Ints(size_t i, const char* name, int64_t min, int64_t
         break;
       }
       default:
-        Fail(i, name, want);
+        Fail(i, name, want());
     }
   } else {
-    Fail(i, name, want);
+    Fail(i, name, want());
   }
   return out;
 }

@@ -29,7 +29,7 @@ constexpr int64_t kMaxSize = int64_t(1) << 53;  // sizes and strides are JS numb
 // GetMemRef reads call arguments by index; views and spans carry their memory in a property, so
 // it is read here with the same rules (host views: their byteOffset applied; DeviceBuffers:
 // type-tagged unwrap and a liveness check).
-MemRef MemOf(const Args& args, const Napi::Value& v, const std::string& name) {
+MemRef MemOf(const Args& args, const Napi::Value& v, const std::string& base, const char* suffix) {
   MemRef m;
   if (v.IsArrayBuffer()) {
     auto ab = v.As<Napi::ArrayBuffer>();
@@ -51,13 +51,13 @@ MemRef MemOf(const Args& args, const Napi::Value& v, const std::string& name) {
   }
   if (DeviceBuffer* b = DeviceBuffer::FromValue(v)) {
     if (b->disposed())
-      throw NativeError(code::kDisposed, std::string(args.fn()) + ": '" + name + "' is a DeviceBuffer that was disposed");
+      throw NativeError(code::kDisposed, std::string(args.fn()) + ": '" + base + suffix + "' is a DeviceBuffer that was disposed");
     m.ptr = b->ptr();
     m.bytes = b->bytes();
     m.device = b->device();
     return m;
   }
-  args.Fail("'" + name + "' must be an ArrayBuffer, a TypedArray, a DataView or a DeviceBuffer, got " + Describe(v));
+  args.Fail("'" + base + suffix + "' must be an ArrayBuffer, a TypedArray, a DataView or a DeviceBuffer, got " + Describe(v));
 }
 
 // ---- reading views and spans ---------------------------------------------------------------------
@@ -71,9 +71,14 @@ struct Operand {
   char* Ptr() const { return static_cast<char*>(mem.ptr) + offset * static_cast<int64_t>(esize); }
 };
 
-int64_t FieldInt(const Args& args, const Napi::Object& o, const char* key, const std::string& what, int64_t min,
+// The names a view or span is read by (AddonData's cached keys).
+Napi::Value ViewKey(Napi::Env env, uint32_t i) { return Data(env).viewKeys.Value().Get(i); }
+Napi::Value GetMem(const Napi::Object& o) { return o.Get(ViewKey(o.Env(), 0)); }
+Napi::Value GetOffset(const Napi::Object& o) { return o.Get(ViewKey(o.Env(), 1)); }
+Napi::Value GetStrides(const Napi::Object& o) { return o.Get(ViewKey(o.Env(), 2)); }
+
+int64_t FieldInt(const Args& args, const Napi::Value& v, const char* key, const std::string& what, int64_t min,
                  int64_t max) {
-  Napi::Value v = o.Get(key);
   double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
   if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max))
     args.Fail("'" + what + "." + key + "' must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
@@ -88,8 +93,8 @@ Operand ReadSpanValue(const Args& args, const Napi::Value& v, const std::string&
   Operand op;
   op.name = name;
   op.esize = k::DTypeSize(dt);
-  op.mem = MemOf(args, o.Get("mem"), name + ".mem");
-  op.offset = FieldInt(args, o, "offset", name, 0, kMaxSize);
+  op.mem = MemOf(args, GetMem(o), name, ".mem");
+  op.offset = FieldInt(args, GetOffset(o), "offset", name, 0, kMaxSize);
   return op;
 }
 
@@ -101,17 +106,20 @@ Operand ReadSpan(const Args& args, size_t i, const char* name, DType dt) {
 Operand ReadView(const Args& args, size_t i, const char* name, DType dt, size_t ndim) {
   if (i >= args.size() || !args[i].IsObject() || args[i].IsArray()) args.Fail(i, name, "a view { mem, offset, strides }");
   Operand op = ReadSpan(args, i, name, dt);
-  Napi::Value sv = args[i].As<Napi::Object>().Get("strides");
-  std::string want = std::string("'") + name + ".strides' must be an array of " + std::to_string(ndim) +
-                     " integers (one per dim of shape), got ";
-  if (!sv.IsArray()) args.Fail(want + Describe(sv));
+  Napi::Value sv = GetStrides(args[i].As<Napi::Object>());
+  auto want = [&] {  // built only on failure: this runs on every kernel call
+    return std::string("'") + name + ".strides' must be an array of " + std::to_string(ndim) +
+           " integers (one per dim of shape), got ";
+  };
+  if (!sv.IsArray()) args.Fail(want() + Describe(sv));
   Napi::Array arr = sv.As<Napi::Array>();
-  if (arr.Length() != ndim) args.Fail(want + std::to_string(arr.Length()) + " entries");
+  if (arr.Length() != ndim) args.Fail(want() + std::to_string(arr.Length()) + " entries");
+  op.strides.reserve(ndim);
   for (uint32_t d = 0; d < ndim; d++) {
     Napi::Value e = arr.Get(d);
     double x = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
     if (!std::isfinite(x) || std::floor(x) != x || std::fabs(x) > static_cast<double>(kMaxSize))
-      args.Fail(want + "entry " + std::to_string(d) + " = " + Describe(e));
+      args.Fail(want() + "entry " + std::to_string(d) + " = " + Describe(e));
     op.strides.push_back(static_cast<int64_t>(x));
   }
   return op;
@@ -147,6 +155,7 @@ DType ReadDType(const Args& args, size_t i, const char* name) {
   return static_cast<DType>(args.Int(i, name, 0, k::kNumDTypes - 1));
 }
 
+// Callers building `what` at run time test IsFloat first, so the string is only made to fail.
 void RequireFloat(const Args& args, DType dt, const std::string& what) {
   if (!k::IsFloat(dt))
     throw NativeError(code::kDtype, std::string(args.fn()) + ": " + what + " needs a floating dtype (float32, float64, "
@@ -259,13 +268,20 @@ const char* const kDistNames[] = {"uniform", "normal", "randint", "bernoulli"};
 
 template <size_t N>
 int ReadEnum(const Args& args, size_t i, const char* name, const char* const (&names)[N]) {
-  std::string list;
-  for (size_t j = 0; j < N; j++) list += (j ? ", " : "") + std::string(names[j]);
-  if (i >= args.size() || !args[i].IsString()) args.Fail(i, name, "one of " + list);
-  std::string s = args[i].As<Napi::String>().Utf8Value();
-  for (size_t j = 0; j < N; j++)
-    if (s == names[j]) return static_cast<int>(j);
-  args.Fail("argument '" + std::string(name) + "' must be one of " + list + ", got '" + s + "'");
+  auto list = [&] {  // built only on failure: this runs on every kernel call
+    std::string l;
+    for (size_t j = 0; j < N; j++) l += (j ? ", " : "") + std::string(names[j]);
+    return l;
+  };
+  if (i >= args.size() || !args[i].IsString()) args.Fail(i, name, "one of " + list());
+  char buf[32];
+  size_t len = 0;
+  napi_get_value_string_utf8(args.env(), args[i], buf, sizeof buf, &len);
+  if (len < sizeof buf - 1)  // else longer than any name
+    for (size_t j = 0; j < N; j++)
+      if (std::strcmp(buf, names[j]) == 0) return static_cast<int>(j);
+  args.Fail("argument '" + std::string(name) + "' must be one of " + list() + ", got '" +
+            args[i].As<Napi::String>().Utf8Value() + "'");
 }
 static_assert(sizeof(kUnaryNames) / sizeof(kUnaryNames[0]) == static_cast<size_t>(k::UOp::Count), "unary names");
 static_assert(sizeof(kBinaryNames) / sizeof(kBinaryNames[0]) == static_cast<size_t>(k::BOp::Count), "binary names");
@@ -285,7 +301,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   Operand a = ReadView(args, 4, "a", dt, shape.size());
   double p0 = args.IsMissing(5) ? (op == k::UOp::Clamp ? -INFINITY : 0.0) : args.Number(5, "p0");
   double p1 = args.IsMissing(6) ? (op == k::UOp::Clamp ? INFINITY : 0.0) : args.Number(6, "p1");
-  if (k::UOpFloatOnly(op)) RequireFloat(args, dt, std::string("'") + kUnaryNames[static_cast<int>(op)] + "'");
+  if (k::UOpFloatOnly(op) && !k::IsFloat(dt)) RequireFloat(args, dt, std::string("'") + kUnaryNames[static_cast<int>(op)] + "'");
   bool scalarF = false;
   if (!k::IsFloat(dt)) {
     bool cmp = op >= k::UOp::EqS && op <= k::UOp::GeS;
@@ -324,7 +340,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   Operand out = ReadView(args, 3, "out", k::BOpBoolOut(op) ? DType::Bool : dt, shape.size());
   Operand a = ReadView(args, 4, "a", dt, shape.size());
   Operand b = ReadView(args, 5, "b", dt, shape.size());
-  if (k::BOpFloatOnly(op)) RequireFloat(args, dt, std::string("'") + kBinaryNames[static_cast<int>(op)] + "'");
+  if (k::BOpFloatOnly(op) && !k::IsFloat(dt)) RequireFloat(args, dt, std::string("'") + kBinaryNames[static_cast<int>(op)] + "'");
   CheckView(args, out, shape);
   CheckView(args, a, shape);
   CheckView(args, b, shape);
@@ -386,7 +402,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
     idx = ReadSpan(args, 7, "indices", DType::I64);
   }
   double correction = args.IsMissing(8) ? 1.0 : args.Finite(8, "correction");
-  if (op == k::ROp::Mean || op == k::ROp::Var) RequireFloat(args, dt, std::string("'") + kReduceNames[int(op)] + "'");
+  if ((op == k::ROp::Mean || op == k::ROp::Var) && !k::IsFloat(dt)) RequireFloat(args, dt, std::string("'") + kReduceNames[int(op)] + "'");
   if (size == 0 && outN > 0 && op >= k::ROp::Max && op <= k::ROp::Argmin)
     args.Fail(std::string("'") + kReduceNames[int(op)] + "' of an empty dimension (size 0) has no identity");
   CheckSpan(args, out, outN);
@@ -659,7 +675,7 @@ Napi::Value Random(const Napi::CallbackInfo& info) {
   int64_t numel = args.Int(3, "numel", 0, kMaxSize);
   uint64_t seed = ReadU64(args, 4, "seed"), offset = ReadU64(args, 5, "offset");
   double p0 = args.Finite(6, "p0"), p1 = args.Finite(7, "p1");
-  if (dist == k::Dist::Uniform || dist == k::Dist::Normal) RequireFloat(args, dt, std::string("'") + kDistNames[int(dist)] + "'");
+  if ((dist == k::Dist::Uniform || dist == k::Dist::Normal) && !k::IsFloat(dt)) RequireFloat(args, dt, std::string("'") + kDistNames[int(dist)] + "'");
   if (dist == k::Dist::Uniform && !(p0 <= p1)) args.Fail("uniform needs p0 <= p1 (the range [p0, p1))");
   if (dist == k::Dist::Normal && p1 < 0) args.Fail("normal needs a standard deviation p1 >= 0");
   if (dist == k::Dist::Randint) {
@@ -813,6 +829,12 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterKernels(Napi::Env env, Napi::Object exports) {
+  AddonData& data = Data(env);
+  Napi::Array keys = Napi::Array::New(env, 3);
+  keys.Set(0u, "mem");
+  keys.Set(1u, "offset");
+  keys.Set(2u, "strides");
+  data.viewKeys = Napi::Persistent(keys.As<Napi::Object>());
   Napi::Object k = Napi::Object::New(env);
   auto add = [&](const char* name, Napi::Function::Callback fn) { k.Set(name, Napi::Function::New(env, fn, name)); };
   add("unary", NN_FN(Unary));
