@@ -67,21 +67,33 @@ struct EventGuard {
 
 char* At(const MemRef& m, int64_t off) { return static_cast<char*>(m.ptr) + off; }
 
-// memcpy(dst, dstOffset, src, srcOffset, byteLength, stream?): returns when the bytes are there.
-Napi::Value Memcpy(const Napi::CallbackInfo& info) {
-  Args a(info, "cuda.memcpy");
-  CopyArgs c = ReadCopy(a);
-  if (c.bytes == 0) return info.Env().Undefined();
+// Copies host memory on the calling thread; queues a device copy on the stream. Returns whether
+// the copy went to a stream (so memcpy knows to wait for it).
+bool CopyNowOrEnqueue(const Args& a, const CopyArgs& c) {
+  if (c.bytes == 0) return false;
   if (c.device < 0) {
     std::memmove(At(c.dst, c.dstOff), At(c.src, c.srcOff), static_cast<size_t>(c.bytes));
-    return info.Env().Undefined();
+    return false;
   }
 #if NODE_NCCL_WITH_CUDA
   cudaStream_t s = StreamArg(a, 5, "stream", c.device);
   UseDevice(c.device);
   Enqueue(c, At(c.dst, c.dstOff), At(c.src, c.srcOff), s);
-  CheckCuda(cudaStreamSynchronize(s), "cudaStreamSynchronize (memcpy)");
+  return true;
+#else
+  return false;
 #endif
+}
+
+// memcpy(dst, dstOffset, src, srcOffset, byteLength, stream?): returns when the bytes are there.
+Napi::Value Memcpy(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.memcpy");
+  CopyArgs c = ReadCopy(a);
+  if (CopyNowOrEnqueue(a, c)) {
+#if NODE_NCCL_WITH_CUDA
+    CheckCuda(cudaStreamSynchronize(StreamArg(a, 5, "stream", c.device)), "cudaStreamSynchronize (memcpy)");
+#endif
+  }
   return info.Env().Undefined();
 }
 
@@ -90,17 +102,7 @@ Napi::Value Memcpy(const Napi::CallbackInfo& info) {
 // buffers are never touched after the call; device and pinned memory are fully asynchronous.
 Napi::Value MemcpyEnqueue(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.memcpyEnqueue");
-  CopyArgs c = ReadCopy(a);
-  if (c.bytes == 0) return info.Env().Undefined();
-  if (c.device < 0) {
-    std::memmove(At(c.dst, c.dstOff), At(c.src, c.srcOff), static_cast<size_t>(c.bytes));
-    return info.Env().Undefined();
-  }
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t s = StreamArg(a, 5, "stream", c.device);
-  UseDevice(c.device);
-  Enqueue(c, At(c.dst, c.dstOff), At(c.src, c.srcOff), s);
-#endif
+  CopyNowOrEnqueue(a, ReadCopy(a));
   return info.Env().Undefined();
 }
 
