@@ -570,10 +570,11 @@ void ShmTransport::ReduceSmall(Op& op, bool all) {
 }
 
 // Reduce-scatter then all-gather through the slots, one chunk of slotBytes at a time: in phase A
-// every rank copies its chunk in; in phase B rank r reduces slice r of the chunk from every
-// rank's slot into its own other buffer; then every rank (or only the root) copies the reduced
-// slices out. Each byte is read once from each rank and written once per rank: the shared-memory
-// form of ring reduce-scatter + all-gather, with no dependence on the number of ranks.
+// every rank copies in the slices of its chunk that the others reduce; in phase B rank r reduces
+// slice r from its own input and the others' slots (in rank order) into its other buffer; then
+// every rank (or only the root) copies the reduced slices out. Each byte crosses between
+// processes once each way: the shared-memory form of ring reduce-scatter + all-gather, with no
+// dependence on the number of ranks.
 void ShmTransport::ReduceLarge(Op& op, bool all) {
   const size_t es = DTypeSize(op.dtype);
   const int n = cfg_.size, me = cfg_.rank;
@@ -586,14 +587,18 @@ void ShmTransport::ReduceLarge(Op& op, bool all) {
     const size_t m = std::min(chunkElems, count - off);
     BeginWrite();
     if (first) PublishDesc(op);
-    std::memcpy(Buf(me, phase_ + 1), op.send + off * es, m * es);
+    for (int j = 0; j < n; j++) {  // the slices the others reduce; this rank reads its own in place
+      if (j == me) continue;
+      const size_t a = sliceBeg(m, j), b = sliceBeg(m, j + 1);
+      std::memcpy(Buf(me, phase_ + 1) + a * es, op.send + (off + a) * es, (b - a) * es);
+    }
     Arrive();
     WaitAllPeers(phase_);
     if (first) CheckDescs(op);
     first = false;
     const uint32_t pa = phase_;
     const size_t lo = sliceBeg(m, me), hi = sliceBeg(m, me + 1);
-    for (int r = 0; r < n; r++) in[r] = Buf(r, pa) + lo * es;
+    for (int r = 0; r < n; r++) in[r] = (r == me ? op.send + off * es : Buf(r, pa)) + lo * es;
     BeginWrite();
     ReduceN(op.dtype, op.op, Buf(me, pa + 1) + lo * es, in.data(), n, hi - lo, n);
     Arrive();
