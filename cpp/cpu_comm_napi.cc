@@ -22,6 +22,7 @@
 #include "addon.h"
 #include "common.h"
 #include "cpu_shm.h"
+#include "cpu_tcp.h"
 #include "errors.h"
 #include "wrap.h"
 
@@ -98,6 +99,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
                         M::Getter<&CpuComm::GetPending>("pending"),
                         M::Getter<&CpuComm::GetBroken>("broken"),
                         M::Getter<&CpuComm::GetDestroyed>("destroyed"),
+                        M::Getter<&CpuComm::GetAddress>("address"),
                     });
     Data(env).classes["CpuComm"] = Napi::Persistent(cls);
     Namespace(exports, "dist").Set("CpuComm", cls);
@@ -113,9 +115,15 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       a.Count(1, 1);
       Napi::Object o = a.Object(0, "options");
       cpucomm::Config cfg;
+      const std::string transport = a.OptString(o, "transport", "shm");
+      if (transport != "shm" && transport != "tcp") a.Fail("option 'transport' must be 'shm' or 'tcp', got '" + transport + "'");
       cfg.name = a.OptString(o, "name", "");
-      if (cfg.name.size() < 2 || cfg.name[0] != '/' || cfg.name.find('/', 1) != std::string::npos || cfg.name.size() > 200)
+      if (transport == "shm" &&
+          (cfg.name.size() < 2 || cfg.name[0] != '/' || cfg.name.find('/', 1) != std::string::npos || cfg.name.size() > 200))
         a.Fail("option 'name' must be a shared-memory name like \"/nnccl-<id>\" (one leading slash, at most 200 chars)");
+      const std::string listenHost = a.OptString(o, "listenHost", "");
+      if (transport == "tcp" && listenHost.empty())
+        a.Fail("option 'listenHost' (the local IP address to listen on) is required with transport 'tcp'");
       cfg.size = static_cast<int>(a.OptInt(o, "size", -1, 1, 512));
       if (cfg.size < 1) a.Fail("option 'size' (the world size, 1 to 512) is required");
       cfg.rank = static_cast<int>(a.OptInt(o, "rank", -1, 0, cfg.size - 1));
@@ -125,7 +133,13 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       cfg.chanBytes = static_cast<size_t>(a.OptInt(o, "chanBytes", 256 << 10, 4096, int64_t{1} << 30));
       cfg.spinUs = a.OptInt(o, "spinUs", 50, 0, 1000000);
       directUs_ = a.OptInt(o, "directUs", 50, 0, 10000);
-      engine_ = std::make_unique<cpucomm::ShmTransport>(cfg);
+      if (transport == "tcp") {
+        auto tcp = std::make_unique<cpucomm::TcpTransport>(cfg, listenHost);
+        tcp_ = tcp.get();
+        engine_ = std::move(tcp);
+      } else {
+        engine_ = std::make_unique<cpucomm::ShmTransport>(cfg);
+      }
       Napi::Env env = info.Env();
       state_ = new CompletionState();
       tsfn_ = Tsfn::New(env, "node-nccl cpu communicator", 0, 1, state_,
@@ -148,10 +162,33 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
 
   Napi::Value Connect(const Napi::CallbackInfo& info) {
     Args a(info, "CpuComm.connect");
-    a.Count(0, 0);
+    a.Count(tcp_ ? 1 : 0, tcp_ ? 1 : 0);
+    if (tcp_) ReadPeers(a);
     auto item = std::make_unique<Item>();
     item->connect = true;
     return Enqueue(info.Env(), std::move(item));
+  }
+
+  // connect({ peers, secret }) of the tcp transport: every rank's "host:port" and the group's secret.
+  void ReadPeers(const Args& a) {
+    Napi::Object o = a.Object(0, "options");
+    const int size = engine_->config().size;
+    Napi::Value pv = o.Get("peers");
+    const std::string want = "'peers' must be an array of " + std::to_string(size) + " \"host:port\" strings (one per rank)";
+    if (!pv.IsArray()) a.Fail(want + ", got " + Describe(pv));
+    Napi::Array arr = pv.As<Napi::Array>();
+    if (arr.Length() != static_cast<uint32_t>(size)) a.Fail(want + ", got " + std::to_string(arr.Length()) + " entries");
+    std::vector<std::string> peers;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value e = arr.Get(i);
+      if (!e.IsString()) a.Fail(want + "; peers[" + std::to_string(i) + "] is " + Describe(e));
+      peers.push_back(e.As<Napi::String>().Utf8Value());
+    }
+    Napi::Value sv = o.Get("secret");
+    if (!sv.IsTypedArray() || sv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      a.Fail("'secret' must be a Uint8Array (the group's random secret), got " + Describe(sv));
+    auto sec = sv.As<Napi::Uint8Array>();
+    tcp_->SetPeers(std::move(peers), std::vector<uint8_t>(sec.Data(), sec.Data() + sec.ElementLength()));
   }
 
   Napi::Value Submit(const Napi::CallbackInfo& info) {
@@ -419,8 +456,10 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   }
   Napi::Value GetBroken(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), engine_->broken()); }
   Napi::Value GetDestroyed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), destroyed_); }
+  Napi::Value GetAddress(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), tcp_ ? tcp_->address() : ""); }
 
   std::unique_ptr<cpucomm::Transport> engine_;
+  cpucomm::TcpTransport* tcp_ = nullptr;  // engine_, when it is the tcp transport
   CompletionState* state_ = nullptr;  // owned by tsfn_
   Tsfn tsfn_;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;

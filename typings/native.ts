@@ -383,13 +383,17 @@ export interface NativeKernels {
 // ---------------------------------------------------------------------------------------------
 
 export interface NativeCpuCommOptions {
-  /** POSIX shared-memory name shared by the group: "/nnccl-<id>" (rank 0 creates it). */
-  name: string;
+  /** 'shm' (default): one shared-memory segment, the ranks on one host; 'tcp': sockets, any hosts. */
+  transport?: 'shm' | 'tcp';
+  /** shm: POSIX shared-memory name shared by the group, "/nnccl-<id>" (rank 0 creates it). Unused by tcp. */
+  name?: string;
+  /** tcp (required there): the local IPv4 or IPv6 address to listen on (port 0: the system picks one). */
+  listenHost?: string;
   rank: number;
   size: number;
   /** Timeout of setup and of every op, ms. Default 600000. */
   timeoutMs?: number;
-  /** Bytes per rank per phase buffer (chunk size of large ops). Default 1 MiB. */
+  /** Bytes per rank per phase buffer (chunk size of large ops; tcp: piece size). Default 1 MiB. */
   slotBytes?: number;
   /** Bytes per point-to-point chunk. Default 256 KiB (64 KiB above 8 ranks). */
   chanBytes?: number;
@@ -401,6 +405,13 @@ export interface NativeCpuCommOptions {
    * there, submit() returns an already-settled Promise. 0 turns it off. Default 50.
    */
   directUs?: number;
+}
+
+export interface NativeCpuCommPeers {
+  /** "host:port" of every rank, by rank (this rank's own included). */
+  peers: string[];
+  /** The group's secret (1 to 64 bytes): connections that do not present it are dropped. */
+  secret: Uint8Array;
 }
 
 export type NativeCpuCommKind =
@@ -437,8 +448,14 @@ export interface NativeCpuComm {
   /** An op failed (timeout, peer failure, mismatch) or abort() was called: later ops fail at once. */
   readonly broken: boolean;
   readonly destroyed: boolean;
-  /** Maps the group's shared memory and waits for every rank (ERR_DIST_TIMEOUT naming the missing). */
-  connect(): Promise<void>;
+  /** tcp: "host:port" ("[v6]:port") this rank listens on, to publish to the others; '' for shm. */
+  readonly address: string;
+  /**
+   * Joins the group and waits for every rank (ERR_DIST_TIMEOUT naming the missing). shm: no
+   * argument (maps the group's shared memory). tcp: every rank's `address` by rank and the group's
+   * secret (random bytes shared through the store), then a full mesh of connections.
+   */
+  connect(peers?: NativeCpuCommPeers): Promise<void>;
   /**
    * Queues one op on the communication thread; the Promise settles when it completes on this
    * rank. A small op that completed directly (see `directUs`) returns undefined instead, and one

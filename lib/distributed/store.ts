@@ -74,6 +74,11 @@ export interface Store {
   numKeys(): Promise<number>;
   /** Closes this store handle. */
   close(): Promise<void>;
+  /**
+   * The local IP address this process reaches the store from (a client's socket), or the address
+   * the server was bound with; undefined where unknown. The cpu backend's tcp transport listens there.
+   */
+  readonly localAddress?: string | undefined;
 }
 
 export interface TCPStoreOptions {
@@ -181,6 +186,10 @@ class StoreClient {
 
   get isClosed(): boolean {
     return this.closedError !== undefined;
+  }
+
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
   }
 
   request(op: number, fields: Uint8Array[], timeoutMs: number): Promise<Buffer[]> {
@@ -438,6 +447,11 @@ export class TCPStore implements Store {
     return store;
   }
 
+  /** The local address of the client's connection, or the host the server was bound with. */
+  get localAddress(): string | undefined {
+    return this.client ? this.client.localAddress : this.host;
+  }
+
   /** Number of client connections the server holds (server only; 0 on a client). */
   get connectionCount(): number {
     return this.server?.connectionCount ?? 0;
@@ -595,6 +609,10 @@ export class PrefixStore implements Store {
 
   private k(key: string): string {
     return `${this.prefix}/${checkKey(key)}`;
+  }
+
+  get localAddress(): string | undefined {
+    return this.underlyingStore.localAddress;
   }
 
   async set(key: string, value: string | Uint8Array): Promise<void> {

@@ -43,6 +43,8 @@ export interface GroupStore {
   wait(keys: string[], opts?: { timeoutMs?: number }): Promise<void>;
   check(keys: string[]): Promise<boolean>;
   deleteKey(key: string): Promise<boolean>;
+  /** The local address that reaches the store (see Store.localAddress), where known. */
+  readonly localAddress?: string | undefined;
 }
 
 /** A flat run of bytes in some memory: what backends take. */

@@ -1,24 +1,33 @@
 /**
- * The 'cpu' backend: a native communicator (cpp/cpu_comm.*) per process group, over one POSIX
- * shared-memory segment between the processes of one host, run on its own native thread.
- * Setup through the group's store: rank 0 draws a random group id (the segment's name), every
- * rank publishes its host identity so a group spread over several hosts is refused clearly.
+ * The 'cpu' backend: a native communicator (cpp/cpu_comm.*) per process group, run on its own
+ * native thread, over one of two transports: shared memory (cpp/cpu_shm.*, one POSIX segment
+ * between the processes of one host) or TCP (cpp/cpu_tcp.*, a full mesh of sockets, any hosts).
+ * Setup through the group's store: every rank publishes its host identity; with every rank on one
+ * host the transport is shm (rank 0 draws a random group id, the segment's name), else tcp: rank 0
+ * draws the group's secret, every rank publishes the address it listens on (`cpu/addr/<rank>`) and
+ * connects to the others with the secret.
  *
  * Environment (read at group creation):
+ *   NODE_NCCL_CPU_TRANSPORT   auto (default: shm when every rank is on this host, else tcp) | shm | tcp
+ *   NODE_NCCL_SOCKET_ADDR     tcp: the local IP address to listen on (default: the local address of
+ *                             this process's connection to the store; on the store's server, the
+ *                             address it was bound with, MASTER_ADDR)
  *   NODE_NCCL_CPU_SLOT_BYTES  chunk size of large ops per rank (default 1 MiB)
- *   NODE_NCCL_CPU_SPIN_US     busy-wait budget before a wait sleeps (default 50 us)
- *   NODE_NCCL_CPU_DIRECT_US   small collectives first try to complete on the JS thread, spinning
+ *   NODE_NCCL_CPU_SPIN_US     shm: busy-wait budget before a wait sleeps (default 50 us)
+ *   NODE_NCCL_CPU_DIRECT_US   shm: small collectives first try to complete on the JS thread, spinning
  *                             at most this long for the peers (default 50 us; 0: always use the
  *                             communication thread)
  */
 import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { HostMemory, NativeCpuComm, NativeCpuCommDesc } from '../../../typings/native.js';
 import { createError } from '../../errors.js';
 import { native } from '../../native/index.js';
 import type { Backend, BackendInit, BackendWork, P2PDesc } from '../backend.js';
-import { DTYPE_CODE, type Buf, type DType, type DistTensor, type ReduceOpName } from '../types.js';
+import { DTYPE_CODE, type Buf, type DType, type DistTensor, type GroupStore, type ReduceOpName } from '../types.js';
 
 function hostIdentity(): string {
   let boot = '';
@@ -28,6 +37,68 @@ function hostIdentity(): string {
     // not Linux: the host name alone
   }
   return `${hostname()}/${boot}`;
+}
+
+export type CpuTransport = 'shm' | 'tcp';
+const TRANSPORT_SETTINGS = ['auto', 'shm', 'tcp'] as const;
+type TransportSetting = (typeof TRANSPORT_SETTINGS)[number];
+
+/** NODE_NCCL_CPU_TRANSPORT's value, checked ('auto' when unset or empty). */
+export function cpuTransportSetting(value: string | undefined): TransportSetting {
+  const v = (value ?? '').trim().toLowerCase();
+  if (v === '') return 'auto';
+  if (!(TRANSPORT_SETTINGS as readonly string[]).includes(v)) {
+    throw createError(
+      'ERR_INVALID_ARG',
+      `NODE_NCCL_CPU_TRANSPORT=${JSON.stringify(value)} is not valid: expected 'auto', 'shm' or 'tcp'`,
+    );
+  }
+  return v as TransportSetting;
+}
+
+/**
+ * The transport of a cpu group from the setting (NODE_NCCL_CPU_TRANSPORT) and every rank's host
+ * identity (by rank): auto is shm when they are all the same host, else tcp. shm forced on a group
+ * spread over hosts is ERR_UNSUPPORTED.
+ */
+export function chooseCpuTransport(setting: string | undefined, hosts: readonly string[], group = 'default'): CpuTransport {
+  const s = cpuTransportSetting(setting);
+  const other = hosts.findIndex((h) => h !== hosts[0]);
+  if (s === 'tcp') return 'tcp';
+  if (other < 0) return 'shm';
+  if (s === 'auto') return 'tcp';
+  throw createError(
+    'ERR_UNSUPPORTED',
+    `process group ${group}: NODE_NCCL_CPU_TRANSPORT=shm connects the processes of one host (shared memory), but ` +
+      `rank ${other} runs on ${hosts[other]!.split('/')[0]!}, rank 0 on ${hosts[0]!.split('/')[0]!}. ` +
+      `Use NODE_NCCL_CPU_TRANSPORT=tcp or auto.`,
+  );
+}
+
+/** The local IP address the tcp transport listens on (see NODE_NCCL_SOCKET_ADDR above). */
+async function listenAddress(store: GroupStore, oneHost: boolean, group: string): Promise<string> {
+  const env = process.env.NODE_NCCL_SOCKET_ADDR?.trim();
+  let addr = env || store.localAddress || (oneHost ? '127.0.0.1' : '');
+  const source = env ? 'NODE_NCCL_SOCKET_ADDR' : "the store connection's local address";
+  const hint = 'set NODE_NCCL_SOCKET_ADDR to the IP address of this host that the other ranks reach';
+  if (!addr) throw createError('ERR_INVALID_ARG', `process group ${group}: the cpu backend (tcp) cannot tell which local address to listen on; ${hint}`);
+  if (addr.startsWith('[') && addr.endsWith(']')) addr = addr.slice(1, -1);
+  if (addr.toLowerCase().startsWith('::ffff:') && isIP(addr.slice(7)) === 4) addr = addr.slice(7);
+  if (isIP(addr) === 0) {
+    try {
+      addr = (await lookup(addr)).address;
+    } catch (e) {
+      throw createError('ERR_INVALID_ARG', `process group ${group}: ${source} ${JSON.stringify(addr)} is not an IP address and does not resolve (${(e as Error).message}); ${hint}`);
+    }
+  }
+  if (addr === '0.0.0.0' || addr === '::') {
+    throw createError('ERR_INVALID_ARG', `process group ${group}: ${source} is ${addr} (every interface), which the other ranks cannot connect to; ${hint}`);
+  }
+  return addr;
+}
+
+function utf8(b: Uint8Array): string {
+  return Buffer.from(b).toString('utf8');
 }
 
 function envInt(name: string, dflt: number): number {
@@ -71,19 +142,44 @@ export class CpuBackend implements Backend {
   /** Creates the group's communicator; every rank of the group calls it. */
   static async create(init: BackendInit): Promise<CpuBackend> {
     const { store, rank, size, timeoutMs } = init;
+    const setting = cpuTransportSetting(process.env.NODE_NCCL_CPU_TRANSPORT);
+    // Every rank publishes "<setting>\n<host identity>": the transport must be chosen alike everywhere.
     const me = hostIdentity();
-    await store.set(`cpu/host/${rank}`, me);
+    await store.set(`cpu/host/${rank}`, `${setting}\n${me}`);
+    const hosts: string[] = [];
     for (let r = 0; r < size; r++) {
-      if (r === rank) continue;
-      const other = Buffer.from(await store.get(`cpu/host/${r}`)).toString('utf8');
-      if (other !== me) {
+      const [theirs, host] = r === rank ? [setting, me] : utf8(await store.get(`cpu/host/${r}`, { timeoutMs })).split('\n');
+      if (theirs !== setting) {
         throw createError(
-          'ERR_UNSUPPORTED',
-          `process group ${init.name}: the cpu backend connects processes on one host (shared memory); ` +
-            `rank ${r} runs on ${other.split('/')[0]}, rank ${rank} on ${me.split('/')[0]}. ` +
-            `Use the nccl backend across hosts.`,
+          'ERR_INVALID_ARG',
+          `process group ${init.name}: NODE_NCCL_CPU_TRANSPORT differs across ranks (rank ${r}: ${String(theirs)}, ` +
+            `rank ${rank}: ${setting}); set it alike everywhere`,
         );
       }
+      hosts.push(host ?? '');
+    }
+    const transport = chooseCpuTransport(setting, hosts, init.name);
+    const slotBytes = envInt('NODE_NCCL_CPU_SLOT_BYTES', 1 << 20) || undefined;
+    if (transport === 'tcp') {
+      const listenHost = await listenAddress(store, hosts.every((h) => h === me), init.name);
+      const comm = new native.dist.CpuComm({ transport: 'tcp', listenHost, rank, size, timeoutMs, slotBytes });
+      try {
+        let secret: Uint8Array;
+        if (rank === 0) {
+          secret = randomBytes(16);
+          await store.set('cpu/secret', secret);
+        } else {
+          secret = await store.get('cpu/secret', { timeoutMs });
+        }
+        await store.set(`cpu/addr/${rank}`, comm.address);
+        const peers: string[] = [];
+        for (let r = 0; r < size; r++) peers.push(r === rank ? comm.address : utf8(await store.get(`cpu/addr/${r}`, { timeoutMs })));
+        await comm.connect({ peers, secret: new Uint8Array(secret) });
+      } catch (e) {
+        comm.destroy();
+        throw e;
+      }
+      return new CpuBackend(comm);
     }
     let id: string;
     if (rank === 0) {
@@ -97,7 +193,7 @@ export class CpuBackend implements Backend {
       rank,
       size,
       timeoutMs,
-      slotBytes: envInt('NODE_NCCL_CPU_SLOT_BYTES', 1 << 20) || undefined,
+      slotBytes,
       spinUs: envInt('NODE_NCCL_CPU_SPIN_US', 50),
       directUs: envInt('NODE_NCCL_CPU_DIRECT_US', 50),
     });
