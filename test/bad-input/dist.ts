@@ -30,8 +30,38 @@ export const distTable: Table = {
       c.destroy();
       return c;
     };
+    /** A live tcp communicator of 2 ranks (never connected), destroyed after the bad call. */
+    const withTcp = (fn: (c: NativeCpuComm) => unknown) => (): unknown => {
+      const c = new C({ transport: 'tcp', listenHost: '127.0.0.1', rank: 0, size: 2, timeoutMs: 1000 });
+      try {
+        return fn(c);
+      } finally {
+        c.destroy();
+      }
+    };
+    const connectTcp = (arg: unknown) => withTcp((c) => (c.connect as (...a: unknown[]) => unknown)(arg));
+    const secret = new Uint8Array(16);
+    const tcp = (o: Record<string, unknown>): Record<string, unknown> => ({ transport: 'tcp', listenHost: '127.0.0.1', rank: 0, size: 2, ...o });
     const rows: Row[] = [
       noNewRow(exp, C),
+      { export: exp, what: "transport 'udp'", call: () => new C(opts({ transport: 'udp' })), code: 'ERR_INVALID_ARG' },
+      { export: exp, what: 'transport not a string', call: () => new C(opts({ transport: 1 })), code: 'ERR_INVALID_ARG' },
+      { export: exp, what: 'tcp without listenHost', call: () => new C(tcp({ listenHost: undefined })), code: 'ERR_INVALID_ARG' },
+      { export: exp, what: 'tcp listenHost not an IP address', call: () => new C(tcp({ listenHost: 'no such host' })), code: 'ERR_INVALID_ARG' },
+      { export: exp, what: 'tcp listenHost not local', call: () => new C(tcp({ listenHost: '192.0.2.1' })), code: 'ERR_OS' },
+      { export: exp, what: 'tcp rank >= size', call: () => new C(tcp({ rank: 2 })), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp without peers', call: withTcp((c) => c.connect()), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp peers not an array', call: connectTcp({ peers: '127.0.0.1:1', secret }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp peers of the wrong length', call: connectTcp({ peers: ['127.0.0.1:1'], secret }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp peers with a number', call: connectTcp({ peers: ['127.0.0.1:1', 2], secret }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp peer without a port', call: connectTcp({ peers: ['127.0.0.1:1', '127.0.0.1'], secret }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp peer port out of range', call: connectTcp({ peers: ['127.0.0.1:1', '127.0.0.1:70000'], secret }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp peer a host name', call: connectTcp({ peers: ['127.0.0.1:1', 'localhost:80'], secret }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp peer IPv6 without brackets', call: connectTcp({ peers: ['127.0.0.1:1', '::1:80'], secret }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp without a secret', call: connectTcp({ peers: ['127.0.0.1:1', '127.0.0.1:2'] }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp secret a string', call: connectTcp({ peers: ['127.0.0.1:1', '127.0.0.1:2'], secret: 'x' }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp secret empty', call: connectTcp({ peers: ['127.0.0.1:1', '127.0.0.1:2'], secret: new Uint8Array(0) }), code: 'ERR_INVALID_ARG' },
+      { export: `${exp}#connect`, what: 'tcp secret too long', call: connectTcp({ peers: ['127.0.0.1:1', '127.0.0.1:2'], secret: new Uint8Array(65) }), code: 'ERR_INVALID_ARG' },
       { export: exp, what: 'no arguments', call: () => new C(), code: 'ERR_INVALID_ARG' },
       { export: exp, what: 'options not an object', call: () => new C('x'), code: 'ERR_INVALID_ARG' },
       { export: exp, what: 'two arguments', call: () => new C(opts({}), 1), code: 'ERR_INVALID_ARG' },

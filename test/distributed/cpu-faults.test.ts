@@ -2,81 +2,9 @@
  * Faults with real processes on the cpu backend: a rank killed (SIGKILL) in the middle of
  * collectives, a rank that stalls, mismatched calls across ranks (sizes, dtypes, collectives)
  * with and without NODE_NCCL_DEBUG=detail. Every surviving rank gets a typed error naming the
- * collective and the missing rank within the group's (few-seconds) timeout, and exits.
+ * collective and the missing rank within the group's (few-seconds) timeout, and exits. The same
+ * suite runs over TCP in cpu-tcp.test.ts.
  */
-import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { resultOf, runRanks, startRanks } from '../helpers/spawn-ranks.js';
+import { faultSuite } from '../helpers/cpu-suites.js';
 
-const TIMEOUT = 4000;
-
-test('a rank killed mid-collective: the others get ERR_DIST_PEER_FAILURE naming it, promptly, and exit', async () => {
-  const ranks = await startRanks(3, ['fault-kill'], { TEST_DIST_TIMEOUT_MS: String(TIMEOUT) }, 60_000);
-  await ranks.waitFor(2, 'LOOPING');
-  await new Promise((r) => setTimeout(r, 100));
-  const killedAt = Date.now();
-  ranks.procs[2]!.kill('SIGKILL');
-  const results = await ranks.done;
-  const endedAt = Date.now();
-  assert.equal(results[2]!.signal, 'SIGKILL');
-  for (const r of results.slice(0, 2)) {
-    assert.equal(r.code, 0, r.stderr);
-    const res = resultOf(r);
-    assert.ok(res.code === 'ERR_DIST_PEER_FAILURE' || res.code === 'ERR_DIST_TIMEOUT', `rank ${r.rank}: ${res.code} ${res.message}`);
-    assert.match(String(res.message), /allReduce/);
-    assert.match(String(res.message), /rank 2\b/);
-    assert.equal(res.afterCode, 'ERR_DIST_ABORTED', 'calls after the failure fail fast');
-    assert.ok(Number(res.afterMs) < 1000, `later call took ${String(res.afterMs)} ms`);
-  }
-  // well within the timeout: a dead peer is noticed by its pid, not by waiting it out
-  assert.ok(endedAt - killedAt < TIMEOUT, `survivors took ${endedAt - killedAt} ms after the kill`);
-});
-
-test('a rank that stalls: the others get ERR_DIST_TIMEOUT naming the collective, its sequence number and the rank', async () => {
-  const t0 = Date.now();
-  const results = await runRanks(3, ['fault-stall'], { TEST_DIST_TIMEOUT_MS: '1500' }, 60_000);
-  for (const r of results.slice(0, 2)) {
-    assert.equal(r.code, 0, r.stderr);
-    const res = resultOf(r);
-    assert.equal(res.code, 'ERR_DIST_TIMEOUT', String(res.message));
-    assert.match(String(res.message), /allReduce \(seq \d+/);
-    assert.match(String(res.message), /rank\(s\) 2\b|rank 2\b/);
-    assert.ok(Number(res.elapsedMs) >= 1400 && Number(res.elapsedMs) < 6000, `timed out after ${String(res.elapsedMs)} ms`);
-  }
-  assert.ok(Date.now() - t0 < 30_000);
-});
-
-test('different sizes across ranks: detected (ERR_DIST_MISMATCH) before any data moves, memory intact', async () => {
-  const results = await runRanks(2, ['mismatch', 'size'], { TEST_DIST_TIMEOUT_MS: String(TIMEOUT) });
-  for (const r of results) {
-    assert.equal(r.code, 0, r.stderr);
-    const res = resultOf(r);
-    assert.equal(res.code, 'ERR_DIST_MISMATCH', String(res.message));
-    assert.match(String(res.message), /count 10\b/);
-    assert.match(String(res.message), /count 200000\b/);
-    assert.equal(res.intact, true);
-  }
-});
-
-test('different dtypes across ranks: ERR_DIST_MISMATCH naming both calls', async () => {
-  const results = await runRanks(2, ['mismatch', 'dtype'], { TEST_DIST_TIMEOUT_MS: String(TIMEOUT) });
-  for (const r of results) {
-    const res = resultOf(r);
-    assert.equal(res.code, 'ERR_DIST_MISMATCH', String(res.message));
-    assert.match(String(res.message), /float32/);
-    assert.match(String(res.message), /int32/);
-  }
-});
-
-test('NODE_NCCL_DEBUG=detail: a different collective on one rank is reported with each rank\'s call', async () => {
-  const results = await runRanks(2, ['mismatch', 'collective'], { TEST_DIST_TIMEOUT_MS: String(TIMEOUT), NODE_NCCL_DEBUG: 'detail' });
-  for (const r of results) {
-    assert.equal(r.code, 0, r.stderr);
-    const res = resultOf(r);
-    assert.equal(res.code, 'ERR_DIST_MISMATCH', String(res.message));
-    assert.match(String(res.message), /^NODE_NCCL_DEBUG=detail: collective #1 of group 'default' does not match across ranks/);
-    assert.match(String(res.message), /rank 0 called allReduce\(dtype=float32, count=10, reduceOp=sum, device=cpu\)/);
-    assert.match(String(res.message), /rank 1 called broadcast\(dtype=float32, count=200000, root=0, device=cpu\)/);
-    assert.equal(res.intact, true);
-  }
-});
+faultSuite('', {});
