@@ -30,6 +30,7 @@ constexpr size_t kSmallBytes = 32 << 10;  // all-reduce/reduce/broadcast: direct
 constexpr size_t kMaxAbortMsg = 2048;
 constexpr size_t kMaxPendingInbound = 64;  // unauthenticated connections held during setup
 constexpr int kSliceMs = 5;                // poll slices: abort and deadlines are noticed this fast
+constexpr size_t kMaxScratch = 64 << 20;   // large reductions: pieces shrink with many ranks to stay below
 
 enum FrameType : uint32_t { kData = 0x61746164, kP2PMsg = 0x6d703270, kAbortFrame = 0x74726261, kLeaveFrame = 0x7661656c };
 enum AbortCode : uint32_t { kNone = 0, kTimeout = 1, kPeer = 2, kMismatch = 3 };
@@ -878,6 +879,11 @@ void TcpTransport::Step(std::vector<TcpXfer> xs) {
   Exchange(xs, false);
 }
 
+// Elements per piece of a large reduction that keeps `slots` pieces in scratch memory.
+size_t TcpTransport::PieceElems(size_t es, size_t slots) const {
+  return std::max<size_t>(1, std::min(cfg_.slotBytes, kMaxScratch / slots) / es);
+}
+
 uint8_t* TcpTransport::Scratch(size_t bytes) {
   if (scratch_.size() < bytes) scratch_.resize(bytes);
   return scratch_.data();
@@ -948,7 +954,7 @@ void TcpTransport::ReduceLarge(Op& op, bool all) {
   const size_t es = DTypeSize(op.dtype), count = static_cast<size_t>(op.count);
   const int n = cfg_.size, me = cfg_.rank;
   const size_t un = static_cast<size_t>(n);
-  const size_t piece = std::max<size_t>(1, cfg_.slotBytes / es), roundElems = piece * un;
+  const size_t piece = PieceElems(es, un + 1), roundElems = piece * un;
   const bool keeps = all || me == op.root;
   uint8_t* tmp = Scratch((un + 1) * piece * es);  // slot r: rank r's piece of this rank's slice
   uint8_t* mine = tmp + un * piece * es;          // this rank's reduced slice where it keeps none
@@ -1031,7 +1037,7 @@ void TcpTransport::AllGather(Op& op) {
 void TcpTransport::ReduceScatter(Op& op) {
   const size_t es = DTypeSize(op.dtype), count = static_cast<size_t>(op.count);
   const int n = cfg_.size, me = cfg_.rank;
-  const size_t piece = std::max<size_t>(1, cfg_.slotBytes / es);
+  const size_t piece = PieceElems(es, static_cast<size_t>(n));
   uint8_t* tmp = Scratch(static_cast<size_t>(n) * piece * es);
   std::vector<const void*> in(static_cast<size_t>(n));
   size_t off = 0;
@@ -1093,6 +1099,12 @@ void TcpTransport::AllToAll(Op& op) {
     sOff[r + 1] = sOff[r] + static_cast<size_t>(op.sendCounts[r]) * es;
     rOff[r + 1] = rOff[r] + static_cast<size_t>(op.recvCounts[r]) * es;
   }
+  const size_t m = static_cast<size_t>(me);
+  if (op.sendCounts[m] != op.recvCounts[m])
+    Fail(code::kDistMismatch,
+         OpLabel() + ": the ranks' calls do not match: rank " + std::to_string(me) + " sends " + std::to_string(op.sendCounts[m]) +
+             " element(s) to rank " + std::to_string(me) + ", which expects " + std::to_string(op.recvCounts[m]) + " from it",
+         me);
   const uint8_t* src = op.send;
   if (src < op.recv + rOff[un] && op.recv < src + sOff[un]) {  // in place: keep the input
     uint8_t* copy = Scratch(sOff[un]);
@@ -1106,12 +1118,6 @@ void TcpTransport::AllToAll(Op& op) {
     xs.push_back(RecvFrom(static_cast<int>(from), op.recv + rOff[from], rOff[from + 1] - rOff[from]));
     Step(std::move(xs));
   }
-  const size_t m = static_cast<size_t>(me);
-  if (op.sendCounts[m] != op.recvCounts[m])
-    Fail(code::kDistMismatch,
-         OpLabel() + ": the ranks' calls do not match: rank " + std::to_string(me) + " sends " + std::to_string(op.sendCounts[m]) +
-             " element(s) to rank " + std::to_string(me) + ", which expects " + std::to_string(op.recvCounts[m]) + " from it",
-         me);
   std::memmove(op.recv + rOff[m], src + sOff[m], sOff[m + 1] - sOff[m]);
 }
 

@@ -111,6 +111,7 @@ class TcpTransport final : public Transport {
   TcpXfer SendTo(int peer, const uint8_t* src, size_t len) const;
   TcpXfer RecvFrom(int peer, uint8_t* dst, size_t len) const;
   uint8_t* Scratch(size_t bytes);
+  size_t PieceElems(size_t es, size_t slots) const;
 
   void Barrier(Op& op);
   void ReduceSmall(Op& op, bool all);
