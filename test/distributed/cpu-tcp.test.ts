@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { chooseCpuTransport, cpuTransportSetting } from '../../lib/distributed/backends/cpu.js';
 import { native } from '../../lib/native/index.js';
-import type { NativeCpuComm } from '../../typings/native.js';
+import type { NativeCpuComm, NativeCpuCommDesc } from '../../typings/native.js';
 import { collectiveSuite, faultSuite } from '../helpers/cpu-suites.js';
 import { freePort, runRanks } from '../helpers/spawn-ranks.js';
 
@@ -34,6 +34,13 @@ test('tcp: ranks listening on IPv6 (NODE_NCCL_SOCKET_ADDR=::1)', async () => {
 });
 
 // ---- the native communicator in one process ----
+
+/** submit()'s Promise (tcp never completes an op directly: it always gives one). */
+function submit(c: NativeCpuComm, desc: NativeCpuCommDesc): Promise<void> {
+  const p = c.submit(desc);
+  assert.ok(p instanceof Promise, 'tcp ops run on the communication thread');
+  return p;
+}
 
 function tcpComm(rank: number, size: number, timeoutMs = 10_000, listenHost = '127.0.0.1'): NativeCpuComm {
   return new native.dist.CpuComm({ transport: 'tcp', listenHost, rank, size, timeoutMs });
@@ -68,7 +75,7 @@ function intruder(address: string, bytes?: Buffer): Socket {
 
 async function allReduceAll(comms: NativeCpuComm[]): Promise<Float32Array[]> {
   const bufs = comms.map((_, r) => Float32Array.from([r + 1, 10 * (r + 1)]));
-  await Promise.all(comms.map((c, r) => c.submit({ kind: 'allReduce', dtype: 0, count: 2, send: bufs[r]!, recv: bufs[r]! })));
+  await Promise.all(comms.map((c, r) => submit(c, { kind: 'allReduce', dtype: 0, count: 2, send: bufs[r]!, recv: bufs[r]! })));
   return bufs;
 }
 
@@ -146,7 +153,7 @@ test('tcp: a peer that destroys its communicator mid-collective fails the others
     await Promise.all(comms.map((c) => c.connect({ peers, secret })));
     const x = new Float32Array(4);
     const t0 = Date.now();
-    const waiting = [0, 1].map((r) => comms[r]!.submit({ kind: 'allReduce', dtype: 0, count: 4, send: x.slice(), recv: new Float32Array(4) }));
+    const waiting = [0, 1].map((r) => submit(comms[r]!, { kind: 'allReduce', dtype: 0, count: 4, send: x.slice(), recv: new Float32Array(4) }));
     await new Promise((r) => setTimeout(r, 50));
     comms[2]!.destroy();
     const errs = await Promise.all(waiting.map((p) => p.then(() => null, (e: Error & { code?: string }) => e)));
@@ -157,7 +164,7 @@ test('tcp: a peer that destroys its communicator mid-collective fails the others
       assert.match(e.message, /rank 2 left the group/);
     }
     assert.ok(Date.now() - t0 < 5000, 'well before the 20 s timeout');
-    await assert.rejects(comms[0]!.submit({ kind: 'barrier' }), { code: 'ERR_DIST_ABORTED' });
+    await assert.rejects(submit(comms[0]!, { kind: 'barrier' }), { code: 'ERR_DIST_ABORTED' });
   } finally {
     for (const c of comms) c.destroy();
   }
@@ -171,7 +178,7 @@ test('tcp: mismatched counts fail every rank with ERR_DIST_MISMATCH describing b
     const recv = [new Float32Array(10).fill(-1), new Float32Array(12).fill(-1)];
     const errs = await Promise.all(
       comms.map((c, r) =>
-        c.submit({ kind: 'allReduce', dtype: 0, count: r === 0 ? 10 : 12, send: new Float32Array(12), recv: recv[r]! }).then(
+        submit(c, { kind: 'allReduce', dtype: 0, count: r === 0 ? 10 : 12, send: new Float32Array(12), recv: recv[r]! }).then(
           () => null,
           (e: Error & { code?: string }) => e,
         ),
