@@ -291,10 +291,10 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
 
   // The direct path (see the top of this file): true when the op completed here; a failure
   // throws (the op failed, as its Promise would have rejected); false: it goes to the thread,
-  // which resumes it if TryRun started it. When only a few small ops are ahead of it on the
-  // thread (say one that gave up on a late peer), it waits for them within the same budget
-  // rather than queue behind them: otherwise one late peer would send every later op of a
-  // back-to-back run through the thread.
+  // which resumes it if TryRun started it. When only small ops are ahead of it on the thread
+  // (say one that gave up on a late peer, and the ops queued behind it), it waits for them within
+  // the same budget rather than queue behind them: otherwise one late peer would send every later
+  // op of a back-to-back run through the thread, where each costs a hand-off both ways.
   bool RunDirect(Item& item) {
     item.small = engine_->Direct(item.op);
     if (directUs_ <= 0 || destroyed_ || !item.small) return false;
@@ -304,7 +304,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       {
         std::lock_guard<std::mutex> lk(mu_);  // only this thread enqueues: idle stays idle
         if (queue_.empty() && !busy_) break;
-        if (large_ > 0 || queue_.size() >= kMaxSmallAhead) return false;
+        if (large_ > 0) return false;
       }
       if (clock::now() >= until) return false;
       std::this_thread::yield();
@@ -473,7 +473,6 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   bool busy_ = false;
   size_t large_ = 0;
   bool curLarge_ = false;
-  static constexpr size_t kMaxSmallAhead = 64;
   int64_t directUs_ = 50;
   bool destroyed_ = false;
   bool hookRan_ = false;

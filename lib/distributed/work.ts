@@ -77,6 +77,8 @@ export class Work implements PromiseLike<void> {
     onFulfilled?: ((value: void) => T1 | PromiseLike<T1>) | null,
     onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
   ): Promise<T1 | T2> {
+    // Without an onWait step, wait() is the completion itself: skip its extra Promise hops.
+    if (this.#onWait === undefined) return this.#done.then(onFulfilled, onRejected);
     return this.wait().then(onFulfilled, onRejected);
   }
 
