@@ -135,8 +135,9 @@ export async function main(argv: string[]): Promise<number> {
   // Launch overhead: host time to issue one add of 1-element tensors (queued, not waited, on a GPU).
   const a = lib.randn([1], { dtype: o.dtype, device: devName });
   const b = lib.randn([1], { dtype: o.dtype, device: devName });
-  const n = 2000;
-  for (let i = 0; i < 100; i++) a.add(b).dispose();
+  // Steady state: V8 optimizes the call path only after a few thousand calls.
+  const n = 20000;
+  for (let i = 0; i < 5000; i++) a.add(b).dispose();
   await sync(lib, devName);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) a.add(b).dispose();
