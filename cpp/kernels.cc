@@ -458,14 +458,17 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// LayerNorm's saved mean and rstd: float64 for float64 inputs, else float32 (the compute type).
+DType StatsDType(DType dt) { return dt == DType::F64 ? DType::F64 : DType::F32; }
+
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   Args args(info, "kernels.layerNorm");
   args.Count(10, 10);
   DType dt = ReadDType(args, 0, "dtype");
   int64_t rows = args.Int(1, "rows", 0, kMaxSize), cols = args.Int(2, "cols", 0, kMaxSize);
   int64_t n = CheckedMul(rows, cols, args.fn());
-  Operand out = ReadSpan(args, 3, "out", dt), mean = ReadSpan(args, 4, "mean", DType::F32),
-          rstd = ReadSpan(args, 5, "rstd", DType::F32), x = ReadSpan(args, 6, "x", dt);
+  Operand out = ReadSpan(args, 3, "out", dt), mean = ReadSpan(args, 4, "mean", StatsDType(dt)),
+          rstd = ReadSpan(args, 5, "rstd", StatsDType(dt)), x = ReadSpan(args, 6, "x", dt);
   bool hasW = !args.IsMissing(7), hasB = !args.IsMissing(8);
   Operand w, b;
   if (hasW) w = ReadSpan(args, 7, "weight", dt);
@@ -481,8 +484,8 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   if (hasB) CheckSpan(args, b, cols);
   int dev = SameDevice(args, {&out, &mean, &rstd, &x, hasW ? &w : nullptr, hasB ? &b : nullptr});
   if (rows == 0) return info.Env().Undefined();
-  float* mp = reinterpret_cast<float*>(mean.Ptr());
-  float* rp = reinterpret_cast<float*>(rstd.Ptr());
+  void* mp = mean.Ptr();
+  void* rp = rstd.Ptr();
   const void* wp = hasW ? w.Ptr() : nullptr;
   const void* bp = hasB ? b.Ptr() : nullptr;
   Dispatch(args, dev, [&] { k::HostLayerNorm(dt, rows, cols, out.Ptr(), mp, rp, x.Ptr(), wp, bp, eps); },
@@ -506,7 +509,7 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   if (hasGw) gw = ReadSpan(args, 4, "gradWeight", dt);
   if (hasGb) gb = ReadSpan(args, 5, "gradBias", dt);
   Operand gout = ReadSpan(args, 6, "gradOut", dt), x = ReadSpan(args, 7, "x", dt),
-          mean = ReadSpan(args, 8, "mean", DType::F32), rstd = ReadSpan(args, 9, "rstd", DType::F32);
+          mean = ReadSpan(args, 8, "mean", StatsDType(dt)), rstd = ReadSpan(args, 9, "rstd", StatsDType(dt));
   if (hasW) w = ReadSpan(args, 10, "weight", dt);
   RequireFloat(args, dt, "layerNormBackward");
   CheckSpan(args, gx, n);
@@ -523,8 +526,8 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   void* gwp = hasGw ? gw.Ptr() : nullptr;
   void* gbp = hasGb ? gb.Ptr() : nullptr;
   const void* wp = hasW ? w.Ptr() : nullptr;
-  const float* mp = reinterpret_cast<const float*>(mean.Ptr());
-  const float* rp = reinterpret_cast<const float*>(rstd.Ptr());
+  const void* mp = mean.Ptr();
+  const void* rp = rstd.Ptr();
   Dispatch(args, dev,
            [&] { k::HostLayerNormBackward(dt, rows, cols, gx.Ptr(), gwp, gbp, gout.Ptr(), x.Ptr(), mp, rp, wp); },
            [&](k::Stream s) {

@@ -314,7 +314,7 @@ export interface NativeKernels {
   softmaxBackward(dtype: DTypeCode, rows: number, cols: number, gradIn: Span, gradOut: Span, y: Span, log: boolean): void;
   /**
    * LayerNorm over the last `cols` of a contiguous [rows, cols] input. weight/bias (cols) may be
-   * null. mean and rstd (float32, rows) are written for the backward pass.
+   * null. mean and rstd (rows; float64 for float64 inputs, else float32) are written for the backward pass.
    */
   layerNorm(dtype: DTypeCode, rows: number, cols: number, out: Span, mean: Span, rstd: Span, x: Span,
             weight: Span | null, bias: Span | null, eps: number): void;

@@ -99,10 +99,10 @@ void HostReduce(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, vo
                 int64_t* indices, double correction);
 void HostSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log);
 void HostSoftmaxBackward(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log);
-void HostLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean, float* rstd, const void* x,
+void HostLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, void* mean, void* rstd, const void* x,
                    const void* w, const void* b, double eps);
 void HostLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
-                           const void* x, const float* mean, const float* rstd, const void* w);
+                           const void* x, const void* mean, const void* rstd, const void* w);
 void HostMatmul(DType dt, const GemmArgs& g);
 // Index kernels throw ERR_INDEX_OUT_OF_RANGE (nn::NativeError) for an index outside [0, size).
 void HostIndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src,
@@ -132,10 +132,10 @@ size_t CudaLayerNormScratch(int64_t rows, int64_t cols);
 void CudaSoftmax(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, void* scratch, Stream s);
 void CudaSoftmaxBackward(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log,
                          Stream s);
-void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean, float* rstd, const void* x,
+void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, void* mean, void* rstd, const void* x,
                    const void* w, const void* b, double eps, void* scratch, Stream s);
 void CudaLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
-                           const void* x, const float* mean, const float* rstd, const void* w, Stream s);
+                           const void* x, const void* mean, const void* rstd, const void* w, Stream s);
 // Device index kernels skip out-of-range indices (lib/tensor checks them before launch).
 void CudaIndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src,
                      const int64_t* index, int64_t idxLen, Stream s);

@@ -2,7 +2,7 @@
 // or, for few rows of huge length, several blocks per row (per-chunk count/mean/M2 partials into
 // scratch, combined by every chunk with Chan's formula before it writes);
 // backward gradX with one block per row, gradWeight/gradBias with one thread per column summing
-// over rows (coalesced). Statistics in float (double for float64).
+// over rows (coalesced). Statistics, and the saved mean and rstd, in float (double for float64).
 #include "cuda_common.cuh"
 
 namespace nn {
@@ -12,8 +12,8 @@ namespace {
 int RowThreads(int64_t cols) { return cols >= 4096 ? 1024 : cols >= 1024 ? 512 : cols >= 256 ? 256 : 128; }
 
 template <class T>
-__global__ void LayerNormK(int64_t cols, T* out, float* mean, float* rstd, const T* x, const T* w, const T* b,
-                           double eps) {
+__global__ void LayerNormK(int64_t cols, T* out, Compute<T>* mean, Compute<T>* rstd, const T* x, const T* w,
+                           const T* b, double eps) {
   using C = Compute<T>;
   __shared__ C sh[32];
   const int64_t row = blockIdx.x;
@@ -29,8 +29,8 @@ __global__ void LayerNormK(int64_t cols, T* out, float* mean, float* rstd, const
   const C var = BlockSum(sq, sh) / static_cast<C>(cols);
   const C rs = C(1) / Sqrt(var + static_cast<C>(eps));
   if (threadIdx.x == 0) {
-    mean[row] = static_cast<float>(mu);
-    rstd[row] = static_cast<float>(rs);
+    mean[row] = mu;
+    rstd[row] = rs;
   }
   T* o = out + row * cols;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
@@ -42,8 +42,8 @@ __global__ void LayerNormK(int64_t cols, T* out, float* mean, float* rstd, const
 }
 
 template <class T>
-__global__ void LayerNormGradXK(int64_t cols, T* gx, const T* gout, const T* x, const float* mean, const float* rstd,
-                                const T* w) {
+__global__ void LayerNormGradXK(int64_t cols, T* gx, const T* gout, const T* x, const Compute<T>* mean,
+                                const Compute<T>* rstd, const T* w) {
   using C = Compute<T>;
   __shared__ C sh[32];
   const int64_t row = blockIdx.x, base = row * cols;
@@ -65,14 +65,14 @@ __global__ void LayerNormGradXK(int64_t cols, T* gx, const T* gout, const T* x, 
 }
 
 template <class T>
-__global__ void LayerNormGradWBK(int64_t rows, int64_t cols, T* gw, T* gb, const T* gout, const T* x, const float* mean,
-                                 const float* rstd) {
+__global__ void LayerNormGradWBK(int64_t rows, int64_t cols, T* gw, T* gb, const T* gout, const T* x,
+                                 const Compute<T>* mean, const Compute<T>* rstd) {
   using C = Compute<T>;
   for (int64_t j = GlobalId(); j < cols; j += GlobalStride()) {
     C aw = 0, ab = 0;
     for (int64_t r = 0; r < rows; r++) {
       const C g = Load<C>(gout[r * cols + j]);
-      aw += g * (Load<C>(x[r * cols + j]) - static_cast<C>(mean[r])) * static_cast<C>(rstd[r]);
+      aw += g * (Load<C>(x[r * cols + j]) - mean[r]) * rstd[r];
       ab += g;
     }
     if (gw) gw[j] = Store<T>(aw);
@@ -103,8 +103,8 @@ __global__ void LayerNormPartialK(int64_t cols, const T* x, double* partial) {
 }
 
 template <class T>
-__global__ void LayerNormApplyK(int64_t cols, T* out, float* mean, float* rstd, const T* x, const T* w, const T* b,
-                                double eps, const double* partial) {
+__global__ void LayerNormApplyK(int64_t cols, T* out, Compute<T>* mean, Compute<T>* rstd, const T* x, const T* w,
+                                const T* b, double eps, const double* partial) {
   using C = Compute<T>;
   __shared__ C sh[32];
   const int64_t row = blockIdx.y, chunk = blockIdx.x, chunks = gridDim.x;
@@ -121,8 +121,8 @@ __global__ void LayerNormApplyK(int64_t cols, T* out, float* mean, float* rstd, 
   const C var = BlockSum(m2, sh) / static_cast<C>(cols);
   const C rs = C(1) / Sqrt(var + static_cast<C>(eps));
   if (chunk == 0 && threadIdx.x == 0) {
-    mean[row] = static_cast<float>(mu);
-    rstd[row] = static_cast<float>(rs);
+    mean[row] = mu;
+    rstd[row] = rs;
   }
   const int64_t start = chunk * kSplitChunk, end = min(cols, start + kSplitChunk);
   const T* xr = x + row * cols;
@@ -142,9 +142,11 @@ size_t CudaLayerNormScratch(int64_t rows, int64_t cols) {
   return static_cast<size_t>(rows * SplitChunks(cols)) * 2 * sizeof(double);
 }
 
-void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean, float* rstd, const void* x,
+void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, void* meanv, void* rstdv, const void* x,
                    const void* w, const void* b, double eps, void* scratch, Stream s) {
   NN_DISPATCH_DEV_FLOAT(dt, {
+    auto* mean = static_cast<Compute<T>*>(meanv);
+    auto* rstd = static_cast<Compute<T>*>(rstdv);
     if (scratch) {
       const dim3 grid(static_cast<unsigned>(SplitChunks(cols)), static_cast<unsigned>(rows));
       double* partial = static_cast<double*>(scratch);
@@ -163,8 +165,10 @@ void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, float* mean,
 }
 
 void CudaLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
-                           const void* x, const float* mean, const float* rstd, const void* w, Stream s) {
+                           const void* x, const void* meanv, const void* rstdv, const void* w, Stream s) {
   NN_DISPATCH_DEV_FLOAT(dt, {
+    const auto* mean = static_cast<const Compute<T>*>(meanv);
+    const auto* rstd = static_cast<const Compute<T>*>(rstdv);
     if (rows > 0) {
       LayerNormGradXK<T><<<static_cast<unsigned>(rows), RowThreads(cols), 0, s>>>(
           cols, static_cast<T*>(gx), static_cast<const T*>(gout), static_cast<const T*>(x), mean, rstd,

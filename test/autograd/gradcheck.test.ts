@@ -68,6 +68,11 @@ test('gradcheck: softmax, logSoftmax, layerNorm', () => {
   gradcheck('logSoftmax', ([a]) => logSoftmax(a!, 1), [S([2, 3, 4], -2, 2)]);
   gradcheck('layerNorm', ([a, w, b]) => layerNorm(a!, [4], w!, b!), [S([3, 4], -2, 2), S([4], 0.5, 1.5), S([4])]);
   gradcheck('layerNorm 2d no affine', ([a]) => layerNorm(a!, [2, 3]), [S([2, 2, 3], -2, 2)]);
+  // float64 end to end: the saved mean and rstd are float64 too (as torch's accumulate type), so
+  // the backward matches central differences far below float32's precision.
+  const tight = { atol: 1e-9, rtol: 1e-7 };
+  gradcheck('layerNorm float64-tight', ([a, w, b]) => layerNorm(a!, [4], w!, b!), [S([3, 4], -2, 2), S([4], 0.5, 1.5), S([4])], tight);
+  gradcheck('layerNorm 2d no affine float64-tight', ([a]) => layerNorm(a!, [2, 3]), [S([2, 2, 3], -2, 2)], tight);
 });
 
 test('gradcheck: matmul in all its shapes, with transposed views', () => {

@@ -142,7 +142,8 @@ test('reduce, softmax, layerNorm (+ backward): CUDA matches the CPU', { skip }, 
       }
     for (const [rows, cols] of [[6, 1000], [2, 70001]] as const) { // the second: split-row path
     const x = buf(dt, rows * cols, () => r() * 4 - 2), w = buf(dt, cols, () => r() + 0.5), b = buf(dt, cols, () => r() - 0.5);
-    const o = buf(dt, rows * cols, () => 0), mean = buf('float32', rows, () => 0), rstd = buf('float32', rows, () => 0);
+    const stats = dt === 'float64' ? 'float64' : 'float32'; // the saved statistics' dtype
+    const o = buf(dt, rows * cols, () => 0), mean = buf(stats, rows, () => 0), rstd = buf(stats, rows, () => 0);
     const g = buf(dt, rows * cols, () => r() - 0.5), gx = buf(dt, rows * cols, () => 0), gw = buf(dt, cols, () => 0), gb = buf(dt, cols, () => 0);
     const { host, dev } = both([o, mean, rstd, x, w, b, g, gx, gw, gb], (m) => {
       const s = (i: number) => ({ mem: m[i]!, offset: 0 });
@@ -150,8 +151,8 @@ test('reduce, softmax, layerNorm (+ backward): CUDA matches the CPU', { skip }, 
       k.layerNormBackward(code(dt), rows, cols, s(7), s(8), s(9), s(6), s(3), s(1), s(2), s(4));
     });
     compare('layerNorm', dt, host[0]!, dev[0]!, { rtol: 1e-4, atol: 1e-5 });
-    compare('layerNorm mean', 'float32', host[1]!, dev[1]!, { rtol: 1e-5, atol: 1e-5 });
-    compare('layerNorm rstd', 'float32', host[2]!, dev[2]!, { rtol: 1e-4, atol: 1e-5 });
+    compare('layerNorm mean', stats, host[1]!, dev[1]!, { rtol: 1e-5, atol: 1e-5 });
+    compare('layerNorm rstd', stats, host[2]!, dev[2]!, { rtol: 1e-4, atol: 1e-5 });
     for (const [i, name] of [[7, 'gradX'], [8, 'gradWeight'], [9, 'gradBias']] as const) compare(`layerNorm ${name}`, dt, host[i]!, dev[i]!, { rtol: 1e-4, atol: 1e-4 });
     }
   }

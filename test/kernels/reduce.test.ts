@@ -127,16 +127,16 @@ test('layerNorm forward and backward vs JS references (with and without affine)'
         const x = fill(dt, rows * cols, () => r() * 4 - 2);
         const w = affine ? fill(dt, cols, () => r() + 0.5) : null;
         const b = affine ? fill(dt, cols, () => r() - 0.5) : null;
-        const out = alloc(dt, rows * cols), mean = new Float32Array(rows), rstd = new Float32Array(rows);
+        // the saved statistics are float64 for float64 inputs, float32 otherwise
+        const Stats = dt === 'float64' ? Float64Array : Float32Array;
+        const out = alloc(dt, rows * cols), mean = new Stats(rows), rstd = new Stats(rows);
         k.layerNorm(code(dt), rows, cols, { mem: out, offset: 0 }, { mem: mean, offset: 0 }, { mem: rstd, offset: 0 }, { mem: x, offset: 0 },
           w && { mem: w, offset: 0 }, b && { mem: b, offset: 0 }, eps);
         const g = fill(dt, rows * cols, () => r() * 2 - 1);
         const gx = alloc(dt, rows * cols), gw = alloc(dt, cols), gb = alloc(dt, cols);
         k.layerNormBackward(code(dt), rows, cols, { mem: gx, offset: 0 }, affine ? { mem: gw, offset: 0 } : null, affine ? { mem: gb, offset: 0 } : null,
           { mem: g, offset: 0 }, { mem: x, offset: 0 }, { mem: mean, offset: 0 }, { mem: rstd, offset: 0 }, w && { mem: w, offset: 0 });
-        // float64 rows are normalized in double, but the saved statistics (the ABI's mean/rstd) are
-        // float32, so the backward pass is float32-accurate
-        const t = tol(dt === 'float64' ? 'float32' : dt), loose = { rtol: t.rtol * 10, atol: t.atol * 10 };
+        const t = tol(dt), loose = { rtol: t.rtol * 10, atol: t.atol * 10 };
         const W = (j: number) => (w ? get(dt, w, j) : 1), B = (j: number) => (b ? get(dt, b, j) : 0);
         const gwRef = new Array<number>(cols).fill(0), gbRef = new Array<number>(cols).fill(0);
         for (let i = 0; i < rows; i++) {
@@ -145,7 +145,8 @@ test('layerNorm forward and backward vs JS references (with and without affine)'
           const mu = xs.reduce((a, v) => a + v, 0) / cols;
           const v = xs.reduce((a, q) => a + (q - mu) ** 2, 0) / cols;
           const rs = 1 / Math.sqrt(v + eps);
-          assert.ok(close(mean[i]!, mu, { rtol: 1e-5, atol: 1e-6 }) && close(rstd[i]!, rs, { rtol: 1e-5, atol: 1e-6 }), 'mean/rstd');
+          const st = dt === 'float64' ? { rtol: 1e-12, atol: 1e-14 } : { rtol: 1e-5, atol: 1e-6 };
+          assert.ok(close(mean[i]!, mu, st) && close(rstd[i]!, rs, st), `mean/rstd ${dt}`);
           // gradient of sum(g * y) w.r.t. x by central differences in double
           const f = (xx: number[]) => {
             const m2 = xx.reduce((a, q) => a + q, 0) / cols;

@@ -73,8 +73,10 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor |
   const wc = weight ? contiguous(weight) : null;
   const bc = bias ? contiguous(bias) : null;
   const y = emptyTensor(x.shape, x.dtype, x.device, 'layerNorm');
-  const meanT = emptyTensor([rows], 'float32', x.device, 'layerNorm');
-  const rstdT = emptyTensor([rows], 'float32', x.device, 'layerNorm');
+  // Saved statistics in the compute type, as torch's: float64 for float64 inputs, else float32.
+  const statsDtype = x.dtype === 'float64' ? 'float64' : 'float32';
+  const meanT = emptyTensor([rows], statsDtype, x.device, 'layerNorm');
+  const rstdT = emptyTensor([rows], statsDtype, x.device, 'layerNorm');
   if (y.numel) {
     K().layerNorm(dtypeCode(x.dtype), rows, cols, spanOf(y), spanOf(meanT), spanOf(rstdT), spanOf(xc),
       wc ? spanOf(wc) : null, bc ? spanOf(bc) : null, eps);
