@@ -15,7 +15,8 @@
 // non-blocking and every send and receive of a step progresses in one poll() loop (a ring step
 // sends and receives at once: large messages never deadlock on full socket buffers).
 //
-// Failures. EOF or a reset on a peer's connection is ERR_DIST_PEER_FAILURE naming it; no progress
+// Failures. EOF or a reset on a peer's connection is ERR_DIST_PEER_FAILURE naming it (a host that
+// vanishes without closing its sockets too, within about 30 s: TCP keepalive and user timeout); no progress
 // for timeoutMs is ERR_DIST_TIMEOUT naming the ranks not heard from. The rank that fails sends an
 // ABORT frame (code, message) on every collective connection, so the others fail the same way at
 // once ("failed because rank N reported: ..."); after any failure later ops fail with
