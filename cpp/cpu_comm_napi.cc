@@ -48,6 +48,7 @@ struct Item {
 // still queued when the communicator goes away find valid state.
 struct CompletionState {
   size_t pending = 0;                       // JS thread only
+  bool connected = false;                   // JS thread only: connect() succeeded
   napi_threadsafe_function tsfn = nullptr;  // to unref it when nothing is pending
 };
 
@@ -297,7 +298,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   // op of a back-to-back run through the thread, where each costs a hand-off both ways.
   bool RunDirect(Item& item) {
     item.small = engine_->Direct(item.op);
-    if (directUs_ <= 0 || destroyed_ || !item.small) return false;
+    if (directUs_ <= 0 || destroyed_ || !state_->connected || !item.small) return false;
     using clock = std::chrono::steady_clock;
     const auto until = clock::now() + std::chrono::microseconds(directUs_);
     for (;;) {
@@ -485,6 +486,7 @@ void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
     return;
   }
   Napi::HandleScope scope(env);
+  if (it->connect && !it->err) state->connected = true;
   if (it->err) {
     Napi::Error e = ToJsError(env, *it->err);
     napi_reject_deferred(env, it->deferred, e.Value());

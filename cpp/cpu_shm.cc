@@ -474,7 +474,6 @@ void ShmTransport::Start(Op& op) {
 // Ops of one phase whose data fits the small-message path: their only waits are before writing
 // (nothing done yet) and after arriving (stage 1), so a TryRun that gives up can be resumed.
 bool ShmTransport::Direct(const Op& op) const {
-  if (!hdr_) return false;
   const size_t bytes = static_cast<size_t>(op.count) * DTypeSize(op.dtype);
   const bool small = bytes <= kSmallBytes && bytes <= cfg_.slotBytes;
   switch (op.kind) {
