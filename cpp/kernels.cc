@@ -742,7 +742,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   DType dt = ReadDType(args, 0, "dtype");
   RequireFloat(args, dt, "adamStep");
   auto numels = args.Ints(6, "numels", 0, kMaxSize, 1 << 20);
-  DType st = (dt == DType::F16 || dt == DType::BF16) ? DType::F32 : dt;
+  const DType st = dt;  // the state has the parameters' dtype, as torch's
   auto params = ReadSpanList(args, 1, "params", dt, numels);
   auto grads = ReadSpanList(args, 2, "grads", dt, numels);
   auto m = ReadSpanList(args, 3, "expAvg", st, numels);
@@ -782,7 +782,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   DType dt = ReadDType(args, 0, "dtype");
   RequireFloat(args, dt, "sgdStep");
   auto numels = args.Ints(4, "numels", 0, kMaxSize, 1 << 20);
-  DType st = (dt == DType::F16 || dt == DType::BF16) ? DType::F32 : dt;
+  const DType st = dt;  // the state has the parameters' dtype, as torch's
   auto params = ReadSpanList(args, 1, "params", dt, numels);
   auto grads = ReadSpanList(args, 2, "grads", dt, numels);
   bool hasMom = !args.IsMissing(3);

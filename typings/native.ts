@@ -362,7 +362,7 @@ export interface NativeKernels {
   /**
    * Fused multi-tensor optimizer steps (PyTorch's update rules exactly). All lists have equal
    * length; each entry is a contiguous span of numels[i] elements of dtype. State tensors (exp_avg,
-   * exp_avg_sq, momentum, max_exp_avg_sq) are float32 when params are fp16/bf16.
+   * exp_avg_sq, momentum, max_exp_avg_sq) have the params' dtype too; fp16/bf16 compute in float32.
    */
   adamStep(dtype: DTypeCode, params: Span[], grads: Span[], expAvg: Span[], expAvgSq: Span[],
            maxExpAvgSq: Span[] | null, numels: number[], opts: {

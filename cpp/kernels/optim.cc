@@ -10,18 +10,20 @@ namespace {
 template <class T>
 void AdamT(const std::vector<OptimTensor>& ts, const AdamOpts& o) {
   using P = Compute<T>;
-  using S = std::conditional_t<std::is_same<P, double>::value, double, float>;
   const AdamScalars s = MakeAdamScalars(o);
   for (const OptimTensor& t : ts) {
     T* param = static_cast<T*>(t.param);
     const T* grad = static_cast<const T*>(t.grad);
-    S* m = static_cast<S*>(t.s0);
-    S* v = static_cast<S*>(t.s1);
-    S* vmax = static_cast<S*>(t.s2);
+    T* m = static_cast<T*>(t.s0);
+    T* v = static_cast<T*>(t.s1);
+    T* vmax = static_cast<T*>(t.s2);
     for (int64_t i = 0; i < t.numel; i++) {
-      P p = Load<P>(param[i]);
-      AdamElem<P, S>(p, Load<P>(grad[i]), m[i], v[i], vmax ? vmax + i : nullptr, s);
+      P p = Load<P>(param[i]), mi = Load<P>(m[i]), vi = Load<P>(v[i]), mx = vmax ? Load<P>(vmax[i]) : P(0);
+      AdamElem<P>(p, Load<P>(grad[i]), mi, vi, vmax ? &mx : nullptr, s);
       param[i] = Store<T>(p);
+      m[i] = Store<T>(mi);
+      v[i] = Store<T>(vi);
+      if (vmax) vmax[i] = Store<T>(mx);
     }
   }
 }
@@ -29,15 +31,15 @@ void AdamT(const std::vector<OptimTensor>& ts, const AdamOpts& o) {
 template <class T>
 void SgdT(const std::vector<OptimTensor>& ts, const SgdOpts& o) {
   using P = Compute<T>;
-  using S = std::conditional_t<std::is_same<P, double>::value, double, float>;
   for (const OptimTensor& t : ts) {
     T* param = static_cast<T*>(t.param);
     const T* grad = static_cast<const T*>(t.grad);
-    S* buf = static_cast<S*>(t.s0);
+    T* buf = static_cast<T*>(t.s0);
     for (int64_t i = 0; i < t.numel; i++) {
-      P p = Load<P>(param[i]);
-      SgdElem<P, S>(p, Load<P>(grad[i]), buf ? buf + i : nullptr, o);
+      P p = Load<P>(param[i]), b = buf && !o.firstStep ? Load<P>(buf[i]) : P(0);
+      SgdElem<P>(p, Load<P>(grad[i]), buf ? &b : nullptr, o);
       param[i] = Store<T>(p);
+      if (buf) buf[i] = Store<T>(b);
     }
   }
 }

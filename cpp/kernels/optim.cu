@@ -22,32 +22,34 @@ struct TensorList {
 template <class T>
 __global__ void AdamK(TensorList l, AdamScalars sc) {
   using P = Compute<T>;
-  using S = std::conditional_t<std::is_same<P, double>::value, double, float>;
   const int t = blockIdx.y;
   T* param = static_cast<T*>(l.param[t]);
   const T* grad = static_cast<const T*>(l.grad[t]);
-  S* m = static_cast<S*>(l.s0[t]);
-  S* v = static_cast<S*>(l.s1[t]);
-  S* vmax = static_cast<S*>(l.s2[t]);
+  T* m = static_cast<T*>(l.s0[t]);
+  T* v = static_cast<T*>(l.s1[t]);
+  T* vmax = static_cast<T*>(l.s2[t]);
   for (int64_t i = GlobalId(); i < l.numel[t]; i += GlobalStride()) {
-    P p = Load<P>(param[i]);
-    AdamElem<P, S>(p, Load<P>(grad[i]), m[i], v[i], vmax ? vmax + i : nullptr, sc);
+    P p = Load<P>(param[i]), mi = Load<P>(m[i]), vi = Load<P>(v[i]), mx = vmax ? Load<P>(vmax[i]) : P(0);
+    AdamElem<P>(p, Load<P>(grad[i]), mi, vi, vmax ? &mx : nullptr, sc);
     param[i] = Store<T>(p);
+    m[i] = Store<T>(mi);
+    v[i] = Store<T>(vi);
+    if (vmax) vmax[i] = Store<T>(mx);
   }
 }
 
 template <class T>
 __global__ void SgdK(TensorList l, SgdOpts o) {
   using P = Compute<T>;
-  using S = std::conditional_t<std::is_same<P, double>::value, double, float>;
   const int t = blockIdx.y;
   T* param = static_cast<T*>(l.param[t]);
   const T* grad = static_cast<const T*>(l.grad[t]);
-  S* buf = static_cast<S*>(l.s0[t]);
+  T* buf = static_cast<T*>(l.s0[t]);
   for (int64_t i = GlobalId(); i < l.numel[t]; i += GlobalStride()) {
-    P p = Load<P>(param[i]);
-    SgdElem<P, S>(p, Load<P>(grad[i]), buf ? buf + i : nullptr, o);
+    P p = Load<P>(param[i]), b = buf && !o.firstStep ? Load<P>(buf[i]) : P(0);
+    SgdElem<P>(p, Load<P>(grad[i]), buf ? &b : nullptr, o);
     param[i] = Store<T>(p);
+    if (buf) buf[i] = Store<T>(b);
   }
 }
 

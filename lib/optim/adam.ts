@@ -9,8 +9,9 @@
  *   vmax = max(vmax, v) (amsgrad)
  *   p -= lr / (1 - beta1^t) * m / (sqrt(amsgrad ? vmax : v) / sqrt(1 - beta2^t) + eps)
  *
- * State per parameter: step (a number), expAvg, expAvgSq, maxExpAvgSq (amsgrad); float32 for
- * float16/bfloat16 parameters, else the parameter's dtype.
+ * State per parameter: step (a number), expAvg, expAvgSq, maxExpAvgSq (amsgrad), in the
+ * parameter's dtype as torch's; for float16/bfloat16 parameters each step computes in float32 and
+ * rounds the state once, as torch's fused Adam does.
  */
 import type { Span } from '../../typings/native.js';
 import { K } from './kernels.js';

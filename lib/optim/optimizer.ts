@@ -41,9 +41,9 @@ const DTYPE_CODES: Record<DType, DTypeCode> = {
 };
 export const dtypeCodeOf = (d: DType): DTypeCode => DTYPE_CODES[d];
 
-/** Optimizer state of a fp16/bf16 parameter is float32 (the fused kernels' contract). */
+/** The dtype of a parameter's optimizer state: its own, as torch's (updates compute in float32). */
 export function stateDTypeOf(param: Tensor): DType {
-  return param.dtype === 'float16' || param.dtype === 'bfloat16' ? 'float32' : param.dtype;
+  return param.dtype;
 }
 
 export function argError(msg: string): Error {

@@ -179,7 +179,7 @@ test('float32 parameters follow the float64 reference to float32 precision', () 
   compare(ours, adamReference(p0, grads, o), 1e-5, 'AdamW float32');
 });
 
-test('bfloat16 and float16 parameters: float32 state, results within half precision of the reference', () => {
+test('bfloat16 and float16 parameters: state in the parameters\' dtype (as torch), results within half precision of the reference', () => {
   const o: AdamRef = { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false, decoupled: true };
   const { p0, grads } = fixtures(6);
   for (const dtype of ['bfloat16', 'float16'] as const) {
@@ -196,7 +196,7 @@ test('bfloat16 and float16 parameters: float32 state, results within half precis
       params.forEach((p, j) => (p.grad = tensor(gs[j]!, { dtype }).reshape(SHAPES[j]!)));
       opt.step();
     }
-    assert.equal((opt.state.get(params[0]!)!.expAvg as Tensor).dtype, 'float32');
+    assert.equal((opt.state.get(params[0]!)!.expAvg as Tensor).dtype, dtype);
     const ref = adamReference(start, gq, o)[2]!;
     const tol = dtype === 'bfloat16' ? 2 ** -7 : 2 ** -10;
     params.forEach((p, j) => assertClose(Array.from(p.to('float64').dataSync() as Float64Array), ref[j]!, tol, `${dtype} param ${j}`));
@@ -245,6 +245,23 @@ test('state dicts round-trip: a restored optimizer continues the same sequence',
   compare(rest, ref.slice(3), 1e-12, 'resumed AdamW');
   // The loaded state is a copy: stepping opt2 did not touch opt's state.
   assert.equal(opt.state.get(params[0]!)!.step, 3);
+});
+
+test('loadStateDict converts state saved in another dtype to the parameter\'s (float32 state into a bfloat16 model)', () => {
+  const p = tensor([0.5, -0.25, 1], { dtype: 'bfloat16' }).detach();
+  p.requiresGrad = true;
+  const opt = new AdamW([p], { lr: 0.01 });
+  const sd = {
+    state: { 0: { step: 3, expAvg: tensor([0.1, 0.2, 0.3], { dtype: 'float32' }), expAvgSq: tensor([0.01, 0.02, 0.03], { dtype: 'float32' }) } },
+    paramGroups: [{ ...opt.stateDict().paramGroups[0]!, params: [0] }],
+  };
+  opt.loadStateDict(sd);
+  const st = opt.state.get(p)!;
+  assert.equal((st.expAvg as Tensor).dtype, 'bfloat16');
+  assert.deepEqual(Array.from((st.expAvg as Tensor).to('float64').dataSync() as Float64Array).map((v) => Math.round(v * 100) / 100), [0.1, 0.2, 0.3]);
+  p.grad = tensor([1, 1, 1], { dtype: 'bfloat16' });
+  opt.step(); // the fused kernel takes the converted state
+  assert.equal(opt.state.get(p)!.step, 4);
 });
 
 test('loadStateDict and constructors reject bad input with clear errors', () => {
