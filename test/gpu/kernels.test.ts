@@ -207,7 +207,7 @@ test('fused adamStep/sgdStep and sumSquares over many tensors: CUDA matches the 
   const r = rng(106);
   for (const dt of FLOATS) {
     const sizes = Array.from({ length: 50 }, (_, i) => (i * 37) % 300); // more tensors than one launch holds, some empty
-    const sd: DTypeName = dt === 'float64' ? 'float64' : 'float32';
+    const sd: DTypeName = dt; // optimizer state has the parameters' dtype
     const params = sizes.map((n) => buf(dt, n, () => r() - 0.5)), grads = sizes.map((n) => buf(dt, n, () => r() - 0.5));
     const m = sizes.map((n) => buf(sd, n, () => r() * 0.1)), v = sizes.map((n) => buf(sd, n, () => r() * 0.1)), vmax = sizes.map((n) => buf(sd, n, () => r() * 0.1));
     const L = sizes.length;

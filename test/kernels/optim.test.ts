@@ -40,7 +40,6 @@ function sgdRef(p: number, g: number, s: { buf: number }, o: {
   return p - o.lr * g;
 }
 
-const stateDt = (dt: DTypeName): DTypeName => (dt === 'float64' ? 'float64' : 'float32');
 const tolFor = (dt: DTypeName) => (dt === 'float64' ? { rtol: 1e-12, atol: 1e-13 } : dt === 'float32' ? { rtol: 1e-5, atol: 1e-6 } : { rtol: 2e-2, atol: 2e-2 });
 
 test('adamStep (Adam, AdamW, amsgrad, maximize) over several steps and tensors matches torch\'s rules', () => {
@@ -49,8 +48,8 @@ test('adamStep (Adam, AdamW, amsgrad, maximize) over several steps and tensors m
     for (const [decoupled, amsgrad, maximize, weightDecay] of [[false, false, false, 0], [false, true, false, 0.1], [true, false, true, 0.01], [true, true, false, 0.05]] as const) {
       const sizes = [5, 0, 17];
       const params = sizes.map((n) => { const b = alloc(dt, n); for (let i = 0; i < n; i++) put(dt, b, i, r() * 2 - 1); return b; });
-      const sd = stateDt(dt);
-      const m = sizes.map((n) => alloc(sd, n)), v = sizes.map((n) => alloc(sd, n)), vmax = sizes.map((n) => alloc(sd, n));
+      // the state has the parameters' dtype (as torch's); 16-bit steps compute in float32
+      const m = sizes.map((n) => alloc(dt, n)), v = sizes.map((n) => alloc(dt, n)), vmax = sizes.map((n) => alloc(dt, n));
       const ref = params.map((b, t) => Array.from({ length: sizes[t]! }, (_, i) => ({ p: get(dt, b, i), m: 0, v: 0, vmax: 0 })));
       for (let step = 1; step <= 4; step++) {
         const grads = sizes.map((n) => { const b = alloc(dt, n); for (let i = 0; i < n; i++) put(dt, b, i, r() * 2 - 1); return b; });
@@ -58,13 +57,13 @@ test('adamStep (Adam, AdamW, amsgrad, maximize) over several steps and tensors m
         k.adamStep(code(dt), params.map(span), grads.map(span), m.map(span), v.map(span), amsgrad ? vmax.map(span) : null, sizes, opts);
         ref.forEach((els, t) => els.forEach((e, i) => {
           e.p = roundTo(dt, adamRef(e.p, get(dt, grads[t]!, i), e, opts));
-          if (dt !== 'float64') { e.m = Math.fround(e.m); e.v = Math.fround(e.v); e.vmax = Math.fround(e.vmax); }
+          e.m = roundTo(dt, e.m); e.v = roundTo(dt, e.v); e.vmax = roundTo(dt, e.vmax);
         }));
       }
       ref.forEach((els, t) => els.forEach((e, i) => {
         assert.ok(close(get(dt, params[t]!, i), e.p, tolFor(dt)), `adam ${dt} ${JSON.stringify({ decoupled, amsgrad, maximize })}: ${get(dt, params[t]!, i)} vs ${e.p}`);
-        assert.ok(close(get(stateDt(dt), m[t]!, i), e.m, tolFor(dt === 'float64' ? dt : 'float32')), 'exp_avg');
-        assert.ok(close(get(stateDt(dt), v[t]!, i), e.v, tolFor(dt === 'float64' ? dt : 'float32')), 'exp_avg_sq');
+        assert.ok(close(get(dt, m[t]!, i), e.m, tolFor(dt)), `exp_avg ${dt}: ${get(dt, m[t]!, i)} vs ${e.m}`);
+        assert.ok(close(get(dt, v[t]!, i), e.v, tolFor(dt)), `exp_avg_sq ${dt}: ${get(dt, v[t]!, i)} vs ${e.v}`);
       }));
     }
 });
@@ -75,7 +74,7 @@ test('sgdStep (momentum, dampening, nesterov, weight decay, maximize) matches to
     for (const [momentum, dampening, nesterov, weightDecay, maximize] of [[0, 0, false, 0, false], [0.9, 0, true, 0.01, false], [0.8, 0.3, false, 0, true]] as const) {
       const sizes = [9, 3];
       const params = sizes.map((n) => { const b = alloc(dt, n); for (let i = 0; i < n; i++) put(dt, b, i, r() * 2 - 1); return b; });
-      const bufs = sizes.map((n) => alloc(stateDt(dt), n));
+      const bufs = sizes.map((n) => alloc(dt, n));
       const ref = params.map((b, t) => Array.from({ length: sizes[t]! }, (_, i) => ({ p: get(dt, b, i), buf: 0 })));
       for (let step = 1; step <= 3; step++) {
         const grads = sizes.map((n) => { const b = alloc(dt, n); for (let i = 0; i < n; i++) put(dt, b, i, r() * 2 - 1); return b; });
@@ -83,7 +82,7 @@ test('sgdStep (momentum, dampening, nesterov, weight decay, maximize) matches to
         k.sgdStep(code(dt), params.map(span), grads.map(span), momentum ? bufs.map(span) : null, sizes, opts);
         ref.forEach((els, t) => els.forEach((e, i) => {
           e.p = roundTo(dt, sgdRef(e.p, get(dt, grads[t]!, i), e, opts));
-          if (dt !== 'float64') e.buf = Math.fround(e.buf);
+          e.buf = roundTo(dt, e.buf);
         }));
       }
       ref.forEach((els, t) => els.forEach((e, i) => assert.ok(close(get(dt, params[t]!, i), e.p, tolFor(dt)), `sgd ${dt}: ${get(dt, params[t]!, i)} vs ${e.p}`)));
