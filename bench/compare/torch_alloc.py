@@ -9,6 +9,8 @@ import argparse
 import json
 import time
 
+from torch_guard import cuda_torch_or_skip
+
 SIZES = [512, 100, 4096, 3000, 65536, 777777, 1 << 20, (1 << 20) + 1, 4 << 20, 16 << 20, 123, 262144]
 
 
@@ -26,15 +28,8 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=200000)
     ap.add_argument("--window", type=int, default=64)
     a = ap.parse_args()
-    try:
-        import torch
-    except ImportError:
-        print(json.dumps({"impl": "torch", "skipped": "no torch in this python"}))
-        return 0
-    if not torch.cuda.is_available():
-        msg = "no GPU (torch.cuda.is_available() is False): nothing measured"
-        print("# " + msg)
-        print(json.dumps({"impl": "torch", "skipped": msg}))
+    torch = cuda_torch_or_skip()
+    if torch is None:
         return 0
     seq = size_sequence(a.iters)
     dev = torch.device("cuda:0")

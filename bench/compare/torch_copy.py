@@ -9,21 +9,16 @@ import argparse
 import json
 import time
 
+from torch_guard import cuda_torch_or_skip
+
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1,16,256")
     ap.add_argument("--iters", type=int, default=20)
     a = ap.parse_args()
-    try:
-        import torch
-    except ImportError:
-        print(json.dumps({"impl": "torch", "skipped": "no torch in this python"}))
-        return 0
-    if not torch.cuda.is_available():
-        msg = "no GPU (torch.cuda.is_available() is False): nothing measured"
-        print("# " + msg)
-        print(json.dumps({"impl": "torch", "skipped": msg}))
+    torch = cuda_torch_or_skip()
+    if torch is None:
         return 0
     stream = torch.cuda.Stream()
     rows = []
