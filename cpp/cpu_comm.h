@@ -48,6 +48,10 @@ struct Op {
   int stage = 0;              // how far a TryRun got before it gave up (the transport's own marks)
 };
 
+// A group of one rank: every collective is a copy from send to recv (the reduction of one value
+// is that value); what transports run when size is 1.
+void RunAlone(const Op& op);
+
 // Told by RunP2P about point-to-point ops: `More` is polled for newly queued ops to add, `Done`
 // is called once per op as it completes (err == nullptr) or fails.
 struct P2PHooks {

@@ -911,14 +911,7 @@ void TcpTransport::Run(Op& op) {
     const Op*& p;
     ~Clear() { p = nullptr; }
   } clear{cur_};
-  const size_t es = DTypeSize(op.dtype);
-  if (cfg_.size == 1) {
-    size_t bytes = static_cast<size_t>(op.count) * es;
-    if (op.kind == Kind::AllToAll) bytes = static_cast<size_t>(op.sendCounts[0]) * es;
-    if (op.kind == Kind::Barrier || op.send == op.recv || !op.send || !op.recv) return;
-    std::memmove(op.recv, op.send, bytes);
-    return;
-  }
+  if (cfg_.size == 1) return RunAlone(op);
   switch (op.kind) {
     case Kind::Barrier: return Barrier(op);
     case Kind::AllReduce: return ReduceSmall(op, true);
