@@ -90,6 +90,21 @@ test('run: multi-node numbering, and a token set by the user is kept', async () 
   assert.deepEqual(linesOf(r.stdout, 0), []);
 });
 
+test('run: two launchers as two nodes of 2 ranks each train one cpu group over TCP (--nnodes 2)', async () => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const env = { NODE_NCCL_STORE_TOKEN: 'two-node-secret', NODE_NCCL_CPU_TRANSPORT: 'tcp' };
+  const node = (nodeRank: number) =>
+    launch(['--nnodes', '2', '--node-rank', String(nodeRank), '--master-addr', '127.0.0.1', '--master-port', String(port), '--nproc-per-node', '2', fixture, 'allreduce'], { env });
+  const [a, b] = await Promise.all([node(0), node(1)]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  for (const [r, ranks] of [[a, [0, 1]], [b, [2, 3]]] as const) {
+    for (const rank of ranks) {
+      assert.deepEqual(JSON.parse(linesOf(r.stdout, rank)[0]!), { rank, worldSize: 4, sum: 10, transport: 'tcp' });
+    }
+  }
+});
+
 test('run: the ranks meet through the store at the chosen port with the generated token', async () => {
   const r = await launch(['--nproc-per-node', '3', fixture, 'rendezvous']);
   assert.equal(r.code, 0, r.stderr);
