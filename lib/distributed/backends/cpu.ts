@@ -12,7 +12,8 @@
  *   NODE_NCCL_SOCKET_ADDR     tcp: the local IP address to listen on (default: the local address of
  *                             this process's connection to the store; on the store's server, the
  *                             address it was bound with, MASTER_ADDR)
- *   NODE_NCCL_CPU_SLOT_BYTES  chunk size of large ops per rank (default 1 MiB)
+ *   NODE_NCCL_CPU_SLOT_BYTES  chunk size of large ops per rank (default: shm 256 KiB, which keeps a
+ *                             phase's data in the caches; tcp 1 MiB per slice round)
  *   NODE_NCCL_CPU_SPIN_US     shm: busy-wait budget before a wait sleeps (default 50 us)
  *   NODE_NCCL_CPU_DIRECT_US   shm: small collectives first try to complete on the JS thread, spinning
  *                             at most this long for the peers (default 50 us; 0: always use the
@@ -159,7 +160,7 @@ export class CpuBackend implements Backend {
       hosts.push(host ?? '');
     }
     const transport = chooseCpuTransport(setting, hosts, init.name);
-    const slotBytes = envInt('NODE_NCCL_CPU_SLOT_BYTES', 1 << 20) || undefined;
+    const slotBytes = envInt('NODE_NCCL_CPU_SLOT_BYTES', transport === 'tcp' ? 1 << 20 : 256 << 10) || undefined;
     if (transport === 'tcp') {
       const listenHost = await listenAddress(store, hosts.every((h) => h === me), init.name);
       const comm = new native.dist.CpuComm({ transport: 'tcp', listenHost, rank, size, timeoutMs, slotBytes });
