@@ -48,6 +48,17 @@ struct Op {
   int stage = 0;              // how far a TryRun got before it gave up (the transport's own marks)
 };
 
+// Failure codes a transport passes on to its peers (shm: the segment's abort word; tcp: ABORT
+// frames), so every rank fails with the code of the first failure.
+enum AbortCode : uint32_t { kNone = 0, kTimeout = 1, kPeer = 2, kMismatch = 3 };
+const char* CodeFor(uint32_t abortCode);        // the nn::code of an AbortCode (kNone: ERR_DIST_ABORTED)
+uint32_t AbortCodeOf(const char* errCode);      // kNone for codes that are not passed on
+
+// "0, 2, 3": ranks for messages.
+std::string RankList(const std::vector<int>& ranks);
+// "allReduce(float32, count 10, op sum)": one rank's call, for ERR_DIST_MISMATCH messages.
+std::string DescribeCall(uint32_t kind, uint32_t dtype, uint32_t op, int32_t root, int64_t count);
+
 // A group of one rank: every collective is a copy from send to recv (the reduction of one value
 // is that value); what transports run when size is 1.
 void RunAlone(const Op& op);

@@ -27,7 +27,6 @@ constexpr auto kLivenessEvery = std::chrono::milliseconds(20);
 // Thrown by a wait in TryRun when the budget is spent; the op resumes in Run.
 struct WouldBlock {};
 
-enum AbortCode : uint32_t { kNone = 0, kTimeout = 1, kPeer = 2, kMismatch = 3 };
 
 size_t RoundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
@@ -58,26 +57,7 @@ bool ProcessGone(int pid) {
   return p != std::string::npos && p + 2 < s.size() && (s[p + 2] == 'Z' || s[p + 2] == 'X');
 }
 
-std::string RankList(const std::vector<int>& r) {
-  std::string s;
-  for (size_t i = 0; i < r.size(); i++) s += (i ? ", " : "") + std::to_string(r[i]);
-  return s;
-}
 
-const char* CodeFor(uint32_t c) {
-  switch (c) {
-    case kTimeout: return code::kDistTimeout;
-    case kPeer: return code::kDistPeer;
-    case kMismatch: return code::kDistMismatch;
-    default: return code::kDistAborted;
-  }
-}
-uint32_t AbortCodeOf(const char* c) {
-  if (std::strcmp(c, code::kDistTimeout) == 0) return kTimeout;
-  if (std::strcmp(c, code::kDistPeer) == 0) return kPeer;
-  if (std::strcmp(c, code::kDistMismatch) == 0) return kMismatch;
-  return kNone;
-}
 }  // namespace
 
 // ---- shared layout ------------------------------------------------------------------------
@@ -132,17 +112,7 @@ struct alignas(64) Chan {
 };
 
 namespace {
-std::string DescribeDesc(const Desc& d) {
-  std::ostringstream os;
-  Kind k = static_cast<Kind>(d.kind);
-  os << KindName(k) << "(" << DTypeName(static_cast<DType>(d.dtype)) << ", count " << d.count;
-  if (k == Kind::AllReduce || k == Kind::Reduce || k == Kind::ReduceScatter)
-    os << ", op " << RedOpName(static_cast<RedOp>(d.op));
-  if (k == Kind::Broadcast || k == Kind::Scatter) os << ", src " << d.root;
-  if (k == Kind::Reduce || k == Kind::Gather) os << ", dst " << d.root;
-  os << ")";
-  return os.str();
-}
+std::string DescribeDesc(const Desc& d) { return DescribeCall(d.kind, d.dtype, d.op, d.root, d.count); }
 }  // namespace
 
 // ---- engine -------------------------------------------------------------------------------

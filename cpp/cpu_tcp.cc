@@ -33,7 +33,6 @@ constexpr int kSliceMs = 5;                // poll slices: abort and deadlines a
 constexpr size_t kMaxScratch = 64 << 20;   // large reductions: pieces shrink with many ranks to stay below
 
 enum FrameType : uint32_t { kData = 0x61746164, kP2PMsg = 0x6d703270, kAbortFrame = 0x74726261, kLeaveFrame = 0x7661656c };
-enum AbortCode : uint32_t { kNone = 0, kTimeout = 1, kPeer = 2, kMismatch = 3 };
 
 // Collective frames: the op's description. P2P: a = tag, b = the message's bytes. All-to-all:
 // a = elements the sender sends to the receiver, b = elements it expects from the receiver.
@@ -62,37 +61,7 @@ struct Hello {
 };
 static_assert(sizeof(Hello) == 96, "hello layout");
 
-const char* CodeFor(uint32_t c) {
-  switch (c) {
-    case kTimeout: return code::kDistTimeout;
-    case kPeer: return code::kDistPeer;
-    case kMismatch: return code::kDistMismatch;
-    default: return code::kDistAborted;
-  }
-}
-uint32_t AbortCodeOf(const char* c) {
-  if (std::strcmp(c, code::kDistTimeout) == 0) return kTimeout;
-  if (std::strcmp(c, code::kDistPeer) == 0) return kPeer;
-  if (std::strcmp(c, code::kDistMismatch) == 0) return kMismatch;
-  return kNone;
-}
 
-std::string RankList(const std::vector<int>& r) {
-  std::string s;
-  for (size_t i = 0; i < r.size(); i++) s += (i ? ", " : "") + std::to_string(r[i]);
-  return s;
-}
-
-std::string Describe(uint32_t kind, uint32_t dtype, uint32_t op, int32_t root, int64_t count) {
-  std::ostringstream os;
-  Kind k = static_cast<Kind>(kind);
-  os << KindName(k) << "(" << DTypeName(static_cast<DType>(dtype)) << ", count " << count;
-  if (k == Kind::AllReduce || k == Kind::Reduce || k == Kind::ReduceScatter) os << ", op " << RedOpName(static_cast<RedOp>(op));
-  if (k == Kind::Broadcast || k == Kind::Scatter) os << ", src " << root;
-  if (k == Kind::Reduce || k == Kind::Gather) os << ", dst " << root;
-  os << ")";
-  return os.str();
-}
 
 // "host:port" or "[v6]:port" -> host, port.
 bool SplitHostPort(const std::string& s, std::string& host, int& port) {
@@ -755,9 +724,9 @@ void TcpTransport::CheckFrame(const TcpConn& c, const TcpXfer& x) {
   if (!same)
     Fail(code::kDistMismatch,
          OpLabel() + ": the ranks' calls do not match: rank " + std::to_string(me) + " called " +
-             Describe(static_cast<uint32_t>(op.kind), static_cast<uint32_t>(op.dtype), static_cast<uint32_t>(op.op), op.root,
+             DescribeCall(static_cast<uint32_t>(op.kind), static_cast<uint32_t>(op.dtype), static_cast<uint32_t>(op.op), op.root,
                       op.count) +
-             " as op #" + std::to_string(op.seq) + "; " + from + " called " + Describe(h.kind, h.dtype, h.op, h.root, h.count) +
+             " as op #" + std::to_string(op.seq) + "; " + from + " called " + DescribeCall(h.kind, h.dtype, h.op, h.root, h.count) +
              " as op #" + std::to_string(h.seq),
          p);
   if (a2a) {
