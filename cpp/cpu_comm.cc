@@ -46,6 +46,14 @@ std::string DescribeCall(uint32_t kind, uint32_t dtype, uint32_t op, int32_t roo
   return os.str();
 }
 
+void FailQueuedP2P(P2PHooks& hooks, const NativeError& e) {
+  while (Op* more = hooks.More()) {
+    NativeError again(code::kDistAborted, std::string(KindName(more->kind)) +
+                                              ": the communicator was aborted after an earlier failure: " + e.what());
+    hooks.Done(more, &again);
+  }
+}
+
 void RunAlone(const Op& op) {
   const size_t es = DTypeSize(op.dtype);
   size_t bytes = static_cast<size_t>(op.count) * es;

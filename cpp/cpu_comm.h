@@ -71,6 +71,10 @@ struct P2PHooks {
   virtual void Done(Op* op, const NativeError* err) = 0;
 };
 
+// After a point-to-point batch failed with `e`: the ops still queued behind it fail as well
+// (ERR_DIST_ABORTED, naming the first failure).
+void FailQueuedP2P(P2PHooks& hooks, const NativeError& e);
+
 class Transport {
  public:
   virtual ~Transport() = default;

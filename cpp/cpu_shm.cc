@@ -869,12 +869,7 @@ void ShmTransport::RunP2P(std::vector<Op*> ops, P2PHooks& hooks) {
     cur_ = nullptr;
     for (auto& s : st)
       if (!s.done) hooks.Done(s.op, &e);
-    // Ops still queued behind these fail through CheckUsable (the engine is now broken).
-    while (Op* more = hooks.More()) {
-      NativeError again(code::kDistAborted, std::string(KindName(more->kind)) +
-                                                ": the communicator was aborted after an earlier failure: " + e.what());
-      hooks.Done(more, &again);
-    }
+    FailQueuedP2P(hooks, e);
     if (!broken_.load()) broken_.store(true);
     return;
   }

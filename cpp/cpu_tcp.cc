@@ -1162,12 +1162,7 @@ void TcpTransport::RunP2P(std::vector<Op*> ops, P2PHooks& hooks) {
   } catch (const NativeError& e) {
     cur_ = nullptr;
     for (auto& x : st) hooks.Done(x->op, x->complete ? nullptr : &e);
-    // Ops still queued behind these fail through CheckUsable (the engine is now broken).
-    while (Op* more = hooks.More()) {
-      NativeError again(code::kDistAborted, std::string(KindName(more->kind)) +
-                                                ": the communicator was aborted after an earlier failure: " + e.what());
-      hooks.Done(more, &again);
-    }
+    FailQueuedP2P(hooks, e);
     if (!broken_.load()) broken_.store(true);
     return;
   }
