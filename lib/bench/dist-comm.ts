@@ -4,6 +4,7 @@
  * views, so in-place runs really share memory as nccl-tests' do.
  */
 import os from 'node:os';
+import { findFreePort } from '../cli/run.js';
 import { loadLib } from './api.js';
 import type { BenchBuffer, BenchComm, Pending } from './comm.js';
 import { type BenchDType, type HostArray, type ReduceOp, allocHost, getValue, setValue } from './dtypes.js';
@@ -85,15 +86,7 @@ export async function createDistComm(o: DistCommOptions): Promise<BenchComm> {
   }
   if (process.env.RANK === undefined) {
     // A single process without a launcher: a world of one, rendezvous on a free local port.
-    const { createServer } = await import('node:net');
-    const port = await new Promise<number>((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => res(typeof a === 'object' && a ? a.port : 0));
-      });
-    });
+    const port = await findFreePort('127.0.0.1');
     Object.assign(process.env, { RANK: '0', WORLD_SIZE: '1', LOCAL_RANK: '0', LOCAL_WORLD_SIZE: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
   }
   await dist.initProcessGroup({ backend: o.backend, ...(o.timeoutSec ? { timeoutMs: o.timeoutSec * 1000 } : {}) });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,8 @@ import { NodeNcclError } from '../../lib/errors.js';
 import { PrefixStore, TCPStore } from '../../lib/distributed/store.js';
 import { Op, PROTOCOL_VERSION, encodeFrame } from '../../lib/distributed/store-protocol.js';
 import { valueFor } from './fixtures/values.js';
+import { rng } from '../helpers/rng.js';
+import { freePort } from '../helpers/spawn-ranks.js';
 
 const worker = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'store-worker.js');
 const HOST = '127.0.0.1';
@@ -186,17 +188,6 @@ test('the server with worldSize waits for its clients, and times out naming how 
   await store.close();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 test('a client started before the server retries until it is up', async () => {
   const port = await freePort();
   const c = client(port, { timeoutMs: 5000 });
@@ -331,17 +322,6 @@ test('PrefixStore keeps namespaces apart on one store', async () => {
   }
 });
 
-/** mulberry32: a small seeded generator, so the fuzz run is the same every time. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function rawConnection(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {

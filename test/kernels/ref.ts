@@ -4,23 +4,13 @@
  * random strided layouts (permuted, sliced, broadcast) and multi-index iteration.
  */
 import type { DTypeCode, View } from '../../typings/native.js';
+export { rng } from '../helpers/rng.js';
 
 export const DT = { float32: 0, float64: 1, float16: 2, bfloat16: 3, int32: 4, int64: 5, uint8: 6, bool: 7 } as const;
 export type DTypeName = keyof typeof DT;
 export const FLOATS: DTypeName[] = ['float32', 'float64', 'float16', 'bfloat16'];
 export const INTS: DTypeName[] = ['int32', 'int64', 'uint8'];
 
-/** mulberry32: a small seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type Storage = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 

@@ -3,9 +3,9 @@
  * collects each one's exit code, output and the JSON it printed on a line starting with RESULT.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/spawn-ranks.js';
 
 export const workersDir = join(dirname(fileURLToPath(import.meta.url)), 'workers');
 
@@ -18,17 +18,6 @@ export interface RankResult {
   result: unknown;
   /** Milliseconds from start to exit. */
   ms: number;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
 }
 
 export async function runRanks(

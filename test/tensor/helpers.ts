@@ -1,18 +1,8 @@
 /** Test helpers: seeded JS randomness, reference loops over shapes, tolerant comparison. */
 import assert from 'node:assert/strict';
 import type { Tensor } from '../../lib/index.js';
+export { rng } from '../helpers/rng.js';
 
-/** Mulberry32: a small seeded PRNG, independent of the library's generator. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function randValues(r: () => number, n: number, lo = -2, hi = 2): number[] {
   return Array.from({ length: n }, () => lo + (hi - lo) * r());
