@@ -742,14 +742,14 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   DType dt = ReadDType(args, 0, "dtype");
   RequireFloat(args, dt, "adamStep");
   auto numels = args.Ints(6, "numels", 0, kMaxSize, 1 << 20);
-  const DType st = dt;  // the state has the parameters' dtype, as torch's
   auto params = ReadSpanList(args, 1, "params", dt, numels);
   auto grads = ReadSpanList(args, 2, "grads", dt, numels);
-  auto m = ReadSpanList(args, 3, "expAvg", st, numels);
-  auto v = ReadSpanList(args, 4, "expAvgSq", st, numels);
+  // The state has the parameters' dtype, as torch's.
+  auto m = ReadSpanList(args, 3, "expAvg", dt, numels);
+  auto v = ReadSpanList(args, 4, "expAvgSq", dt, numels);
   bool hasMax = !args.IsMissing(5);
   std::vector<Operand> vmax;
-  if (hasMax) vmax = ReadSpanList(args, 5, "maxExpAvgSq", st, numels);
+  if (hasMax) vmax = ReadSpanList(args, 5, "maxExpAvgSq", dt, numels);
   Napi::Object o = args.Object(7, "opts");
   k::AdamOpts opt{};
   opt.lr = OptNum(args, o, "lr");
@@ -782,12 +782,11 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   DType dt = ReadDType(args, 0, "dtype");
   RequireFloat(args, dt, "sgdStep");
   auto numels = args.Ints(4, "numels", 0, kMaxSize, 1 << 20);
-  const DType st = dt;  // the state has the parameters' dtype, as torch's
   auto params = ReadSpanList(args, 1, "params", dt, numels);
   auto grads = ReadSpanList(args, 2, "grads", dt, numels);
   bool hasMom = !args.IsMissing(3);
   std::vector<Operand> mom;
-  if (hasMom) mom = ReadSpanList(args, 3, "momentum", st, numels);
+  if (hasMom) mom = ReadSpanList(args, 3, "momentum", dt, numels);
   Napi::Object o = args.Object(5, "opts");
   k::SgdOpts opt{};
   opt.lr = OptNum(args, o, "lr");

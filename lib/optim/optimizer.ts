@@ -41,11 +41,6 @@ const DTYPE_CODES: Record<DType, DTypeCode> = {
 };
 export const dtypeCodeOf = (d: DType): DTypeCode => DTYPE_CODES[d];
 
-/** The dtype of a parameter's optimizer state: its own, as torch's (updates compute in float32). */
-export function stateDTypeOf(param: Tensor): DType {
-  return param.dtype;
-}
-
 export function argError(msg: string): Error {
   return createError('ERR_INVALID_ARG', msg);
 }
@@ -131,7 +126,8 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
   /** Lazily creates the state tensor `name` (zeros in the state dtype on the param's device). */
   protected stateZeros(p: Tensor): Tensor {
     // kept: a first step taken inside tidy() must not free the optimizer's state
-    return keep(zeros([...p.shape], { dtype: stateDTypeOf(p), device: p.device }));
+    // the state has the parameter's dtype, as torch's (16-bit steps compute in float32)
+    return keep(zeros([...p.shape], { dtype: p.dtype, device: p.device }));
   }
 
   stateDict(): OptimizerStateDict {
@@ -180,7 +176,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
           if (v.shape.length !== p.shape.length || v.shape.some((d, i) => d !== p.shape[i])) {
             throw createError('ERR_STATE_DICT', `${who}: state "${name}" of parameter ${key} has shape [${v.shape.join(', ')}], the parameter has [${p.shape.join(', ')}]`);
           }
-          const moved = v.to({ device: p.device, dtype: stateDTypeOf(p) });
+          const moved = v.to({ device: p.device, dtype: p.dtype });
           out[name] = keep((moved === v ? v.clone() : moved).contiguous());
         } else if (typeof v === 'number') {
           out[name] = v;
