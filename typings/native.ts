@@ -393,7 +393,7 @@ export interface NativeCpuCommOptions {
   size: number;
   /** Timeout of setup and of every op, ms. Default 600000. */
   timeoutMs?: number;
-  /** Bytes per rank per phase buffer (chunk size of large ops; tcp: piece size). Default 1 MiB. */
+  /** Bytes per rank per phase buffer (chunk size of large ops; tcp: piece size). Default 1 MiB here; the cpu backend passes 256 KiB for shm. */
   slotBytes?: number;
   /** Bytes per point-to-point chunk. Default 256 KiB (64 KiB above 8 ranks). */
   chanBytes?: number;
