@@ -8,6 +8,7 @@ import { ArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
 import { DeviceBuffer } from './memory.js';
 import { Stream } from './stream.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface CopyOptions {
   /** The stream the copy is queued on. Default: the current stream of the buffer's device. */
@@ -16,6 +17,9 @@ export interface CopyOptions {
   sync?: boolean;
 }
 
+const COPY_OPTIONS = optionKeys<CopyOptions>({ stream: true, sync: true });
+
+const MEMSET_OPTIONS = optionKeys<{ stream?: Stream }>({ stream: true });
 type Host = ArrayBufferView | ArrayBuffer;
 
 function checkHost(v: unknown, name: string, fn: string): Host {
@@ -31,7 +35,7 @@ function checkDevice(v: unknown, name: string, fn: string): DeviceBuffer {
 }
 
 function streamOf(options: CopyOptions, fn: string): Stream['native'] | undefined {
-  if (options === null || typeof options !== 'object') throw new ArgumentError(`${fn}: options must be an object`);
+  options = checkOptions(options, COPY_OPTIONS, fn);
   if (options.stream !== undefined && !(options.stream instanceof Stream)) {
     throw new ArgumentError(`${fn}: options.stream must be a cuda.Stream`);
   }
@@ -87,6 +91,7 @@ export function copyDeviceToDevice(dst: DeviceBuffer, dstByteOffset: number, src
 
 /** Sets byteLength bytes of dst (from byteOffset) to value (0..255), queued on the stream. */
 export function memset(dst: DeviceBuffer, byteOffset: number, byteLength: number, value: number, options: { stream?: Stream } = {}): void {
+  options = checkOptions(options, MEMSET_OPTIONS, 'memset');
   const d = checkDevice(dst, 'dst', 'memset');
   native.cuda.memset(d.native, byteOffset, byteLength, value, streamOf(options, 'memset'));
 }

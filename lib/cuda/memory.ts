@@ -7,6 +7,7 @@ import { native } from '../native/index.js';
 import type { NativeDeviceBuffer, NativeMemoryStats } from '../../typings/native.js';
 import { type DeviceLike, deviceIndex } from './device.js';
 import { Stream } from './stream.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export type MemoryStats = NativeMemoryStats;
 
@@ -26,6 +27,8 @@ export interface DeviceBufferOptions {
   stream?: Stream;
 }
 
+const DEVICE_BUFFER_OPTIONS = optionKeys<DeviceBufferOptions>({ device: true, stream: true });
+
 /**
  * `byteLength` bytes of device memory from the caching allocator. dispose() (or `using`) returns
  * them at once; a FinalizationRegistry returns them if the buffer is collected first. The bytes
@@ -35,7 +38,7 @@ export class DeviceBuffer {
   readonly native: NativeDeviceBuffer;
 
   constructor(byteLength: number, options: DeviceBufferOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ArgumentError('DeviceBuffer: options must be an object');
+    options = checkOptions(options, DEVICE_BUFFER_OPTIONS, 'DeviceBuffer');
     if (options.stream !== undefined && !(options.stream instanceof Stream)) {
       throw new ArgumentError('DeviceBuffer: options.stream must be a cuda.Stream');
     }

@@ -3,6 +3,7 @@ import { ArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
 import type { NativeEvent, NativeStream } from '../../typings/native.js';
 import { type DeviceLike, deviceIndex } from './device.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 const wrappers = new WeakMap<NativeStream, Stream>();
 
@@ -16,6 +17,8 @@ export interface StreamOptions {
   priority?: number;
 }
 
+const STREAM_OPTIONS = optionKeys<StreamOptions>({ device: true, priority: true });
+
 /** A CUDA stream (non-blocking, with a priority), like torch.cuda.Stream. */
 export class Stream {
   readonly native: NativeStream;
@@ -24,7 +27,7 @@ export class Stream {
     if (nativeStream) {
       this.native = nativeStream;
     } else {
-      if (options === null || typeof options !== 'object') throw new ArgumentError('Stream: options must be an object');
+      options = checkOptions(options, STREAM_OPTIONS, 'Stream');
       this.native = new native.cuda.Stream(deviceIndex(options.device), options.priority ?? 0);
     }
     wrappers.set(this.native, this);
@@ -99,6 +102,8 @@ export interface EventOptions {
   blocking?: boolean;
 }
 
+const EVENT_OPTIONS = optionKeys<EventOptions>({ device: true, enableTiming: true, blocking: true });
+
 function eventNative(e: unknown, fn: string): NativeEvent {
   if (!(e instanceof Event)) throw new ArgumentError(`${fn}: event must be a cuda.Event`);
   return e.native;
@@ -109,7 +114,7 @@ export class Event {
   readonly native: NativeEvent;
 
   constructor(options: EventOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ArgumentError('Event: options must be an object');
+    options = checkOptions(options, EVENT_OPTIONS, 'Event');
     this.native = new native.cuda.Event(deviceIndex(options.device), options.enableTiming ?? false, options.blocking ?? false);
   }
 

@@ -8,6 +8,7 @@ import { resolveGroup } from './init.js';
 import { P2POp, type ProcessGroup } from './process_group.js';
 import type { DistTensor, ReduceOpName } from './types.js';
 import type { Work } from './work.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface GroupOptions {
   /** The process group (default: the default group). */
@@ -61,63 +62,86 @@ export interface RecvOptions extends GroupOptions {
   tag?: number;
 }
 
+const G = { group: true, asyncOp: true } as const;
+const GROUP_OPTIONS = optionKeys<GroupOptions>(G);
+const REDUCE_OPTIONS = optionKeys<ReduceOptions>({ ...G, op: true });
+const BROADCAST_OPTIONS = optionKeys<BroadcastOptions>({ ...G, src: true });
+const ROOT_REDUCE_OPTIONS = optionKeys<RootReduceOptions>({ ...G, op: true, dst: true });
+const GATHER_OPTIONS = optionKeys<GatherOptions>({ ...G, gatherList: true, dst: true });
+const SCATTER_OPTIONS = optionKeys<ScatterOptions>({ ...G, scatterList: true, src: true });
+const ALL_TO_ALL_SINGLE_OPTIONS = optionKeys<AllToAllSingleOptions>({ ...G, outputSplitSizes: true, inputSplitSizes: true });
+const SEND_OPTIONS = optionKeys<SendOptions>({ ...G, dst: true, tag: true });
+const RECV_OPTIONS = optionKeys<RecvOptions>({ ...G, src: true, tag: true });
+
 /** In-place all-reduce: every rank ends with op over all ranks' tensors. */
 export function allReduce(tensor: DistTensor, opts: ReduceOptions = {}): Work {
+  opts = checkOptions(opts, REDUCE_OPTIONS, 'allReduce');
   return resolveGroup('allReduce', opts.group).allReduce(tensor, opts.op ?? 'sum');
 }
 
 /** Copies src's tensor into every rank's tensor. */
 export function broadcast(tensor: DistTensor, opts: BroadcastOptions = {}): Work {
+  opts = checkOptions(opts, BROADCAST_OPTIONS, 'broadcast');
   return resolveGroup('broadcast', opts.group).broadcast(tensor, opts.src ?? 0);
 }
 
 /** Reduces every rank's tensor into dst's (in place there; other ranks' tensors are unchanged). */
 export function reduce(tensor: DistTensor, opts: RootReduceOptions = {}): Work {
+  opts = checkOptions(opts, ROOT_REDUCE_OPTIONS, 'reduce');
   return resolveGroup('reduce', opts.group).reduce(tensor, opts.dst ?? 0, opts.op ?? 'sum');
 }
 
 /** outputList[i] receives rank i's tensor. */
 export function allGather(outputList: DistTensor[], tensor: DistTensor, opts: GroupOptions = {}): Work {
+  opts = checkOptions(opts, GROUP_OPTIONS, 'allGather');
   return resolveGroup('allGather', opts.group).allGather(outputList, tensor);
 }
 
 /** output (world size x input's elements) receives every rank's input, in rank order. */
 export function allGatherIntoTensor(output: DistTensor, input: DistTensor, opts: GroupOptions = {}): Work {
+  opts = checkOptions(opts, GROUP_OPTIONS, 'allGatherIntoTensor');
   return resolveGroup('allGatherIntoTensor', opts.group).allGatherIntoTensor(output, input);
 }
 
 /** output on rank i = op over ranks of their inputList[i]. */
 export function reduceScatter(output: DistTensor, inputList: DistTensor[], opts: ReduceOptions = {}): Work {
+  opts = checkOptions(opts, REDUCE_OPTIONS, 'reduceScatter');
   return resolveGroup('reduceScatter', opts.group).reduceScatter(output, inputList, opts.op ?? 'sum');
 }
 
 /** output on rank i = op over ranks of block i of their input (world size x output's elements). */
 export function reduceScatterTensor(output: DistTensor, input: DistTensor, opts: ReduceOptions = {}): Work {
+  opts = checkOptions(opts, REDUCE_OPTIONS, 'reduceScatterTensor');
   return resolveGroup('reduceScatterTensor', opts.group).reduceScatterTensor(output, input, opts.op ?? 'sum');
 }
 
 /** dst's gatherList[i] receives rank i's tensor. */
 export function gather(tensor: DistTensor, opts: GatherOptions = {}): Work {
+  opts = checkOptions(opts, GATHER_OPTIONS, 'gather');
   return resolveGroup('gather', opts.group).gather(tensor, opts.gatherList, opts.dst ?? 0);
 }
 
 /** Rank i's tensor receives src's scatterList[i]. */
 export function scatter(tensor: DistTensor, opts: ScatterOptions = {}): Work {
+  opts = checkOptions(opts, SCATTER_OPTIONS, 'scatter');
   return resolveGroup('scatter', opts.group).scatter(tensor, opts.scatterList, opts.src ?? 0);
 }
 
 /** outputList[j] receives rank j's inputList[i] (i = this rank). Sizes may differ per pair. */
 export function allToAll(outputList: DistTensor[], inputList: DistTensor[], opts: GroupOptions = {}): Work {
+  opts = checkOptions(opts, GROUP_OPTIONS, 'allToAll');
   return resolveGroup('allToAll', opts.group).allToAll(outputList, inputList);
 }
 
 /** Splits input along its first dimension, sends piece j to rank j, concatenates what arrives. */
 export function allToAllSingle(output: DistTensor, input: DistTensor, opts: AllToAllSingleOptions = {}): Work {
+  opts = checkOptions(opts, ALL_TO_ALL_SINGLE_OPTIONS, 'allToAllSingle');
   return resolveGroup('allToAllSingle', opts.group).allToAllSingle(output, input, opts.outputSplitSizes, opts.inputSplitSizes);
 }
 
 /** Blocks (asynchronously) until every rank of the group has called it. */
 export function barrier(opts: GroupOptions = {}): Work {
+  opts = checkOptions(opts, GROUP_OPTIONS, 'barrier');
   return resolveGroup('barrier', opts.group).barrier();
 }
 
@@ -129,12 +153,14 @@ function need(who: string, opts: unknown, key: 'dst' | 'src'): number {
 
 /** Sends tensor to dst. The Work completes once the data has been handed over. */
 export function isend(tensor: DistTensor, opts: SendOptions): Work {
+  opts = checkOptions(opts, SEND_OPTIONS, 'isend');
   const dst = need('isend', opts, 'dst');
   return resolveGroup('isend', opts.group).p2p([{ kind: 'send', tensor, peer: dst, tag: opts.tag ?? 0 }])[0]!;
 }
 
 /** Receives into tensor from src. */
 export function irecv(tensor: DistTensor, opts: RecvOptions): Work {
+  opts = checkOptions(opts, RECV_OPTIONS, 'irecv');
   const src = need('irecv', opts, 'src');
   return resolveGroup('irecv', opts.group).p2p([{ kind: 'recv', tensor, peer: src, tag: opts.tag ?? 0 }])[0]!;
 }

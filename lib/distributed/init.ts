@@ -13,6 +13,7 @@ import { ProcessGroup } from './process_group.js';
 import { distributedDebugLevel } from './debug.js';
 import { PrefixStore, TCPStore, type Store } from './store.js';
 import type { BackendName } from './types.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface InitProcessGroupOptions {
   /**
@@ -40,6 +41,11 @@ export interface NewGroupOptions {
   /** Backend of the new group. Default: the default group's. */
   backend?: BackendName;
 }
+
+const INIT_PROCESS_GROUP_OPTIONS = optionKeys<InitProcessGroupOptions>({
+  backend: true, initMethod: true, rank: true, worldSize: true, timeoutMs: true, store: true, deviceId: true,
+});
+const NEW_GROUP_OPTIONS = optionKeys<NewGroupOptions>({ timeoutMs: true, backend: true });
 
 interface World {
   store: Store;
@@ -96,7 +102,7 @@ function requireWorld(who: string): World {
  * the others do not join within the timeout, ERR_LIB_NOT_FOUND for nccl without NCCL.
  */
 export async function initProcessGroup(opts: InitProcessGroupOptions = {}): Promise<ProcessGroup> {
-  if (opts === null || typeof opts !== 'object') throw createError('ERR_INVALID_ARG', 'initProcessGroup: options must be an object');
+  opts = checkOptions(opts, INIT_PROCESS_GROUP_OPTIONS, 'initProcessGroup');
   if (world || initializing) {
     throw createError('ERR_DIST', 'initProcessGroup: the default process group is already initialized (call destroyProcessGroup() first)');
   }
@@ -199,6 +205,7 @@ export function getBackend(group?: ProcessGroup): BackendName {
  * throw. Each group has its own communicator and its own store namespace.
  */
 export async function newGroup(ranks?: number[], opts: NewGroupOptions = {}): Promise<ProcessGroup> {
+  opts = checkOptions(opts, NEW_GROUP_OPTIONS, 'newGroup');
   const w = requireWorld('newGroup');
   const list = ranks === undefined ? Array.from({ length: w.worldSize }, (_, i) => i) : ranks;
   if (!Array.isArray(list) || list.length === 0) throw createError('ERR_INVALID_ARG', 'newGroup: ranks must be a non-empty array of ranks');

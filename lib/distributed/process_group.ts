@@ -20,6 +20,7 @@ import {
   type ReduceOpName,
 } from './types.js';
 import { Work } from './work.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 function bufOf(t: DistTensor): Buf {
   const s = t.span();
@@ -76,7 +77,10 @@ function shapeStr(t: DistTensor): string {
   return `[${t.shape.join(', ')}]`;
 }
 
+const P2P_OP_OPTIONS = optionKeys<{ group?: ProcessGroup; tag?: number }>({ group: true, tag: true });
+
 /** One point-to-point op for batchIsendIrecv (PyTorch's P2POp). */
+
 export class P2POp {
   readonly op: 'isend' | 'irecv';
   readonly tensor: DistTensor;
@@ -94,6 +98,7 @@ export class P2POp {
     peer: number,
     opts: { group?: ProcessGroup; tag?: number } = {},
   ) {
+    opts = checkOptions(opts, P2P_OP_OPTIONS, 'P2POp');
     const name = typeof op === 'function' ? op.name : op;
     if (name !== 'isend' && name !== 'irecv') {
       throw createError('ERR_INVALID_ARG', `P2POp: op must be 'isend' or 'irecv' (or dist.isend / dist.irecv), got ${String(name)}`);

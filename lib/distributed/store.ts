@@ -35,6 +35,7 @@ import {
   u32Field,
 } from './store-protocol.js';
 import { StoreOpError, StoreServer, StoreState, WIRE_ERROR_CODES } from './store-server.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 /** Default time a store waits for keys, replies and connections: 5 minutes, as PyTorch's TCPStore. */
 export const DEFAULT_STORE_TIMEOUT_MS = 300_000;
@@ -100,6 +101,9 @@ export interface TCPStoreOptions {
   /** Largest message accepted or sent, in bytes. Default 64 MiB. */
   maxMessageBytes?: number;
 }
+
+const STORE_WAIT_OPTIONS = optionKeys<StoreWaitOptions>({ timeoutMs: true });
+const TCP_STORE_OPTIONS = optionKeys<TCPStoreOptions>({ host: true, port: true, isServer: true, worldSize: true, token: true, timeoutMs: true, maxMessageBytes: true });
 
 function invalid(message: string): NodeNcclError {
   return createError('ERR_INVALID_ARG', message);
@@ -401,6 +405,7 @@ export class TCPStore implements Store {
    */
   static async create(opts: TCPStoreOptions): Promise<TCPStore> {
     if (opts === null || typeof opts !== 'object') throw invalid('TCPStore.create expects an options object');
+    checkOptions(opts, TCP_STORE_OPTIONS, 'TCPStore.create'); // opts is an object here (checked above)
     const { host, port, isServer, worldSize } = opts;
     if (typeof host !== 'string' || host.length === 0) throw invalid(`TCPStore host must be a non-empty string, got ${String(host)}`);
     if (typeof isServer !== 'boolean') throw invalid(`TCPStore isServer must be a boolean, got ${String(isServer)}`);
@@ -469,6 +474,7 @@ export class TCPStore implements Store {
   }
 
   async get(key: string, opts: StoreWaitOptions = {}): Promise<Buffer> {
+    opts = checkOptions(opts, STORE_WAIT_OPTIONS, 'TCPStore.get');
     checkKey(key);
     const timeoutMs = checkTimeout(opts.timeoutMs ?? this.timeoutMs, 'get timeoutMs');
     if (this.server) {
@@ -500,6 +506,7 @@ export class TCPStore implements Store {
   }
 
   async wait(keys: string[], opts: StoreWaitOptions = {}): Promise<void> {
+    opts = checkOptions(opts, STORE_WAIT_OPTIONS, 'TCPStore.wait');
     const ks = checkKeys(keys);
     const timeoutMs = checkTimeout(opts.timeoutMs ?? this.timeoutMs, 'wait timeoutMs');
     if (this.server) return this.localWait(ks, timeoutMs);

@@ -18,6 +18,7 @@ import { Tensor, empty, type DType } from '../tensor/index.js';
 import {
   ST_DTYPE_SIZE, layout, parseHeader, readHeaderLength, safetensorsError, type StDType, type StEntry, type StHeader,
 } from './safetensors-format.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 const TO_ST: Record<DType, StDType> = {
   float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16', int32: 'I32', int64: 'I64', uint8: 'U8', bool: 'BOOL',
@@ -35,6 +36,9 @@ export interface LoadOptions {
   /** Where the tensors go: 'cpu' (default) or 'cuda:N'. */
   device?: string | { toString(): string };
 }
+
+const SAVE_OPTIONS = optionKeys<SaveOptions>({ metadata: true });
+const LOAD_OPTIONS = optionKeys<LoadOptions>({ device: true });
 
 /** The raw little-endian bytes of a host tensor's contiguous memory. */
 function hostBytes(t: Tensor): Uint8Array {
@@ -68,7 +72,8 @@ function prepare(tensors: Record<string, Tensor>, metadata: Record<string, strin
 }
 
 /** The bytes of a safetensors file holding `tensors` (what Python's safetensors.torch.save returns). */
-export function serialize(tensors: Record<string, Tensor>, { metadata = null }: SaveOptions = {}): Uint8Array {
+export function serialize(tensors: Record<string, Tensor>, options: SaveOptions = {}): Uint8Array {
+  const { metadata = null } = checkOptions(options, SAVE_OPTIONS, 'serialize');
   const { header, chunks } = prepare(tensors, metadata, 'serialize');
   const out = new Uint8Array(header.length + chunks.reduce((a, c) => a + c.length, 0));
   out.set(header, 0);
@@ -80,7 +85,8 @@ export function serialize(tensors: Record<string, Tensor>, { metadata = null }: 
   return out;
 }
 
-function targetDevice(o: LoadOptions): string {
+function targetDevice(options: LoadOptions, fn: string): string {
+  const o = checkOptions(options, LOAD_OPTIONS, fn);
   const d = o.device === undefined ? 'cpu' : String(o.device);
   if (d !== 'cpu' && !/^cuda(:\d+)?$/.test(d)) throw safetensorsError(`load: device must be 'cpu' or 'cuda:N', got ${JSON.stringify(d)}`);
   return d;
@@ -102,7 +108,7 @@ function allocate(e: StEntry): { t: Tensor; dst: Uint8Array } {
 /** Tensors from the bytes of a safetensors file (Python's safetensors.torch.load). */
 export function deserialize(bytes: Uint8Array, options: LoadOptions = {}): Record<string, Tensor> {
   if (!(bytes instanceof Uint8Array)) throw safetensorsError('deserialize: expected a Uint8Array');
-  const device = targetDevice(options);
+  const device = targetDevice(options, 'deserialize');
   const n = readHeaderLength(bytes, bytes.length);
   const h = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n);
   const out: Record<string, Tensor> = {};
@@ -157,7 +163,7 @@ export async function readMetadata(path: string): Promise<{ metadata: Record<str
  * for a file that cannot be opened.
  */
 export async function load(path: string, options: LoadOptions = {}): Promise<Record<string, Tensor>> {
-  const device = targetDevice(options);
+  const device = targetDevice(options, 'load');
   const fh = await open(path, 'r');
   const out: Record<string, Tensor> = {};
   try {
@@ -183,7 +189,7 @@ export async function load(path: string, options: LoadOptions = {}): Promise<Rec
 
 /** load(), blocking the calling thread (for scripts and worker threads). */
 export function loadSync(path: string, options: LoadOptions = {}): Record<string, Tensor> {
-  const device = targetDevice(options);
+  const device = targetDevice(options, 'loadSync');
   const fd = openSync(path, 'r');
   const out: Record<string, Tensor> = {};
   const readAll = (dst: Uint8Array, pos: number): void => {
@@ -225,7 +231,8 @@ export function loadSync(path: string, options: LoadOptions = {}): Record<string
  * Writes `tensors` to `path` in the safetensors format, atomically (temporary file in the same
  * directory, fsync, rename, fsync of the directory). Device tensors are copied to the host first.
  */
-export async function save(tensors: Record<string, Tensor>, path: string, { metadata = null }: SaveOptions = {}): Promise<void> {
+export async function save(tensors: Record<string, Tensor>, path: string, options: SaveOptions = {}): Promise<void> {
+  const { metadata = null } = checkOptions(options, SAVE_OPTIONS, 'save');
   if (typeof path !== 'string' || path.length === 0) throw safetensorsError(`save: path must be a non-empty string, got ${String(path)}`);
   const { header, chunks } = prepare(tensors, metadata, 'save');
   const dir = dirname(path);

@@ -18,6 +18,7 @@ import { native } from '../native/index.js';
 import type { LibraryInfo, NativeNcclCommunicator, NcclAsyncError, NcclDTypeName, NcclOpName } from '../../typings/native.js';
 import type { DeviceBuffer } from '../cuda/memory.js';
 import type { Stream } from '../cuda/stream.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export type { LibraryInfo, NcclAsyncError };
 
@@ -102,6 +103,10 @@ export interface InitRankOptions {
   timeoutMs?: number;
 }
 
+const COLLECTIVE_OPTIONS = optionKeys<CollectiveOptions>({ sendOffset: true, recvOffset: true, stream: true });
+const P2P_OPTIONS = optionKeys<P2POptions>({ offset: true, stream: true });
+const INIT_RANK_OPTIONS = optionKeys<InitRankOptions>({ device: true, timeoutMs: true });
+
 /**
  * An NCCL communicator (ncclComm_t) on one device. Buffers are DeviceBuffers on that device
  * (else ERR_DEVICE_MISMATCH); counts are in elements and are checked against the buffers' sizes.
@@ -121,6 +126,7 @@ export class Communicator {
    * `id` (from getUniqueId() on one of them). Throws ERR_LIB_NOT_FOUND when NCCL is not found.
    */
   static async initRank(nranks: number, id: Uint8Array, rank: number, options: InitRankOptions = {}): Promise<Communicator> {
+    options = checkOptions(options, INIT_RANK_OPTIONS, 'nccl.Communicator.initRank');
     native.loader.load('nccl');
     const device = options.device ?? native.cuda.currentDevice();
     return new Communicator(await native.nccl.initRank(nranks, id, rank, device, options.timeoutMs));
@@ -150,35 +156,42 @@ export class Communicator {
 
   /** recv = op over the ranks of send (count elements; send may be recv: in place). */
   allReduce(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, op: NcclOp = 'sum', options: CollectiveOptions = {}): void {
+    options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.allReduce');
     this.native.allReduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
       dtypeCode('allReduce', dtype), opCode('allReduce', op), options.stream?.native ?? null);
   }
   /** recv = root's send on every rank (count elements). */
   broadcast(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, root = 0, options: CollectiveOptions = {}): void {
+    options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.broadcast');
     this.native.broadcast(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
       dtypeCode('broadcast', dtype), root, options.stream?.native ?? null);
   }
   /** root's recv = op over the ranks of send (count elements). */
   reduce(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, op: NcclOp = 'sum', root = 0, options: CollectiveOptions = {}): void {
+    options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.reduce');
     this.native.reduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
       dtypeCode('reduce', dtype), opCode('reduce', op), root, options.stream?.native ?? null);
   }
   /** recv (size * sendCount elements) = every rank's send, in rank order. */
   allGather(send: DeviceBuffer, recv: DeviceBuffer, sendCount: number, dtype: NcclDType, options: CollectiveOptions = {}): void {
+    options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.allGather');
     this.native.allGather(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, sendCount,
       dtypeCode('allGather', dtype), options.stream?.native ?? null);
   }
   /** recv (recvCount elements) = block `rank` of op over the ranks of send (size * recvCount elements). */
   reduceScatter(send: DeviceBuffer, recv: DeviceBuffer, recvCount: number, dtype: NcclDType, op: NcclOp = 'sum', options: CollectiveOptions = {}): void {
+    options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.reduceScatter');
     this.native.reduceScatter(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, recvCount,
       dtypeCode('reduceScatter', dtype), opCode('reduceScatter', op), options.stream?.native ?? null);
   }
   /** Sends count elements to `peer` (pair it with recv there; group several with groupStart/End). */
   send(buffer: DeviceBuffer, count: number, dtype: NcclDType, peer: number, options: P2POptions = {}): void {
+    options = checkOptions(options, P2P_OPTIONS, 'Communicator.send');
     this.native.send(buffer.native, options.offset ?? 0, count, dtypeCode('send', dtype), peer, options.stream?.native ?? null);
   }
   /** Receives count elements from `peer`. */
   recv(buffer: DeviceBuffer, count: number, dtype: NcclDType, peer: number, options: P2POptions = {}): void {
+    options = checkOptions(options, P2P_OPTIONS, 'Communicator.recv');
     this.native.recv(buffer.native, options.offset ?? 0, count, dtypeCode('recv', dtype), peer, options.stream?.native ?? null);
   }
 

@@ -6,6 +6,7 @@ import { createError } from '../errors.js';
 import { Tensor, rand, type DType } from '../tensor/index.js';
 import * as T from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -30,7 +31,9 @@ export interface GeluOptions {
   /** 'none' (exact, with erf; default) or 'tanh' (the tanh approximation). */
   approximate?: 'none' | 'tanh';
 }
-export function gelu(x: Tensor, { approximate = 'none' }: GeluOptions = {}): Tensor {
+const GELU_OPTIONS = optionKeys<GeluOptions>({ approximate: true });
+export function gelu(x: Tensor, options: GeluOptions = {}): Tensor {
+  const { approximate = 'none' } = checkOptions(options, GELU_OPTIONS, 'gelu');
   if (approximate !== 'none' && approximate !== 'tanh') throw createError('ERR_INVALID_ARG', `gelu: approximate must be 'none' or 'tanh', got ${String(approximate)}`);
   return x.gelu({ approximate });
 }
@@ -61,8 +64,10 @@ export interface DropoutOptions {
   /** Apply it (training mode). Default true, as torch.nn.functional.dropout. */
   training?: boolean;
 }
+const DROPOUT_OPTIONS = optionKeys<DropoutOptions>({ p: true, training: true });
 /** Zeroes elements with probability p and scales the rest by 1 / (1 - p) (in training only). */
-export function dropout(x: Tensor, { p = 0.5, training = true }: DropoutOptions = {}): Tensor {
+export function dropout(x: Tensor, options: DropoutOptions = {}): Tensor {
+  const { p = 0.5, training = true } = checkOptions(options, DROPOUT_OPTIONS, 'dropout');
   if (!(p >= 0 && p <= 1)) throw createError('ERR_INVALID_ARG', `dropout probability has to be between 0 and 1, but got ${p}`);
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
@@ -82,7 +87,9 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor |
  * Rows of `weight` [num, dim] picked by the int64 `input` (any shape): [...input.shape, dim].
  * Rows picked by `paddingIdx` (default null: none) get no gradient.
  */
-export function embedding(input: Tensor, weight: Tensor, { paddingIdx = null }: { paddingIdx?: number | null } = {}): Tensor {
+const EMBEDDING_OPTIONS = optionKeys<{ paddingIdx?: number | null }>({ paddingIdx: true });
+export function embedding(input: Tensor, weight: Tensor, options: { paddingIdx?: number | null } = {}): Tensor {
+  const { paddingIdx = null } = checkOptions(options, EMBEDDING_OPTIONS, 'embedding');
   checkTensor(input, 'embedding', 'input');
   checkTensor(weight, 'embedding', 'weight');
   if (input.dtype !== 'int64') throw createError('ERR_DTYPE', `embedding: indices must be int64 (torch's Long), got ${input.dtype}`);
@@ -109,6 +116,9 @@ export interface CrossEntropyOptions extends NllLossOptions {
   /** Mixes the target with the uniform distribution: (1 - ls) * onehot + ls / C. Default 0. */
   labelSmoothing?: number;
 }
+
+const NLL_LOSS_OPTIONS = optionKeys<NllLossOptions>({ weight: true, ignoreIndex: true, reduction: true });
+const CROSS_ENTROPY_OPTIONS = optionKeys<CrossEntropyOptions>({ weight: true, ignoreIndex: true, reduction: true, labelSmoothing: true });
 
 interface ClassForms {
   /** input as [rows, C] */
@@ -190,7 +200,8 @@ function reduceMasked(perRow: Tensor, valid: Tensor, reduction: Reduction, outSh
  * The negative log-likelihood of log-probabilities input [N, C] (or [C], or [N, C, d1, ...]) at
  * int64 class-index targets [N] (or [], or [N, d1, ...]).
  */
-export function nllLoss(input: Tensor, target: Tensor, { weight = null, ignoreIndex = -100, reduction = 'mean' }: NllLossOptions = {}): Tensor {
+export function nllLoss(input: Tensor, target: Tensor, options: NllLossOptions = {}): Tensor {
+  const { weight = null, ignoreIndex = -100, reduction = 'mean' } = checkOptions(options, NLL_LOSS_OPTIONS, 'nllLoss');
   checkReduction(reduction, 'nllLoss');
   const { x, t, outShape } = classForms(input, target, 'nllLoss');
   checkClassWeight(weight, x.shape[1]!, 'nllLoss');
@@ -207,7 +218,8 @@ export function nllLoss(input: Tensor, target: Tensor, { weight = null, ignoreIn
  * torch defines them: (1 - ls) * nll + ls / C * sum over classes of -w_c logp_c, both normalized
  * (for 'mean') by the targets' total weight; ignored targets contribute nothing.
  */
-export function crossEntropy(input: Tensor, target: Tensor, { weight = null, ignoreIndex = -100, reduction = 'mean', labelSmoothing = 0 }: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  const { weight = null, ignoreIndex = -100, reduction = 'mean', labelSmoothing = 0 } = checkOptions(options, CROSS_ENTROPY_OPTIONS, 'crossEntropy');
   checkReduction(reduction, 'crossEntropy');
   if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw createError('ERR_INVALID_ARG', `crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
   const { x, t, outShape } = classForms(input, target, 'crossEntropy');
@@ -229,8 +241,10 @@ export interface MseLossOptions {
   /** Default 'mean'. */
   reduction?: Reduction;
 }
+const MSE_LOSS_OPTIONS = optionKeys<MseLossOptions>({ reduction: true });
 /** Mean squared error; input and target must have the same shape. */
-export function mseLoss(input: Tensor, target: Tensor, { reduction = 'mean' }: MseLossOptions = {}): Tensor {
+export function mseLoss(input: Tensor, target: Tensor, options: MseLossOptions = {}): Tensor {
+  const { reduction = 'mean' } = checkOptions(options, MSE_LOSS_OPTIONS, 'mseLoss');
   checkReduction(reduction, 'mseLoss');
   checkTensor(input, 'mseLoss', 'input');
   checkTensor(target, 'mseLoss', 'target');
@@ -249,11 +263,13 @@ export interface BCEWithLogitsOptions {
   /** Default 'mean'. */
   reduction?: Reduction;
 }
+const BCE_WITH_LOGITS_OPTIONS = optionKeys<BCEWithLogitsOptions>({ weight: true, posWeight: true, reduction: true });
 /**
  * Binary cross entropy on logits, in torch's numerically stable form:
  * (1 - y) x + w_p (log(1 + exp(-|x|)) + max(-x, 0)), w_p = 1 + (posWeight - 1) y.
  */
-export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, { weight = null, posWeight = null, reduction = 'mean' }: BCEWithLogitsOptions = {}): Tensor {
+export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, options: BCEWithLogitsOptions = {}): Tensor {
+  const { weight = null, posWeight = null, reduction = 'mean' } = checkOptions(options, BCE_WITH_LOGITS_OPTIONS, 'binaryCrossEntropyWithLogits');
   checkReduction(reduction, 'binaryCrossEntropyWithLogits');
   checkTensor(input, 'binaryCrossEntropyWithLogits', 'input');
   checkTensor(target, 'binaryCrossEntropyWithLogits', 'target');

@@ -6,6 +6,7 @@
 import { createError } from '../errors.js';
 import { Tensor, rand, randn } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export type Nonlinearity =
   | 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'conv_transpose1d' | 'conv_transpose2d' | 'conv_transpose3d'
@@ -104,8 +105,11 @@ export interface KaimingOptions {
   nonlinearity?: Nonlinearity;
 }
 
+const KAIMING_OPTIONS = optionKeys<KaimingOptions>({ a: true, mode: true, nonlinearity: true });
+
 /** He initialization, uniform: U(-b, b), b = gain * sqrt(3 / fan). */
-export function kaimingUniform_(t: Tensor, { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' }: KaimingOptions = {}): Tensor {
+export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  const { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' } = checkOptions(options, KAIMING_OPTIONS, 'kaimingUniform_');
   checkTensor(t, 'kaimingUniform_');
   if (t.numel === 0) return t;
   const std = calculateGain(nonlinearity, a) / Math.sqrt(fan(t, mode));
@@ -114,7 +118,8 @@ export function kaimingUniform_(t: Tensor, { a = 0, mode = 'fan_in', nonlinearit
 }
 
 /** He initialization, normal: N(0, std^2), std = gain / sqrt(fan). */
-export function kaimingNormal_(t: Tensor, { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' }: KaimingOptions = {}): Tensor {
+export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  const { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' } = checkOptions(options, KAIMING_OPTIONS, 'kaimingNormal_');
   checkTensor(t, 'kaimingNormal_');
   if (t.numel === 0) return t;
   const std = calculateGain(nonlinearity, a) / Math.sqrt(fan(t, mode));

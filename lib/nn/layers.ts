@@ -9,6 +9,7 @@ import * as F from './functional.js';
 import * as init from './init.js';
 import { Module } from './module.js';
 import { Parameter } from './parameter.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 /** Where and how new parameters are created. */
 export interface FactoryOptions {
@@ -31,6 +32,8 @@ export interface LinearOptions extends FactoryOptions {
   bias?: boolean;
 }
 
+const LINEAR_OPTIONS = optionKeys<LinearOptions>({ bias: true, device: true, dtype: true });
+
 /**
  * y = x W^T + b. Weight [out, in] ~ kaiming_uniform(a = sqrt(5)) = U(±1/sqrt(in)); bias ~ U(±1/sqrt(in)).
  */
@@ -39,8 +42,9 @@ export class Linear extends Module {
   declare bias: Parameter | null;
   readonly inFeatures: number;
   readonly outFeatures: number;
-  constructor(inFeatures: number, outFeatures: number, { bias = true, ...factory }: LinearOptions = {}) {
+  constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
+    const { bias = true, ...factory } = checkOptions(options, LINEAR_OPTIONS, 'Linear');
     checkPositive(inFeatures, 'Linear', 'inFeatures');
     checkPositive(outFeatures, 'Linear', 'outFeatures');
     this.inFeatures = inFeatures;
@@ -69,14 +73,18 @@ export interface EmbeddingOptions extends FactoryOptions {
   paddingIdx?: number | null;
 }
 
+const EMBEDDING_OPTIONS = optionKeys<EmbeddingOptions>({ paddingIdx: true, device: true, dtype: true });
+
 /** A lookup table [num, dim] ~ N(0, 1) (the paddingIdx row zeroed). */
 export class Embedding extends Module {
   declare weight: Parameter;
   readonly numEmbeddings: number;
   readonly embeddingDim: number;
   readonly paddingIdx: number | null;
-  constructor(numEmbeddings: number, embeddingDim: number, { paddingIdx = null, ...factory }: EmbeddingOptions = {}) {
+  constructor(numEmbeddings: number, embeddingDim: number, options: EmbeddingOptions = {}) {
     super();
+    const { paddingIdx: pad = null, ...factory } = checkOptions(options, EMBEDDING_OPTIONS, 'Embedding');
+    let paddingIdx = pad;
     checkPositive(numEmbeddings, 'Embedding', 'numEmbeddings');
     checkPositive(embeddingDim, 'Embedding', 'embeddingDim');
     if (paddingIdx !== null) {
@@ -115,13 +123,16 @@ export interface LayerNormOptions extends FactoryOptions {
   bias?: boolean;
 }
 
+const LAYER_NORM_OPTIONS = optionKeys<LayerNormOptions>({ eps: true, elementwiseAffine: true, bias: true, device: true, dtype: true });
+
 export class LayerNorm extends Module {
   declare weight: Parameter | null;
   declare bias: Parameter | null;
   readonly normalizedShape: number[];
   readonly eps: number;
-  constructor(normalizedShape: number | number[], { eps = 1e-5, elementwiseAffine = true, bias = true, ...factory }: LayerNormOptions = {}) {
+  constructor(normalizedShape: number | number[], options: LayerNormOptions = {}) {
     super();
+    const { eps = 1e-5, elementwiseAffine = true, bias = true, ...factory } = checkOptions(options, LAYER_NORM_OPTIONS, 'LayerNorm');
     const shape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     if (shape.length === 0) throw createError('ERR_INVALID_ARG', 'LayerNorm: normalizedShape must have at least one dimension');
     shape.forEach((d) => checkPositive(d, 'LayerNorm', 'normalizedShape entries'));
@@ -179,11 +190,14 @@ export class Sigmoid extends Module {
     return F.sigmoid(x);
   }
 }
+const GELU_OPTIONS = optionKeys<F.GeluOptions>({ approximate: true });
+
 export class GELU extends Module {
   readonly approximate: 'none' | 'tanh';
   /** @param options.approximate 'none' (default, exact erf form) or 'tanh'. */
-  constructor({ approximate = 'none' }: F.GeluOptions = {}) {
+  constructor(options: F.GeluOptions = {}) {
     super();
+    const { approximate = 'none' } = checkOptions(options, GELU_OPTIONS, 'GELU');
     if (approximate !== 'none' && approximate !== 'tanh') throw createError('ERR_INVALID_ARG', `GELU: approximate must be 'none' or 'tanh', got ${String(approximate)}`);
     this.approximate = approximate;
   }

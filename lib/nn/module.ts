@@ -9,6 +9,7 @@ import { createError } from '../errors.js';
 import { Tensor, keep, type DType } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
 import { Parameter, isParameter } from './parameter.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export type StateDict = Record<string, Tensor>;
 
@@ -23,6 +24,14 @@ export interface LoadStateDictResult {
 }
 
 /** `to()` targets: a device ('cpu', 'cuda:0'), a floating dtype, or both. */
+const NAMED_OPTIONS = optionKeys<{ prefix?: string; recurse?: boolean }>({ prefix: true, recurse: true });
+const RECURSE_OPTIONS = optionKeys<{ recurse?: boolean }>({ recurse: true });
+const PREFIX_OPTIONS = optionKeys<{ prefix?: string }>({ prefix: true });
+const BUFFER_OPTIONS = optionKeys<{ persistent?: boolean }>({ persistent: true });
+const ZERO_GRAD_OPTIONS = optionKeys<{ setToNone?: boolean }>({ setToNone: true });
+const LOAD_STATE_DICT_OPTIONS = optionKeys<LoadStateDictOptions>({ strict: true });
+const TO_OPTIONS = optionKeys<{ device?: string; dtype?: DType }>({ device: true, dtype: true });
+
 export type ModuleToTarget = string | DType | { device?: string; dtype?: DType };
 
 const DTYPE_NAMES = new Set<string>(['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64', 'uint8', 'bool']);
@@ -84,7 +93,8 @@ export abstract class Module {
    * Registers (or replaces) a buffer: state that is not trained (running stats, masks).
    * @param options.persistent saved in stateDict(). Default true.
    */
-  registerBuffer(name: string, t: Tensor | null, { persistent = true }: { persistent?: boolean } = {}): void {
+  registerBuffer(name: string, t: Tensor | null, options: { persistent?: boolean } = {}): void {
+    const { persistent = true } = checkOptions(options, BUFFER_OPTIONS, 'registerBuffer');
     checkName(this.constructor.name, name, 'buffer');
     if (t !== null && !(t instanceof Tensor)) throw createError('ERR_INVALID_ARG', `${this.constructor.name}: buffer "${name}" must be a Tensor or null`);
     if (!this._buffers.has(name)) this.defineSlot(name, 'buffer');
@@ -135,7 +145,8 @@ export abstract class Module {
   }
 
   /** Parameters with dotted names, in registration order; shared parameters once. */
-  *namedParameters({ prefix = '', recurse = true }: { prefix?: string; recurse?: boolean } = {}): Generator<[string, Parameter]> {
+  *namedParameters(options: { prefix?: string; recurse?: boolean } = {}): Generator<[string, Parameter]> {
+  const { prefix = '', recurse = true } = checkOptions(options, NAMED_OPTIONS, 'Module.namedParameters');
     const seen = new Set<Tensor>();
     const mods = recurse ? this.namedModules(prefix) : ([[prefix, this]] as Iterable<[string, Module]>);
     for (const [mp, m] of mods) {
@@ -147,11 +158,13 @@ export abstract class Module {
       }
     }
   }
-  *parameters({ recurse = true }: { recurse?: boolean } = {}): Generator<Parameter> {
+  *parameters(options: { recurse?: boolean } = {}): Generator<Parameter> {
+  const { recurse = true } = checkOptions(options, RECURSE_OPTIONS, 'Module.parameters');
     for (const [, p] of this.namedParameters({ recurse })) yield p;
   }
 
-  *namedBuffers({ prefix = '', recurse = true }: { prefix?: string; recurse?: boolean } = {}): Generator<[string, Tensor]> {
+  *namedBuffers(options: { prefix?: string; recurse?: boolean } = {}): Generator<[string, Tensor]> {
+  const { prefix = '', recurse = true } = checkOptions(options, NAMED_OPTIONS, 'Module.namedBuffers');
     const seen = new Set<Tensor>();
     const mods = recurse ? this.namedModules(prefix) : ([[prefix, this]] as Iterable<[string, Module]>);
     for (const [mp, m] of mods) {
@@ -163,7 +176,8 @@ export abstract class Module {
       }
     }
   }
-  *buffers({ recurse = true }: { recurse?: boolean } = {}): Generator<Tensor> {
+  *buffers(options: { recurse?: boolean } = {}): Generator<Tensor> {
+  const { recurse = true } = checkOptions(options, RECURSE_OPTIONS, 'Module.buffers');
     for (const [, b] of this.namedBuffers({ recurse })) yield b;
   }
 
@@ -186,7 +200,8 @@ export abstract class Module {
   }
 
   /** Clears the gradients of all parameters (to null by default, as torch 2.x). */
-  zeroGrad({ setToNone = true }: { setToNone?: boolean } = {}): void {
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    const { setToNone = true } = checkOptions(options, ZERO_GRAD_OPTIONS, 'Module.zeroGrad');
     for (const p of this.parameters()) {
       if (!p.grad) continue;
       if (setToNone) p.grad = null;
@@ -207,7 +222,7 @@ export abstract class Module {
       if (DTYPE_NAMES.has(target)) dtype = target as DType;
       else device = target;
     } else if (target && typeof target === 'object') {
-      ({ device, dtype } = target);
+      ({ device, dtype } = checkOptions(target, TO_OPTIONS, 'Module.to'));
     } else {
       throw createError('ERR_INVALID_ARG', `Module.to: expected a device, a dtype or { device, dtype }, got ${String(target)}`);
     }
@@ -249,7 +264,8 @@ export abstract class Module {
    * Parameters and persistent buffers by dotted name (the tensors themselves, detached from
    * autograd, as torch's state_dict returns them).
    */
-  stateDict({ prefix = '' }: { prefix?: string } = {}): StateDict {
+  stateDict(options: { prefix?: string } = {}): StateDict {
+  const { prefix = '' } = checkOptions(options, PREFIX_OPTIONS, 'Module.stateDict');
     const out: StateDict = {};
     for (const [mp, m] of this.namedModules(prefix)) {
       const key = (n: string): string => (mp ? `${mp}.${n}` : n);
@@ -266,7 +282,8 @@ export abstract class Module {
    * (ERR_STATE_DICT) lists every problem: missing keys, unexpected keys, shape mismatches.
    * Nothing is copied when there is an error.
    */
-  loadStateDict(sd: StateDict, { strict = true }: LoadStateDictOptions = {}): LoadStateDictResult {
+  loadStateDict(sd: StateDict, options: LoadStateDictOptions = {}): LoadStateDictResult {
+  const { strict = true } = checkOptions(options, LOAD_STATE_DICT_OPTIONS, 'Module.loadStateDict');
     if (!sd || typeof sd !== 'object') throw createError('ERR_STATE_DICT', `loadStateDict: expected an object of tensors, got ${String(sd)}`);
     const own = new Map<string, Tensor>();
     for (const [mp, m] of this.namedModules()) {

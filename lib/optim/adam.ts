@@ -18,6 +18,7 @@ import { K } from './kernels.js';
 import type { Tensor } from '../tensor/index.js';
 import { bumpVersion } from '../tensor/ops/inplace.js';
 import { Optimizer, argError, dtypeCodeOf, gradOf, type Params, type ParamGroup } from './optimizer.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface AdamOptions {
   /** Learning rate. Default 1e-3. */
@@ -33,6 +34,8 @@ export interface AdamOptions {
   /** Maximize the objective instead of minimizing. Default false. */
   maximize: boolean;
 }
+
+const ADAM_OPTIONS = optionKeys<AdamOptions>({ lr: true, betas: true, eps: true, weightDecay: true, amsgrad: true, maximize: true });
 
 abstract class AdamBase extends Optimizer<AdamOptions> {
   protected abstract readonly decoupled: boolean;
@@ -99,7 +102,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
 export class Adam extends AdamBase {
   protected readonly decoupled = false;
   constructor(params: Params<AdamOptions>, options: Partial<AdamOptions> = {}) {
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, ...options });
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false, ...checkOptions(options, ADAM_OPTIONS, 'Adam') });
   }
 }
 
@@ -107,6 +110,6 @@ export class Adam extends AdamBase {
 export class AdamW extends AdamBase {
   protected readonly decoupled = true;
   constructor(params: Params<AdamOptions>, options: Partial<AdamOptions> = {}) {
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, ...options });
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, ...checkOptions(options, ADAM_OPTIONS, 'AdamW') });
   }
 }

@@ -8,6 +8,7 @@ import { Tensor, zeros } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
 import { K } from './kernels.js';
 import { dtypeCodeOf } from './optimizer.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface ClipGradNormOptions {
   /** The p of the p-norm: a number > 0, or Infinity for the max-norm. Default 2. */
@@ -15,6 +16,8 @@ export interface ClipGradNormOptions {
   /** Throw when the total norm is NaN or infinite (ERR_INVALID_ARG). Default false. */
   errorIfNonfinite?: boolean;
 }
+
+const CLIP_GRAD_NORM_OPTIONS = optionKeys<ClipGradNormOptions>({ normType: true, errorIfNonfinite: true });
 
 function gradsOf(params: Iterable<Tensor> | Tensor, who: string): Tensor[] {
   const list = params instanceof Tensor ? [params] : [...params];
@@ -29,7 +32,8 @@ function gradsOf(params: Iterable<Tensor> | Tensor, who: string): Tensor[] {
  * them in place by maxNorm / (total + 1e-6) when that is below 1. Returns the total norm (before
  * clipping), as a number.
  */
-export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number, { normType = 2, errorIfNonfinite = false }: ClipGradNormOptions = {}): number {
+export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number, options: ClipGradNormOptions = {}): number {
+  const { normType = 2, errorIfNonfinite = false } = checkOptions(options, CLIP_GRAD_NORM_OPTIONS, 'clipGradNorm');
   if (typeof maxNorm !== 'number' || Number.isNaN(maxNorm)) throw createError('ERR_INVALID_ARG', `clipGradNorm: maxNorm must be a number, got ${String(maxNorm)}`);
   if (!(normType > 0)) throw createError('ERR_INVALID_ARG', `clipGradNorm: normType must be > 0 or Infinity, got ${normType}`);
   const grads = gradsOf(params, 'clipGradNorm');

@@ -10,6 +10,7 @@
  * the lr of epoch 0), then call `optimizer.step()` and `scheduler.step()` once per epoch/iteration.
  */
 import { createError } from '../errors.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface SchedulableParamGroup {
   lr: number;
@@ -154,11 +155,14 @@ export interface StepLROptions {
   lastEpoch?: number;
 }
 
+const STEP_LR_OPTIONS = optionKeys<StepLROptions>({ gamma: true, lastEpoch: true });
+
 /** Decays each group's lr by gamma every stepSize epochs: lr = base * gamma^floor(epoch / stepSize). */
 export class StepLR extends LRScheduler {
   stepSize: number;
   gamma: number;
-  constructor(optimizer: SchedulableOptimizer, stepSize: number, { gamma = 0.1, lastEpoch = -1 }: StepLROptions = {}) {
+  constructor(optimizer: SchedulableOptimizer, stepSize: number, options: StepLROptions = {}) {
+    const { gamma = 0.1, lastEpoch = -1 } = checkOptions(options, STEP_LR_OPTIONS, 'StepLR');
     super(optimizer, lastEpoch);
     checkPositiveInt(stepSize, 'StepLR: stepSize');
     this.stepSize = stepSize;
@@ -188,6 +192,8 @@ export interface CosineAnnealingLROptions {
   lastEpoch?: number;
 }
 
+const COSINE_ANNEALING_LR_OPTIONS = optionKeys<CosineAnnealingLROptions>({ etaMin: true, lastEpoch: true });
+
 /**
  * Cosine annealing (SGDR without restarts), torch's recurrence:
  * lr = etaMin + (base - etaMin) * (1 + cos(pi * epoch / tMax)) / 2 in closed form.
@@ -195,7 +201,8 @@ export interface CosineAnnealingLROptions {
 export class CosineAnnealingLR extends LRScheduler {
   tMax: number;
   etaMin: number;
-  constructor(optimizer: SchedulableOptimizer, tMax: number, { etaMin = 0, lastEpoch = -1 }: CosineAnnealingLROptions = {}) {
+  constructor(optimizer: SchedulableOptimizer, tMax: number, options: CosineAnnealingLROptions = {}) {
+    const { etaMin = 0, lastEpoch = -1 } = checkOptions(options, COSINE_ANNEALING_LR_OPTIONS, 'CosineAnnealingLR');
     super(optimizer, lastEpoch);
     checkPositiveInt(tMax, 'CosineAnnealingLR: tMax');
     this.tMax = tMax;
@@ -238,6 +245,9 @@ export interface LinearLROptions {
   lastEpoch?: number;
 }
 
+const LINEAR_LR_OPTIONS = optionKeys<LinearLROptions>({ startFactor: true, endFactor: true, totalIters: true, lastEpoch: true });
+const SEQUENTIAL_LR_OPTIONS = optionKeys<{ lastEpoch?: number }>({ lastEpoch: true });
+
 /**
  * Multiplies the lr by a factor moving linearly from startFactor to endFactor over totalIters
  * epochs: lr = base * (start + (end - start) * min(epoch, totalIters) / totalIters) in closed form.
@@ -246,7 +256,8 @@ export class LinearLR extends LRScheduler {
   startFactor: number;
   endFactor: number;
   totalIters: number;
-  constructor(optimizer: SchedulableOptimizer, { startFactor = 1 / 3, endFactor = 1, totalIters = 5, lastEpoch = -1 }: LinearLROptions = {}) {
+  constructor(optimizer: SchedulableOptimizer, options: LinearLROptions = {}) {
+    const { startFactor = 1 / 3, endFactor = 1, totalIters = 5, lastEpoch = -1 } = checkOptions(options, LINEAR_LR_OPTIONS, 'LinearLR');
     super(optimizer, lastEpoch);
     if (!(startFactor > 0 && startFactor <= 1)) {
       throw argError(`LinearLR: startFactor must be > 0 and <= 1 (it multiplies the lr at epoch 0), got ${startFactor}`);
@@ -297,7 +308,8 @@ export class SequentialLR {
   lastEpoch: number;
   private lastLrValues: number[];
 
-  constructor(optimizer: SchedulableOptimizer, schedulers: LRScheduler[], milestones: number[], { lastEpoch = -1 }: { lastEpoch?: number } = {}) {
+  constructor(optimizer: SchedulableOptimizer, schedulers: LRScheduler[], milestones: number[], options: { lastEpoch?: number } = {}) {
+    const { lastEpoch = -1 } = checkOptions(options, SEQUENTIAL_LR_OPTIONS, 'SequentialLR');
     this.optimizer = checkOptimizer(optimizer, 'SequentialLR');
     if (!Array.isArray(schedulers) || schedulers.length < 1) throw argError('SequentialLR: expects at least one scheduler');
     schedulers.forEach((s, i) => {

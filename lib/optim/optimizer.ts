@@ -4,6 +4,7 @@
  * whose state is keyed by the parameter's index across all groups (in group order).
  */
 import { createError } from '../errors.js';
+import { checkOptions, optionKeyList, optionKeys, type OptionKeys } from '../options.js';
 import type { DTypeCode, Span } from '../../typings/native.js';
 import { Tensor, keep, zeros, type DType } from '../tensor/index.js';
 import { noGrad } from '../autograd/index.js';
@@ -35,6 +36,8 @@ export interface ZeroGradOptions {
   /** Set grads to null instead of filling them with zeros (torch 2.x's default). Default true. */
   setToNone?: boolean;
 }
+
+const ZERO_GRAD_OPTIONS = optionKeys<ZeroGradOptions>({ setToNone: true });
 
 const DTYPE_CODES: Record<DType, DTypeCode> = {
   float32: 0, float64: 1, float16: 2, bfloat16: 3, int32: 4, int64: 5, uint8: 6, bool: 7,
@@ -68,8 +71,12 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
   /** Per-parameter state, created on the parameter's first step. */
   state = new Map<Tensor, ParamState>();
 
+  /** What a param group may hold: `params` and the option keys of the defaults. */
+  private readonly groupKeys: OptionKeys;
+
   constructor(params: Params<O>, defaults: O) {
     this.defaults = { ...defaults };
+    this.groupKeys = optionKeyList(['params', ...Object.keys(defaults), 'initialLr']);
     if (params == null || typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function' || params instanceof Tensor) {
       throw argError(`${new.target.name}: params must be an iterable of Tensors or of param groups ({ params, ...options }), got ${params instanceof Tensor ? 'a Tensor' : String(params)}`);
     }
@@ -85,6 +92,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
     if (group == null || typeof group !== 'object' || group instanceof Tensor || !('params' in group)) {
       throw argError(`${who}: a param group must be an object { params, ...options }`);
     }
+    checkOptions(group, this.groupKeys, `${who} param group`);
     const params = group.params instanceof Tensor ? [group.params] : [...group.params];
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw argError(`${who}: param group entry ${i} is not a Tensor`);
@@ -110,7 +118,8 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
   abstract step(): void;
 
   /** Clears the gradients of all optimized parameters (set to null by default, as torch 2.x). */
-  zeroGrad({ setToNone = true }: ZeroGradOptions = {}): void {
+  zeroGrad(options: ZeroGradOptions = {}): void {
+    const { setToNone = true } = checkOptions(options, ZERO_GRAD_OPTIONS, `${this.constructor.name}.zeroGrad`);
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (!p.grad) continue;

@@ -13,6 +13,7 @@ import { K } from './kernels.js';
 import type { Tensor } from '../tensor/index.js';
 import { bumpVersion } from '../tensor/ops/inplace.js';
 import { Optimizer, argError, dtypeCodeOf, gradOf, type Params, type ParamGroup } from './optimizer.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface SGDOptions {
   /** Learning rate. Default 1e-3 (torch 2.x). */
@@ -29,9 +30,11 @@ export interface SGDOptions {
   maximize: boolean;
 }
 
+const SGD_OPTIONS = optionKeys<SGDOptions>({ lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true, maximize: true });
+
 export class SGD extends Optimizer<SGDOptions> {
   constructor(params: Params<SGDOptions>, options: Partial<SGDOptions> = {}) {
-    super(params, { lr: 1e-3, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...options });
+    super(params, { lr: 1e-3, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, ...checkOptions(options, SGD_OPTIONS, 'SGD') });
   }
 
   protected validateOptions(o: SGDOptions): void {

@@ -21,6 +21,7 @@ import { load, save } from '../io/safetensors.js';
 import { tensor, Tensor, type DeviceLike } from '../tensor/index.js';
 import { commFor, isDistributedInitialized, type ProcessGroup } from './comm.js';
 import type { ModuleLike } from './module-like.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export const CHECKPOINT_FORMAT = 'node-nccl-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -58,6 +59,9 @@ export interface LoadCheckpointOptions {
    */
   mapLocation?: DeviceLike | Record<string, DeviceLike> | ((savedFrom: string) => DeviceLike);
 }
+
+const SAVE_CHECKPOINT_OPTIONS = optionKeys<SaveCheckpointOptions>({ model: true, optimizer: true, step: true, epoch: true, extra: true, processGroup: true, keep: true });
+const LOAD_CHECKPOINT_OPTIONS = optionKeys<LoadCheckpointOptions>({ model: true, optimizer: true, mapLocation: true });
 
 export interface CheckpointInfo {
   path: string;
@@ -182,6 +186,7 @@ async function writeCheckpoint(dir: string, opts: SaveCheckpointOptions, worldSi
 export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): Promise<string> {
   if (typeof dir !== 'string' || dir.length === 0) throw new ArgumentError('saveCheckpoint: dir must be a non-empty path');
   if (!opts || !opts.model) throw new ArgumentError('saveCheckpoint: opts.model is required');
+  opts = checkOptions(opts, SAVE_CHECKPOINT_OPTIONS, 'saveCheckpoint');
   if (!Number.isSafeInteger(opts.step) || opts.step < 0) throw new ArgumentError(`saveCheckpoint: step must be a non-negative integer, got ${String(opts.step)}`);
   if (opts.keep !== undefined && (!Number.isSafeInteger(opts.keep) || opts.keep < 1)) throw new ArgumentError(`saveCheckpoint: keep must be an integer >= 1, got ${String(opts.keep)}`);
   const distributed = opts.processGroup !== undefined || isDistributedInitialized();
@@ -240,6 +245,7 @@ function resolveDevice(opts: LoadCheckpointOptions, savedFrom: string, model: Mo
  * `latest` is used). Weights go into opts.model (strict), state into opts.optimizer.
  */
 export async function loadCheckpoint(path: string, opts: LoadCheckpointOptions = {}): Promise<CheckpointInfo> {
+  opts = checkOptions(opts, LOAD_CHECKPOINT_OPTIONS, 'loadCheckpoint');
   let dir = path;
   try {
     await stat(join(dir, 'state.json'));

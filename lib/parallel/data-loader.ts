@@ -16,6 +16,7 @@ import { ArgumentError } from '../errors.js';
 import { stack, tensor, Tensor, type DeviceLike, type DType } from '../tensor/index.js';
 import { BatchSampler, RandomSampler, SequentialSampler, type Sampler } from './sampler.js';
 import { pinnedArray } from './pinned.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 /** A map-style dataset: `length` items addressed by index (arrays qualify). */
 export interface Dataset<T> {
@@ -53,6 +54,10 @@ export interface DataLoaderOptions<T, B> {
   /** Seed of the shuffle when `shuffle` is true (default: random). */
   seed?: number;
 }
+
+const DATA_LOADER_OPTIONS = optionKeys<DataLoaderOptions<unknown, unknown>>({
+  batchSize: true, shuffle: true, sampler: true, dropLast: true, collate: true, prefetch: true, pinMemory: true, device: true, seed: true,
+});
 
 function isTypedArray(x: unknown): x is Float32Array | Float64Array | Int32Array | Uint8Array | BigInt64Array | Int16Array | Uint16Array {
   return ArrayBuffer.isView(x) && !(x instanceof DataView);
@@ -151,6 +156,7 @@ export class DataLoader<T = unknown, B = unknown> implements AsyncIterable<B> {
     readonly dataset: Dataset<T> | readonly T[],
     opts: DataLoaderOptions<T, B> = {},
   ) {
+    opts = checkOptions(opts, DATA_LOADER_OPTIONS, 'DataLoader');
     if (!dataset || !Number.isSafeInteger(dataset.length) || dataset.length < 0) {
       throw new ArgumentError('DataLoader: dataset must have a non-negative integer length (an array, or an object with length and get(i))');
     }

@@ -12,6 +12,7 @@ import { ArgumentError, createError } from '../errors.js';
 import { cat, Tensor, type DeviceLike } from '../tensor/index.js';
 import { namedParams, type ForwardArgs, type ForwardResult, type ModuleLike } from './module-like.js';
 import { cudaDeviceCount } from '../tensor/cuda-bridge.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface DataParallelOptions {
   /** Devices to run on (default: every CUDA device, else ['cpu']). Numbers mean cuda:N. */
@@ -21,6 +22,8 @@ export interface DataParallelOptions {
   /** Dimension inputs are scattered along and outputs gathered along (default 0). */
   dim?: number;
 }
+
+const DATA_PARALLEL_OPTIONS = optionKeys<DataParallelOptions>({ deviceIds: true, outputDevice: true, dim: true });
 
 const dev = (d: number | DeviceLike): string => (typeof d === 'number' ? `cuda:${d}` : String(d));
 
@@ -117,6 +120,7 @@ export class DataParallel<M extends ModuleLike = ModuleLike> {
   readonly dim: number;
 
   constructor(module: M, opts: DataParallelOptions = {}) {
+    opts = checkOptions(opts, DATA_PARALLEL_OPTIONS, 'DataParallel');
     if (!isModuleLike(module)) throw new ArgumentError('DataParallel: expected an nn.Module (with namedParameters() and forward())');
     const gpus = cudaDeviceCount();
     const ids = opts.deviceIds ?? (gpus > 0 ? Array.from({ length: gpus }, (_, i) => i) : ['cpu']);

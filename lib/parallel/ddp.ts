@@ -25,6 +25,7 @@ import type { CommHook } from './comm-hooks.js';
 import { namedBufs, namedParams, type ForwardArgs, type ForwardResult, type ModuleLike } from './module-like.js';
 import { Reducer, wrapCommError, type ReducerEvent } from './reducer.js';
 import { DEFAULT_BUCKET_CAP_MB } from './buckets.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface DistributedDataParallelOptions {
   /**
@@ -63,6 +64,12 @@ export interface JoinOptions {
   /** Throw on every rank as soon as one rank runs out of inputs, instead of shadowing it (default false). */
   throwOnEarlyTermination?: boolean;
 }
+
+const DDP_OPTIONS = optionKeys<DistributedDataParallelOptions>({
+  deviceIds: true, outputDevice: true, broadcastBuffers: true, bucketCapMb: true, findUnusedParameters: true,
+  gradientAsBucketView: true, staticGraph: true, processGroup: true,
+});
+const JOIN_OPTIONS = optionKeys<JoinOptions>({ enable: true, throwOnEarlyTermination: true });
 
 /** Statistics, as torch's `_get_ddp_logging_data()`. */
 export interface DdpLoggingData {
@@ -119,6 +126,7 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
   }
 
   constructor(module: M, opts: DistributedDataParallelOptions = {}) {
+    opts = checkOptions(opts, DDP_OPTIONS, 'DistributedDataParallel');
     if (!module || typeof module.namedParameters !== 'function' || typeof module.forward !== 'function') {
       throw new ArgumentError('DistributedDataParallel: expected an nn.Module (with namedParameters() and forward())');
     }
@@ -375,6 +383,7 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
    * as in torch: an optimizer with momentum keeps each rank's own buffers).
    */
   async join<T>(fn: () => Promise<T> | T, opts: JoinOptions = {}): Promise<T> {
+    opts = checkOptions(opts, JOIN_OPTIONS, 'DistributedDataParallel.join');
     this.checkReady('join');
     if (!(opts.enable ?? true)) return fn();
     if (this.joinState) throw createError('ERR_INVALID_ARG', 'DistributedDataParallel.join: already inside join()');

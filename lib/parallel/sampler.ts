@@ -13,6 +13,7 @@
 import { ArgumentError } from '../errors.js';
 import { seededPermutation } from './permutation.js';
 import { defaultRank, defaultWorldSize } from './group.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 /** Anything with a length: a dataset, an array. */
 export interface Sized {
@@ -59,11 +60,14 @@ export interface RandomSamplerOptions {
   seed?: number;
 }
 
+const RANDOM_SAMPLER_OPTIONS = optionKeys<RandomSamplerOptions>({ seed: true });
+
 /** Visits a fresh random permutation of 0..n-1 each pass (seedable; pass k uses seed + k). */
 export class RandomSampler implements Sampler {
   private pass = 0;
   private readonly seed: number;
   constructor(private readonly dataset: Sized, opts: RandomSamplerOptions = {}) {
+    opts = checkOptions(opts, RANDOM_SAMPLER_OPTIONS, 'RandomSampler');
     checkLength(dataset, 'RandomSampler');
     this.seed = opts.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : checkInt(opts.seed, 'RandomSampler: seed', 0);
   }
@@ -93,6 +97,8 @@ export interface DistributedSamplerOptions {
   dropLast?: boolean;
 }
 
+const DISTRIBUTED_SAMPLER_OPTIONS = optionKeys<DistributedSamplerOptions>({ numReplicas: true, rank: true, shuffle: true, seed: true, dropLast: true });
+
 /** Restricts a loader to this rank's share of the dataset; see the file comment for the rules. */
 export class DistributedSampler implements Sampler {
   readonly numReplicas: number;
@@ -107,6 +113,7 @@ export class DistributedSampler implements Sampler {
   private epochValue = 0;
 
   constructor(private readonly dataset: Sized, opts: DistributedSamplerOptions = {}) {
+    opts = checkOptions(opts, DISTRIBUTED_SAMPLER_OPTIONS, 'DistributedSampler');
     const n = checkLength(dataset, 'DistributedSampler');
     this.numReplicas = checkInt(opts.numReplicas ?? defaultWorldSize('DistributedSampler'), 'DistributedSampler: numReplicas', 1);
     const rank = opts.rank ?? defaultRank('DistributedSampler');

@@ -1,5 +1,5 @@
 /** Index-driven ops: gather, scatterAdd, indexSelect, embedding, oneHot. Indices are int64. */
-import { optsArg, tensorArg } from '../args.js';
+import { EMBEDDING_OPTIONS, optsArg, tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import { dtypeCode, isIntegral } from '../dtype.js';
@@ -148,7 +148,7 @@ export interface EmbeddingOptions {
 export function embedding(indices: Tensor, weight: Tensor, opts: EmbeddingOptions = {}): Tensor {
   tensorArg(weight, 'embedding', 'weight');
   tensorArg(indices, 'embedding', 'indices');
-  opts = optsArg(opts, 'embedding');
+  opts = optsArg(opts, 'embedding', EMBEDDING_OPTIONS);
   if (weight.ndim !== 2) throw createError('ERR_INVALID_ARG', `embedding: weight must be 2-D [numEmbeddings, embeddingDim], got shape ${fmtShape(weight.shape)}`);
   const num = weight.shape[0]!;
   let pad = opts.paddingIdx ?? null;

@@ -4,7 +4,7 @@
  * axis of a contiguous [outer, size, inner] layout; reducing a contiguous run of dims of a
  * contiguous tensor needs no copy, anything else permutes the reduced dims last first.
  */
-import { optsArg, tensorArg } from '../args.js';
+import { KEEPDIM_OPTIONS, REDUCE_OPTIONS, VAR_OPTIONS, optsArg, tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import type { ReduceOp } from '../../../typings/native.js';
@@ -95,7 +95,7 @@ function expandBack(g: Tensor, keepShape: number[], shape: readonly number[]): T
 }
 
 function sumLike(op: 'sum' | 'mean' | 'prod', x: Tensor, dim: number | readonly number[] | null | undefined, opts: ReduceOptions): Tensor {
-  opts = optsArg(opts, op);
+  opts = optsArg(opts, op, REDUCE_OPTIONS);
   tensorArg(x, op, 'input');
   const keepdim = opts.keepdim ?? false;
   let src = x;
@@ -138,7 +138,7 @@ export function prod(x: Tensor, dim?: number | readonly number[] | null, opts: R
 
 /** max/min over all elements (a 0-dim tensor), or over one dim ({ values, indices }). */
 export function maxmin(op: 'max' | 'min', x: Tensor, dim: number | undefined | null, opts: { keepdim?: boolean }): Tensor | ValuesIndices {
-  opts = optsArg(opts, op);
+  opts = optsArg(opts, op, KEEPDIM_OPTIONS);
   if (dim === undefined || dim === null) return amaxmin(op, x, null, {});
   if (typeof dim !== 'number') throw createError('ERR_INVALID_ARG', `${op}: dim must be a single integer`);
   const keepdim = opts.keepdim ?? false;
@@ -160,7 +160,7 @@ export function maxmin(op: 'max' | 'min', x: Tensor, dim: number | undefined | n
 
 /** max/min over dims; ties share the gradient evenly (torch.amax). */
 export function amaxmin(op: 'max' | 'min', x: Tensor, dim: number | readonly number[] | null | undefined, opts: { keepdim?: boolean }): Tensor {
-  opts = optsArg(opts, op);
+  opts = optsArg(opts, op, KEEPDIM_OPTIONS);
   const name = op === 'max' ? 'amax' : 'amin';
   const p = plan(x, dim, opts.keepdim ?? false, name);
   const y = reduceRaw(op, p, x.dtype, name);
@@ -175,7 +175,7 @@ export function amaxmin(op: 'max' | 'min', x: Tensor, dim: number | readonly num
 }
 
 export function argmaxmin(op: 'argmax' | 'argmin', x: Tensor, dim: number | null | undefined, opts: { keepdim?: boolean }): Tensor {
-  opts = optsArg(opts, op);
+  opts = optsArg(opts, op, KEEPDIM_OPTIONS);
   if (dim === undefined || dim === null) {
     const flat = reshape(x._check(op), [-1]);
     const r = argmaxmin(op, flat, 0, {});
@@ -194,7 +194,7 @@ export function argmaxmin(op: 'argmax' | 'argmin', x: Tensor, dim: number | null
 }
 
 export function variance(x: Tensor, dim: number | readonly number[] | null | undefined, opts: VarOptions = {}): Tensor {
-  opts = optsArg(opts, 'var');
+  opts = optsArg(opts, 'var', VAR_OPTIONS);
   tensorArg(x, 'var', 'input');
   if (!isFloating(x.dtype)) throw createError('ERR_DTYPE', `var: input dtype must be floating point, got ${x.dtype}`);
   const correction = opts.correction ?? 1;
@@ -211,13 +211,13 @@ export function variance(x: Tensor, dim: number | readonly number[] | null | und
 }
 
 export function std(x: Tensor, dim: number | readonly number[] | null | undefined, opts: VarOptions = {}): Tensor {
-  opts = optsArg(opts, 'std');
+  opts = optsArg(opts, 'std', VAR_OPTIONS);
   return tidy(() => sqrt(variance(x, dim, opts)));
 }
 
 /** log(sum(exp(x))) over dims, computed stably. */
 export function logsumexp(x: Tensor, dim: number | readonly number[], opts: { keepdim?: boolean } = {}): Tensor {
-  opts = optsArg(opts, 'logsumexp');
+  opts = optsArg(opts, 'logsumexp', KEEPDIM_OPTIONS);
   tensorArg(x, 'logsumexp', 'input');
   return tidy(() => logsumexpImpl(x, dim, opts));
 }
@@ -232,7 +232,7 @@ function logsumexpImpl(x: Tensor, dim: number | readonly number[], opts: { keepd
 
 /** p-norm (p = 2 default; Infinity and -Infinity give max/min of |x|). */
 export function norm(x: Tensor, p: number, dim: number | readonly number[] | null | undefined, opts: { keepdim?: boolean } = {}): Tensor {
-  opts = optsArg(opts, 'norm');
+  opts = optsArg(opts, 'norm', KEEPDIM_OPTIONS);
   tensorArg(x, 'norm', 'input');
   return tidy(() => normImpl(x, p, dim, opts));
 }
