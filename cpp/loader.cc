@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #include "addon.h"
 #include "common.h"
@@ -28,6 +30,10 @@ extern char** environ;
 namespace nn {
 namespace {
 
+// Decides whether a loaded library is one we want (fills info's vendor/version), or says why not.
+using AcceptFn = bool (*)(void* handle, LibraryInfo& info, std::string& why);
+bool AcceptBlas(void* h, LibraryInfo& info, std::string& why);
+
 struct Spec {
   const char* name;                 // "nccl"
   const char* display;              // "NCCL"
@@ -35,18 +41,131 @@ struct Spec {
   std::vector<const char*> files;   // sonames, most preferred first
   bool cudaDirs;                    // also look in $CUDA_HOME/lib64 and pip nvidia/*/lib
   const char* requiredSymbol;       // a library without it is skipped
+  AcceptFn accept;                  // nullptr: any library with requiredSymbol
 };
 
 const Spec& SpecOf(Lib lib) {
   static const Spec specs[] = {
-      {"nccl", "NCCL", "NODE_NCCL_NCCL_PATH", {"libnccl.so.2", "libnccl.so"}, true, "ncclGetVersion"},
+      {"nccl", "NCCL", "NODE_NCCL_NCCL_PATH", {"libnccl.so.2", "libnccl.so"}, true, "ncclGetVersion", nullptr},
       {"cublas", "cuBLAS", "NODE_NCCL_CUBLAS_PATH", {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}, true,
-       "cublasCreate_v2"},
+       "cublasCreate_v2", nullptr},
+      // The generic names last: Debian's libblas.so.3 / libcblas.so.3 are whatever the alternatives
+      // system points at (OpenBLAS, BLIS or netlib's reference); AcceptBlas tells them apart.
       {"blas", "BLAS", "NODE_NCCL_BLAS_PATH",
-       {"libopenblas.so.0", "libopenblas.so", "libblis.so.4", "libblas.so.3", "libcblas.so.3", "libcblas.so"}, false,
-       "cblas_sgemm"},
+       {"libopenblas.so.0", "libopenblas.so", "libblis.so.4", "libblis.so.3", "libblis.so", "libmkl_rt.so.2",
+        "libmkl_rt.so", "libflexiblas.so.3", "libblas.so.3", "libcblas.so.3", "libcblas.so"},
+       false, "cblas_sgemm", AcceptBlas},
   };
   return specs[static_cast<int>(lib)];
+}
+
+// ---- host BLAS identification ------------------------------------------------------------------
+template <class F>
+F Sym(void* h, const char* name) {
+  return reinterpret_cast<F>(dlsym(h, name));
+}
+
+// The first word after `key` in `text` ("OpenBLAS 0.3.21 DYNAMIC_ARCH" → "0.3.21").
+std::string WordAfter(const std::string& text, const std::string& key) {
+  size_t p = text.find(key);
+  if (p == std::string::npos) return "";
+  p += key.size();
+  while (p < text.size() && text[p] == ' ') p++;
+  size_t e = p;
+  while (e < text.size() && text[e] != ' ' && text[e] != ',' && text[e] != ')') e++;
+  return text.substr(p, e - p);
+}
+
+bool EnvSet(const char* name) {
+  const char* v = getenv(name);
+  return v && *v;
+}
+
+// Threads to give the library: NODE_NCCL_CPU_THREADS (the launcher's cores / local world size)
+// wins; without it the library's own variable, when the user set one (0: leave it alone); else
+// every core, as the built-in kernel uses.
+int ThreadsFor(const char* ownEnv) {
+  if (EnvSet("NODE_NCCL_CPU_THREADS") || !EnvSet(ownEnv)) return IntraOpThreads();
+  return 0;
+}
+
+bool AcceptBlas(void* h, LibraryInfo& info, std::string& why) {
+  using CStr = const char* (*)();
+  using IntVoid = int (*)();
+  using SetInt = void (*)(int);
+  if (auto cfg = Sym<CStr>(h, "openblas_get_config")) {
+    const char* c = cfg();
+    info.vendor = "OpenBLAS";
+    info.detail = c ? c : "";
+    info.versionString = WordAfter(info.detail, "OpenBLAS");
+    if (auto core = Sym<CStr>(h, "openblas_get_corename")) {
+      const char* k = core();
+      if (k && *k && info.detail.find(k) == std::string::npos) info.detail += std::string(" (core ") + k + ")";
+    }
+    int n = ThreadsFor(EnvSet("OPENBLAS_NUM_THREADS") ? "OPENBLAS_NUM_THREADS" : "OMP_NUM_THREADS");
+    if (auto set = Sym<SetInt>(h, "openblas_set_num_threads"); set && n > 0) set(n);
+    if (auto get = Sym<IntVoid>(h, "openblas_get_num_threads")) info.threads = get();
+    return true;
+  }
+  if (auto ver = Sym<CStr>(h, "bli_info_get_version_str")) {
+    const char* v = ver();
+    info.vendor = "BLIS";
+    info.versionString = v ? v : "";
+    info.detail = "BLIS " + info.versionString;
+    using SetLong = void (*)(long);
+    using GetLong = long (*)();
+    int n = ThreadsFor("BLIS_NUM_THREADS");
+    if (auto set = Sym<SetLong>(h, "bli_thread_set_num_threads"); set && n > 0) set(n);
+    if (auto get = Sym<GetLong>(h, "bli_thread_get_num_threads")) info.threads = static_cast<int>(get());
+    return true;
+  }
+  using MklVersion = void (*)(char*, int);
+  MklVersion mkl = Sym<MklVersion>(h, "MKL_Get_Version_String");
+  if (!mkl) mkl = Sym<MklVersion>(h, "mkl_get_version_string");
+  if (mkl) {
+    char buf[512] = {0};
+    mkl(buf, static_cast<int>(sizeof buf - 1));
+    info.vendor = "MKL";
+    info.detail = buf;
+    info.versionString = WordAfter(info.detail, "Version");
+    int n = ThreadsFor("MKL_NUM_THREADS");
+    if (auto set = Sym<SetInt>(h, "MKL_Set_Num_Threads"); set && n > 0) set(n);
+    if (auto get = Sym<IntVoid>(h, "MKL_Get_Max_Threads")) info.threads = get();
+    return true;
+  }
+  using FlexVersion = int (*)(int*, int*, int*);
+  using FlexBackend = int (*)(char*, size_t);
+  if (auto fv = Sym<FlexVersion>(h, "flexiblas_get_version")) {
+    char backend[128] = {0};
+    if (auto fb = Sym<FlexBackend>(h, "flexiblas_current_backend")) fb(backend, sizeof backend - 1);
+    std::string b = backend;
+    std::string upper = b;
+    for (char& ch : upper) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    if (upper.empty() || upper.find("NETLIB") != std::string::npos) {
+      why = "FlexiBLAS over " + (b.empty() ? std::string("an unknown backend") : b) +
+            ", not an optimized BLAS: skipped (select OpenBLAS, BLIS or MKL in FlexiBLAS to use it)";
+      return false;
+    }
+    int ma = 0, mi = 0, pa = 0;
+    fv(&ma, &mi, &pa);
+    info.vendor = "FlexiBLAS";
+    info.versionString = std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa);
+    info.detail = "FlexiBLAS " + info.versionString + " over " + b;
+    int n = ThreadsFor("OMP_NUM_THREADS");
+    if (auto set = Sym<SetInt>(h, "flexiblas_set_num_threads"); set && n > 0) set(n);
+    if (auto get = Sym<IntVoid>(h, "flexiblas_get_num_threads")) info.threads = get();
+    return true;
+  }
+  // Debian's BLIS alternative for libblas.so.3 hides the bli_ symbols but keeps BLIS's BLAS-level
+  // extensions (gemm_batch, gemmt), which netlib's reference BLAS does not have.
+  if (Sym<void*>(h, "cblas_sgemm_batch") && Sym<void*>(h, "sgemmt_")) {
+    info.vendor = "BLIS";
+    info.detail = "the BLAS interface of BLIS (recognized by its cblas_sgemm_batch and sgemmt_ extensions; its version is not exported)";
+    return true;
+  }
+  why = "not an optimized BLAS (it has none of OpenBLAS's, BLIS's or MKL's own symbols): most likely netlib's "
+        "reference BLAS, several times slower than the built-in kernel, so it is skipped";
+  return false;
 }
 
 struct Slot {
@@ -195,6 +314,16 @@ bool TryOpen(Slot& s, const Spec& spec, const std::string& target, const std::st
     dlclose(h);
     return false;
   }
+  std::string why;
+  if (spec.accept && !spec.accept(h, s.info, why)) {
+    s.info.tried.push_back(label + ": " + why);
+    s.info.vendor.clear();
+    s.info.versionString.clear();
+    s.info.detail.clear();
+    s.info.threads = 0;
+    dlclose(h);
+    return false;
+  }
   Dl_info di;
   s.info.path = dladdr(dlsym(h, spec.requiredSymbol), &di) && di.dli_fname ? di.dli_fname : target;
   s.handle = h;
@@ -243,17 +372,22 @@ void ReadVersion(Lib lib, Slot& s) {
       s.info.version = major * 10000 + minor * 100 + patch;
       s.info.versionString = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
     }
-  } else {
-    using Fn = const char* (*)();
-    auto cfg = reinterpret_cast<Fn>(dlsym(s.handle, "openblas_get_config"));
-    if (cfg && cfg()) s.info.versionString = cfg();
   }
+  // BLAS: AcceptBlas has filled vendor, version and threads.
 }
 
 void Load(Lib lib, Slot& s) {
   const Spec& spec = SpecOf(lib);
   const char* override = getenv(spec.env);
   bool ok = false;
+  if (lib == Lib::Blas) {
+    const char* off = getenv("NODE_NCCL_BLAS");
+    if (off && std::string(off) == "0") {
+      s.info.tried.push_back("not searched: NODE_NCCL_BLAS=0");
+      s.info.error = "the host BLAS is turned off by NODE_NCCL_BLAS=0: CPU matrix products use the built-in kernel";
+      return;
+    }
+  }
   if (override && *override) {
     std::string o = override;
     std::string where = std::string("$") + spec.env + " =";
@@ -289,7 +423,9 @@ void Load(Lib lib, Slot& s) {
     ReadVersion(lib, s);
     return;
   }
-  s.info.error = std::string(spec.display) + " was not found. Places tried:";
+  s.info.error = lib == Lib::Blas
+                     ? std::string("No optimized BLAS (OpenBLAS, BLIS, MKL) was found: CPU matrix products use the built-in kernel. Places tried:")
+                     : std::string(spec.display) + " was not found. Places tried:";
   for (const std::string& t : s.info.tried) s.info.error += "\n  - " + t;
   s.info.error += std::string("\nSet ") + spec.env + " to the library file or its folder to choose one.";
 }
@@ -323,6 +459,11 @@ Napi::Object InfoToJs(Napi::Env env, const LibraryInfo& li, const char* name) {
   o.Set("version", li.version ? Napi::Value(Napi::Number::New(env, li.version)) : env.Null());
   o.Set("versionString", li.versionString.empty() ? env.Null() : Napi::Value(Napi::String::New(env, li.versionString)));
   o.Set("error", li.loaded ? env.Null() : Napi::Value(Napi::String::New(env, li.error)));
+  if (std::string(name) == "blas") {
+    o.Set("vendor", li.vendor.empty() ? env.Null() : Napi::Value(Napi::String::New(env, li.vendor)));
+    o.Set("detail", li.detail.empty() ? env.Null() : Napi::Value(Napi::String::New(env, li.detail)));
+    o.Set("threads", li.threads > 0 ? Napi::Value(Napi::Number::New(env, li.threads)) : env.Null());
+  }
   Napi::Array tried = Napi::Array::New(env, li.tried.size());
   for (size_t i = 0; i < li.tried.size(); i++) tried.Set(static_cast<uint32_t>(i), Napi::String::New(env, li.tried[i]));
   o.Set("tried", tried);
@@ -350,6 +491,21 @@ Napi::Value JsLoad(const Napi::CallbackInfo& info) {
 }  // namespace
 
 const LibraryInfo& LibInfo(Lib lib) { return Get(lib).info; }
+
+int IntraOpThreads() {
+  static const int n = [] {
+    int hw = static_cast<int>(std::thread::hardware_concurrency());
+    if (hw <= 0) hw = 1;
+    const char* e = getenv("NODE_NCCL_CPU_THREADS");
+    if (e && *e) {
+      char* end = nullptr;
+      long v = strtol(e, &end, 10);
+      if (end && *end == '\0' && v >= 1) return static_cast<int>(std::min<long>(v, 4096));
+    }
+    return hw;
+  }();
+  return n;
+}
 
 void* LibSym(Lib lib, const char* symbol) {
   Slot& s = Get(lib);

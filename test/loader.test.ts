@@ -1,13 +1,27 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runChild } from './helpers/child.js';
-import { buildSharedLib, compilerAvailable, fakeCublasSource, fakeNcclSource } from './helpers/fakelib.js';
+import { buildSharedLib, compilerAvailable, fakeBlasSource, fakeCublasSource, fakeNcclSource } from './helpers/fakelib.js';
+
+const temps: string[] = [];
+process.on('exit', () => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
+/** A fresh folder, removed when the test process exits. */
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(d);
+  return d;
+}
 
 interface Outcome {
-  info: { loaded: boolean; path: string | null; versionString: string | null; version: number | null; tried: string[]; error: string | null };
+  info: {
+    loaded: boolean; path: string | null; versionString: string | null; version: number | null; tried: string[]; error: string | null;
+    vendor?: string | null; detail?: string | null; threads?: number | null;
+  };
   thrown: { code: string; name: string; message: string } | null;
 }
 
@@ -47,7 +61,7 @@ test('env override to a missing file: only that place is tried, and it says so',
 });
 
 test('env override to a folder without the library, and to a file that is not a library', () => {
-  const empty = mkdtempSync(join(tmpdir(), 'nn-empty-'));
+  const empty = tempDir('nn-empty-');
   const o = lookUp('cublas', { NODE_NCCL_CUBLAS_PATH: empty });
   assert.equal(o.thrown?.code, 'ERR_LIB_NOT_FOUND');
   assert.match(o.info.tried[0]!, /none of libcublas\.so\.13, libcublas\.so\.12, libcublas\.so there/);
@@ -97,7 +111,7 @@ test('the system loader path (LD_LIBRARY_PATH) is searched', { skip: !compilerAv
 });
 
 test('CUDA_HOME/lib64 is searched', { skip: !compilerAvailable() && 'no C compiler' }, () => {
-  const home = mkdtempSync(join(tmpdir(), 'nn-cudahome-'));
+  const home = tempDir('nn-cudahome-');
   const lib64 = buildSharedLib('libnccl.so.2', fakeNcclSource(22105));
   symlinkSync(lib64, join(home, 'lib64'));
   const o = lookUp('nccl', { NODE_NCCL_NCCL_PATH: undefined, LD_LIBRARY_PATH: undefined, CUDA_HOME: home });
@@ -112,8 +126,8 @@ test('unknown library names are rejected', () => {
 });
 
 test('pip nvidia/*/lib folders of the python3 on PATH are searched', { skip: !compilerAvailable() && 'no C compiler' }, () => {
-  const site = mkdtempSync(join(tmpdir(), 'nn-site-'));
-  const bin = mkdtempSync(join(tmpdir(), 'nn-bin-'));
+  const site = tempDir('nn-site-');
+  const bin = tempDir('nn-bin-');
   const built = buildSharedLib('libnccl.so.2', fakeNcclSource(22708));
   mkdirSync(join(site, 'nvidia', 'nccl'), { recursive: true });
   symlinkSync(built, join(site, 'nvidia', 'nccl', 'lib'));
@@ -131,4 +145,76 @@ test('pip nvidia/*/lib folders of the python3 on PATH are searched', { skip: !co
   assert.equal(o.info.path, join(site, 'nvidia', 'nccl', 'lib', 'libnccl.so.2'));
   assert.equal(o.info.versionString, '2.27.8');
   assert.match(o.info.tried.join('\n'), /CUDA toolkit \(\$CUDA_HOME\) \/nonexistent-cuda\/lib64: no such folder/);
+});
+
+// ---- host BLAS: only an optimized one, recognized by its own symbols ----------------------------
+const noCc = !compilerAvailable() && 'no C compiler';
+const BLAS_ENV = { NODE_NCCL_BLAS: undefined, NODE_NCCL_CPU_THREADS: undefined, OPENBLAS_NUM_THREADS: undefined, OMP_NUM_THREADS: undefined, BLIS_NUM_THREADS: undefined, MKL_NUM_THREADS: undefined };
+
+/** A 2x2 float32 matmul in a fresh process with `env`: the values (a fake BLAS writes its marker). */
+function matmulWith(env: Record<string, string | undefined>): { out: number[]; half: number[]; info: Outcome['info'] } {
+  const r = runChild(
+    `const a = lib.tensor([[1, 2], [3, 4]]), b = lib.tensor([[5, 6], [7, 8]]);
+     const out = Array.from(a.matmul(b).dataSync());
+     const half = Array.from(a.to('float16').matmul(b.to('float16')).dataSync());
+     process.stdout.write(JSON.stringify({ out, half, info: lib.native.loader.info('blas') }));`,
+    { ...BLAS_ENV, ...env },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as { out: number[]; half: number[]; info: Outcome['info'] };
+}
+
+test('BLAS: a CBLAS without OpenBLAS/BLIS/MKL symbols (netlib reference) is skipped, the built-in kernel computes', { skip: noCc }, () => {
+  const dir = buildSharedLib('libblas.so.3', fakeBlasSource('reference', { marker: 12345 }));
+  const m = matmulWith({ NODE_NCCL_BLAS_PATH: join(dir, 'libblas.so.3') });
+  assert.equal(m.info.loaded, false);
+  assert.match(m.info.tried[0]!, /libblas\.so\.3: not an optimized BLAS .*netlib's reference BLAS.*skipped/);
+  assert.match(m.info.error!, /the built-in kernel/);
+  assert.deepEqual(m.out, [19, 22, 43, 50], 'computed by the built-in kernel, not the fake (12345)');
+  // On the system loader path too: skipped, and the search goes on.
+  const o = lookUp('blas', { ...BLAS_ENV, NODE_NCCL_BLAS_PATH: undefined, LD_LIBRARY_PATH: dir });
+  assert.ok(o.info.tried.some((t) => /^system loader libblas\.so\.3: not an optimized BLAS/.test(t)) || (o.info.loaded && o.info.vendor), JSON.stringify(o.info));
+});
+
+test('BLAS: OpenBLAS is recognized (version, core) and used; NODE_NCCL_CPU_THREADS sets its threads', { skip: noCc }, () => {
+  const dir = buildSharedLib('libopenblas.so.0', fakeBlasSource('openblas', { version: '0.3.27', initialThreads: 64 }));
+  const m = matmulWith({ NODE_NCCL_BLAS_PATH: dir, NODE_NCCL_CPU_THREADS: '3' });
+  assert.equal(m.info.loaded, true, m.info.error ?? '');
+  assert.equal(m.info.vendor, 'OpenBLAS');
+  assert.equal(m.info.versionString, '0.3.27');
+  assert.match(m.info.detail!, /^OpenBLAS 0\.3\.27 DYNAMIC_ARCH .* \(core Zen\)$/);
+  assert.equal(m.info.threads, 3);
+  assert.deepEqual(m.out, [42, 42, 42, 42], 'float32 went to the BLAS');
+  assert.deepEqual(m.half, [19, 22, 43, 50], 'float16 stays on the built-in kernel');
+  // Its own variable is respected when NODE_NCCL_CPU_THREADS is not set.
+  const own = matmulWith({ NODE_NCCL_BLAS_PATH: dir, OPENBLAS_NUM_THREADS: '5' });
+  assert.equal(own.info.threads, 64, 'left as the library set it from OPENBLAS_NUM_THREADS');
+  // NODE_NCCL_BLAS=0: not even searched.
+  const off = matmulWith({ NODE_NCCL_BLAS_PATH: dir, NODE_NCCL_BLAS: '0' });
+  assert.equal(off.info.loaded, false);
+  assert.deepEqual(off.info.tried, ['not searched: NODE_NCCL_BLAS=0']);
+  assert.deepEqual(off.out, [19, 22, 43, 50]);
+});
+
+test('BLAS: BLIS, MKL and FlexiBLAS are recognized; FlexiBLAS over NETLIB is skipped', { skip: noCc }, () => {
+  const blis = matmulWith({ NODE_NCCL_BLAS_PATH: buildSharedLib('libblis.so.4', fakeBlasSource('blis', { version: '1.0' })) });
+  assert.equal(blis.info.vendor, 'BLIS');
+  assert.equal(blis.info.versionString, '1.0');
+  assert.ok(blis.info.threads! >= 1, 'BLIS (single-threaded by default) is given every core');
+  assert.deepEqual(blis.out, [42, 42, 42, 42]);
+  const mkl = lookUp('blas', { ...BLAS_ENV, NODE_NCCL_BLAS_PATH: buildSharedLib('libmkl_rt.so.2', fakeBlasSource('mkl', { version: '2024.1' })) });
+  assert.equal(mkl.info.vendor, 'MKL');
+  assert.equal(mkl.info.versionString, '2024.1');
+  const flexOk = lookUp('blas', { ...BLAS_ENV, NODE_NCCL_BLAS_PATH: buildSharedLib('libflexiblas.so.3', fakeBlasSource('flexiblas', { backend: 'OPENBLAS-OPENMP' })) });
+  assert.equal(flexOk.info.vendor, 'FlexiBLAS');
+  assert.match(flexOk.info.detail!, /FlexiBLAS 3\.4\.1 over OPENBLAS-OPENMP/);
+  const flexRef = lookUp('blas', { ...BLAS_ENV, NODE_NCCL_BLAS_PATH: buildSharedLib('libflexiblas.so.3', fakeBlasSource('flexiblas', { backend: 'NETLIB' })) });
+  assert.equal(flexRef.info.loaded, false);
+  assert.match(flexRef.info.tried[0]!, /FlexiBLAS over NETLIB, not an optimized BLAS: skipped/);
+});
+
+test("BLAS: Debian's netlib libblas.so.3 on this machine is never used", { skip: !existsSync('/lib/x86_64-linux-gnu/blas/libblas.so.3') && 'no netlib libblas3 here' }, () => {
+  const o = lookUp('blas', { ...BLAS_ENV, NODE_NCCL_BLAS_PATH: '/lib/x86_64-linux-gnu/blas/libblas.so.3' });
+  assert.equal(o.info.loaded, false);
+  assert.match(o.info.tried[0]!, /not an optimized BLAS/);
 });

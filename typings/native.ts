@@ -8,6 +8,8 @@ export interface BuildInfo {
   cuda: boolean;
   /** The SASS architectures compiled, e.g. ['sm_75', ..., 'sm_90a']. */
   cudaArchs: string[];
+  /** Why the CUDA kernels are not compiled in ('NODE_NCCL_WITH_CUDA=0 at build time', 'nvcc was not found at build time', ...); null when they are. */
+  cudaOffReason: string | null;
   napiVersion: number;
   compiler: string;
 }
@@ -202,12 +204,18 @@ export interface LibraryInfo {
   path: string | null;
   /** NCCL: ncclGetVersion's code (e.g. 22803); cuBLAS: major*10000 + minor*100 + patch. */
   version: number | null;
-  /** "2.28.3"; for OpenBLAS its configuration string. */
+  /** "2.28.3" (for BLAS the implementation's own version, "0.3.21"; null where it does not export one). */
   versionString: string | null;
   /** Why it is not loaded, with every place tried. */
   error: string | null;
   /** Every place tried, in order, each with the reason it failed. */
   tried: string[];
+  /** blas only: 'OpenBLAS', 'BLIS', 'MKL' or 'FlexiBLAS', recognized by the library's own symbols. */
+  vendor?: string | null;
+  /** blas only: the library's own description (OpenBLAS's config string, MKL's version string). */
+  detail?: string | null;
+  /** blas only: the threads it runs with (NODE_NCCL_CPU_THREADS, else every core). */
+  threads?: number | null;
 }
 
 export interface NativeLoader {

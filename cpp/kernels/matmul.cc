@@ -1,13 +1,13 @@
 // Host batched GEMM (row-major, C = alpha * op(A) @ op(B) + beta * C).
 //
 // float32/float64 use the host BLAS (cblas_sgemm / cblas_dgemm, loaded at run time through
-// cpp/loader.h: NODE_NCCL_BLAS_PATH or the system's libcblas/libopenblas) when one is present and
-// NODE_NCCL_BLAS is not "0". Otherwise, and always for float16/bfloat16, a GotoBLAS-style kernel:
+// cpp/loader.h) when an optimized one (OpenBLAS, BLIS, MKL) is present and NODE_NCCL_BLAS is not
+// "0" (the loader then does not search). Otherwise, and always for float16/bfloat16, a GotoBLAS-style kernel:
 // op(B) is packed into KC x NC panels and op(A) into MC x KC panels (16-bit inputs converted to
 // float while packing, so they accumulate in fp32), and an MR x NR register-tiled micro-kernel
 // (AVX2+FMA when the CPU has it, chosen at run time; a portable one otherwise) computes each tile.
-// Rows of C are split over std::thread workers when the problem is big (NODE_NCCL_CPU_THREADS caps
-// the count; default: the hardware's).
+// Rows of C are split over std::thread workers when the problem is big (IntraOpThreads():
+// NODE_NCCL_CPU_THREADS, default the hardware's).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -196,19 +196,7 @@ struct Gemm {
   }
 };
 
-int MaxThreads() {
-  static const int n = [] {
-    int hw = static_cast<int>(std::thread::hardware_concurrency());
-    if (hw <= 0) hw = 1;
-    const char* e = std::getenv("NODE_NCCL_CPU_THREADS");
-    if (e && *e) {
-      int v = std::atoi(e);
-      if (v >= 1) hw = std::min(hw, v);
-    }
-    return hw;
-  }();
-  return n;
-}
+int MaxThreads() { return IntraOpThreads(); }
 
 template <class T, class Acc>
 void BlockedGemm(const GemmArgs& g) {
@@ -260,13 +248,6 @@ void ScaleC(const GemmArgs& g) {
   }
 }
 
-bool BlasAllowed() {
-  static const bool ok = [] {
-    const char* e = std::getenv("NODE_NCCL_BLAS");
-    return !(e && std::strcmp(e, "0") == 0);
-  }();
-  return ok;
-}
 
 using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
 using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*, int, double, double*,
@@ -274,7 +255,6 @@ using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, in
 
 template <class T, class Fn>
 bool TryBlas(const GemmArgs& g, const char* sym) {
-  if (!BlasAllowed()) return false;
   const int64_t lim = INT32_MAX;
   if (g.m > lim || g.n > lim || g.k > lim || g.lda > lim || g.ldb > lim || g.ldc > lim) return false;
   auto fn = reinterpret_cast<Fn>(LibSymOrNull(Lib::Blas, sym));

@@ -22,7 +22,7 @@ export interface DoctorReport {
   package: { name: string; version: string; path: string };
   node: { version: string; napiVersion: number; platform: string; arch: string };
   addon: { loaded: boolean; path: string | null; error: string | null; napiVersion: number | null; compiler: string | null };
-  build: { cuda: boolean; cudaArchs: string[] } | null;
+  build: { cuda: boolean; cudaArchs: string[]; cudaOffReason: string | null } | null;
   cuda: {
     available: boolean;
     deviceCount: number;
@@ -75,7 +75,7 @@ export async function collect(): Promise<DoctorReport> {
   report.addon.loaded = true;
   report.addon.napiVersion = build.napiVersion;
   report.addon.compiler = build.compiler;
-  report.build = { cuda: build.cuda, cudaArchs: build.cudaArchs };
+  report.build = { cuda: build.cuda, cudaArchs: build.cudaArchs, cudaOffReason: build.cudaOffReason ?? null };
 
   const c = native.cuda;
   const versions = c.versions();
@@ -103,8 +103,11 @@ export async function collect(): Promise<DoctorReport> {
 
   const n = report.notes;
   if (!build.cuda) {
-    n.push('The addon was built without CUDA (nvcc was not found at build time): GPU features are off and everything ' +
-      'runs on the CPU. Install the CUDA toolkit and run `npm rebuild node-nccl` to compile the CUDA kernels.');
+    const why = build.cudaOffReason ?? 'nvcc was not found at build time';
+    n.push(`The addon was built without CUDA (${why}): GPU features are off and everything runs on the CPU. ` +
+      (why.startsWith('NODE_NCCL_WITH_CUDA=0')
+        ? 'Rebuild without NODE_NCCL_WITH_CUDA=0 (`npm rebuild node-nccl`) to compile the CUDA kernels.'
+        : 'Install the CUDA toolkit (or set CUDA_HOME) and run `npm rebuild node-nccl` to compile the CUDA kernels.'));
   } else if (count === 0) {
     const r = report.cuda.reason;
     if (r === 'no CUDA driver') {
@@ -126,15 +129,34 @@ export async function collect(): Promise<DoctorReport> {
     n.push('cuBLAS was not found: matrix products on the GPU are unavailable. Install the CUDA toolkit or ' +
       '`pip install nvidia-cublas`, or set NODE_NCCL_CUBLAS_PATH to libcublas.so.13 (or .12) or its folder.');
   }
-  if (!libs.blas.loaded) {
-    n.push('No host BLAS (OpenBLAS or another CBLAS) was found: CPU matrix products cannot use one. ' +
-      'Install libopenblas0 (Debian/Ubuntu) or set NODE_NCCL_BLAS_PATH.');
-  }
+  n.push(blasNote(libs.blas));
   return report;
 }
 
+/** Which CPU matmul is used and why, in one sentence. */
+function blasNote(b: LibraryInfo): string {
+  if (b.loaded) {
+    return `CPU float32/float64 matrix products use ${b.vendor ?? 'the host BLAS'}${b.versionString ? ` ${b.versionString}` : ''} ` +
+      `(${b.path}) with ${b.threads ?? '?'} thread(s); float16/bfloat16 use the built-in kernel. ` +
+      'Set NODE_NCCL_BLAS=0 to use the built-in kernel for everything.';
+  }
+  if (process.env.NODE_NCCL_BLAS === '0') return 'CPU matrix products use the built-in kernel: the host BLAS is turned off by NODE_NCCL_BLAS=0.';
+  const skipped = b.tried.filter((t) => /not an optimized BLAS|not an optimized|FlexiBLAS over/.test(t));
+  return 'CPU matrix products use the built-in blocked kernel (AVX2+FMA where the CPU has it): no optimized BLAS ' +
+    '(OpenBLAS, BLIS, MKL) was found' +
+    (skipped.length ? `, and ${skipped.map((t) => t.split(':')[0]!.replace(/^system loader /, '')).join(', ')} was skipped as an unoptimized (reference) BLAS` : '') +
+    '. For faster float32/float64 products install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0-pthread) or set NODE_NCCL_BLAS_PATH.';
+}
+
 function libLine(info: LibraryInfo): string[] {
-  if (info.loaded) return [`${info.versionString ?? 'version unknown'}  ${info.path}`];
+  if (info.loaded) {
+    if (info.name === 'blas') {
+      return [`${info.vendor ?? 'BLAS'} ${info.versionString ?? '(version not exported)'}, ${info.threads ?? '?'} thread(s)  ${info.path}`,
+        ...(info.detail ? [`  ${info.detail}`] : [])];
+    }
+    return [`${info.versionString ?? 'version unknown'}  ${info.path}`];
+  }
+  if (info.name === 'blas') return ['none used: the built-in kernel; places tried:', ...info.tried.map((t) => `  - ${t}`)];
   return ['not found; places tried:', ...info.tried.map((t) => `  - ${t}`)];
 }
 
@@ -153,10 +175,12 @@ export function format(r: DoctorReport): string {
     row('Addon', `${r.addon.path ?? '?'} (N-API ${r.addon.napiVersion}, compiler ${r.addon.compiler})`);
   }
   if (r.build) {
-    row('Build', r.build.cuda ? `CUDA kernels compiled for ${r.build.cudaArchs.join(', ')} (+ PTX)` : 'CPU-only (built without nvcc)');
+    row('Build', r.build.cuda ? `CUDA kernels compiled for ${r.build.cudaArchs.join(', ')} (+ PTX)` : `CPU-only (${r.build.cudaOffReason ?? 'built without nvcc'})`);
   }
   if (r.cuda) {
-    row('CUDA', `runtime ${r.cuda.runtimeVersion ?? 'none (CPU-only build)'}, driver ${r.cuda.driverVersion ?? 'none'}`);
+    const runtime = r.cuda.runtimeVersion === null ? 'none (CPU-only build)' : `${r.cuda.runtimeVersion} (linked into the addon)`;
+    const driver = r.cuda.driverVersion ?? (r.cuda.runtimeVersion === null ? 'not needed' : 'none, so CUDA cannot be used here');
+    row('CUDA', `runtime ${runtime}, driver ${driver}`);
     if (r.cuda.devices.length === 0) row('Devices', `none: ${r.cuda.reason}`);
     else {
       row('Devices', r.cuda.devices.map((d) =>
