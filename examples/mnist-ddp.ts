@@ -208,7 +208,7 @@ async function main(): Promise<number> {
   };
   log(`mnist-ddp: ${worldSize} rank(s), backend ${backend}, device ${backend === 'nccl' ? 'one GPU per rank' : 'cpu'}` +
     `${gpus === 0 ? ' (no GPU on this machine)' : ''}; batch ${args.batchSize}/rank (${args.batchSize * worldSize} global), ` +
-    `${args.epochs} epochs, AdamW lr ${args.lr}`);
+    `${args.epochs} epoch${args.epochs === 1 ? '' : 's'}, AdamW lr ${args.lr}`);
 
   const { train, test } = loadMnist();
   manualSeed(args.seed);

@@ -12,8 +12,13 @@ import { createServer } from 'node:net';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { extname, resolve as resolvePath } from 'node:path';
 import { createError } from '../errors.js';
-import { LinePrefixer } from './line-prefixer.js';
+import { LinePrefixer, TerminalMux } from './line-prefixer.js';
 import type { Command } from './main.js';
+
+/** Intra-op threads per rank under the launcher: the node's cores divided among its ranks (at least 1). */
+export function threadsPerRank(nprocPerNode: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, nprocPerNode)));
+}
 
 export const USAGE = `usage: node-nccl run [options] script.js [script args...]
 
@@ -51,9 +56,14 @@ Each rank gets, besides this process's environment:
                      'cpu' when auto found none or with cpu; with a number it is left unset (or as
                      you set it), and initProcessGroup picks by itself.
   NODE_NCCL_TIMEOUT_MS       with --timeout-ms.
+  NODE_NCCL_CPU_THREADS      intra-op threads (host BLAS and CPU matmul): cores / nproc-per-node,
+                             at least 1 (${threadsPerRank(1)} cores here); kept when already set.
+  NODE_NCCL_TTY, COLUMNS     when this launcher's output is a terminal: NODE_NCCL_TTY=1 and the
+                             width left after the prefix, so progress bars redraw their line.
 
-Output: every line a rank writes is prefixed with [rankN]: (stdout and stderr kept apart; a partial
-line is held until its newline or the rank's exit).
+Output: every line a rank writes is prefixed with [rankN]: (stdout and stderr kept apart). Piped,
+a partial line is held until its newline or the rank's exit; on a terminal it is drawn at once and
+redrawn in place when the rank rewrites it with \\r (a progress bar), other lines appearing above it.
 Signals: SIGINT, SIGTERM and SIGHUP are forwarded to every rank; a second one kills them (SIGKILL).
 Failure: when a rank exits non-zero or is killed, the others get SIGTERM, then SIGKILL after the
 grace period; the launcher prints which rank failed, its exit code or signal and the last lines of
@@ -359,6 +369,10 @@ export async function launch(o: RunOptions): Promise<number> {
     if (ranks.every((x) => x.done)) resolveAll();
   };
 
+  // The launcher's stdout is a terminal (and stderr the same one): partial lines are drawn live.
+  const terminal = process.stdout.isTTY && process.stderr.isTTY
+    ? new TerminalMux((b) => process.stdout.write(b), () => process.stdout.columns ?? 80)
+    : undefined;
   try {
     for (let localRank = 0; localRank < nproc; localRank++) {
       const rank = o.nodeRank * nproc + localRank;
@@ -374,6 +388,15 @@ export async function launch(o: RunOptions): Promise<number> {
         NODE_NCCL_STORE_TOKEN: token,
       };
       if (backend !== undefined && !process.env.NODE_NCCL_BACKEND) env.NODE_NCCL_BACKEND = backend;
+      // Intra-op threads (the host BLAS and the built-in matmul): the cores shared by this node's
+      // ranks, as torchrun sets OMP_NUM_THREADS; a value the user set is kept.
+      if (!process.env.NODE_NCCL_CPU_THREADS) env.NODE_NCCL_CPU_THREADS = String(threadsPerRank(nproc));
+      if (terminal) {
+        // The ranks write to pipes, but what they print ends up on this terminal: tell them, so a
+        // progress bar can redraw its line with \r (the launcher draws it in place, see TerminalMux).
+        env.NODE_NCCL_TTY = '1';
+        env.COLUMNS = String(Math.max(20, (process.stdout.columns ?? 80) - `[rank${rank}]: `.length));
+      }
       if (o.timeoutMs !== undefined) env.NODE_NCCL_TIMEOUT_MS = String(o.timeoutMs);
       const child = spawn(cmd.file, cmd.args, { stdio: ['inherit', 'pipe', 'pipe'], env });
       const r: RankState = {
@@ -392,7 +415,8 @@ export async function launch(o: RunOptions): Promise<number> {
       ranks.push(r);
       const prefix = `[rank${rank}]: `;
       const pipe = (stream: NodeJS.ReadableStream, dest: NodeJS.WriteStream, onLine?: (l: string) => void): LinePrefixer => {
-        const p = new LinePrefixer(prefix, (b) => dest.write(b), onLine);
+        const p = new LinePrefixer(prefix, (b) => dest.write(b), onLine, undefined,
+          terminal ? { mux: terminal, live: dest === process.stdout } : undefined);
         stream.on('data', (chunk: Buffer) => {
           if (!p.push(chunk)) {
             stream.pause();
@@ -432,6 +456,7 @@ export async function launch(o: RunOptions): Promise<number> {
     }
     await allDone;
   } finally {
+    terminal?.close();
     if (killTimer) clearTimeout(killTimer);
     for (const s of signals) process.off(s, onSignal);
     process.stdout.off('error', ignoreEpipe);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NodeNcclError } from '../../lib/errors.js';
-import { LinePrefixer } from '../../lib/cli/line-prefixer.js';
-import { parseRunArgs, resolveNproc, scriptCommand } from '../../lib/cli/run.js';
+import { LinePrefixer, TerminalMux, displayedText } from '../../lib/cli/line-prefixer.js';
+import { parseRunArgs, resolveNproc, scriptCommand, threadsPerRank } from '../../lib/cli/run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, 'fixtures', 'rank.js');
@@ -20,7 +20,7 @@ interface Result {
 
 function launch(args: string[], opts: { env?: NodeJS.ProcessEnv; onStdout?: (all: string, kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Result> {
   const env = { ...process.env, ...opts.env };
-  for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'NODE_NCCL_BACKEND', 'NODE_NCCL_TIMEOUT_MS']) {
+  for (const k of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'NODE_NCCL_BACKEND', 'NODE_NCCL_TIMEOUT_MS', 'NODE_NCCL_CPU_THREADS', 'NODE_NCCL_TTY']) {
     if (!opts.env || !(k in opts.env)) delete env[k];
   }
   if (!opts.env || !('NODE_NCCL_STORE_TOKEN' in opts.env)) delete env.NODE_NCCL_STORE_TOKEN;
@@ -63,6 +63,8 @@ for (const n of [2, 3]) {
       assert.equal(e.MASTER_ADDR, '127.0.0.1');
       assert.equal(e.NODE_NCCL_TIMEOUT_MS, '1234');
       assert.equal(e.NODE_NCCL_BACKEND, null, 'a number of processes leaves the backend to initProcessGroup');
+      assert.equal(e.NODE_NCCL_CPU_THREADS, String(threadsPerRank(n)), 'intra-op threads: cores / ranks on the node');
+      assert.equal(e.NODE_NCCL_TTY, null, 'the launcher writes to a pipe here, not a terminal');
       // A partial last line is flushed with its prefix; stderr stays on stderr.
       assert.ok(linesOf(r.stdout, rank).includes(`tail-without-newline ${rank}`));
       assert.deepEqual(linesOf(r.stderr, rank), [`to stderr from ${rank}`]);
@@ -247,4 +249,84 @@ test('LinePrefixer: split lines, split UTF-8 characters, long lines and the fina
     '[rank3]: héllo\n[rank3]: world\r\n[rank3]: \n[rank3]: xxxxxxxxxxxxxxxx\n[rank3]: xxxxxxxxxxxxxxxx\n[rank3]: xxxxxxxxend\n',
   );
   assert.deepEqual(lines, ['héllo', 'world', '', 'x'.repeat(16), 'x'.repeat(16), 'xxxxxxxxend']);
+});
+
+test('threadsPerRank: the cores divided among the ranks of a node, at least one', () => {
+  assert.equal(threadsPerRank(1, 16), 16);
+  assert.equal(threadsPerRank(2, 16), 8);
+  assert.equal(threadsPerRank(3, 16), 5);
+  assert.equal(threadsPerRank(4, 2), 1);
+  assert.equal(threadsPerRank(0, 8), 8);
+});
+
+test('run: NODE_NCCL_CPU_THREADS set by the user is kept for every rank', async () => {
+  const r = await launch(['--nproc-per-node', '2', fixture, 'env'], { env: { NODE_NCCL_CPU_THREADS: '7' } });
+  assert.equal(r.code, 0, r.stderr);
+  for (const rank of [0, 1]) assert.equal((JSON.parse(linesOf(r.stdout, rank)[0]!) as Record<string, string>).NODE_NCCL_CPU_THREADS, '7');
+});
+
+/** What a terminal shows after `bytes`: \r returns to column 0, ESC[2K clears the line, \n starts a new one. */
+function screen(bytes: string): string[] {
+  const lines: string[] = [''];
+  let col = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const ch = bytes[i]!;
+    if (bytes.startsWith('\x1b[2K', i)) {
+      lines[lines.length - 1] = '';
+      i += 3;
+    } else if (ch === '\r') col = 0;
+    else if (ch === '\n') {
+      lines.push('');
+      col = 0;
+    } else {
+      const l = lines[lines.length - 1]!;
+      lines[lines.length - 1] = l.slice(0, col) + ch + l.slice(col + 1);
+      col++;
+    }
+  }
+  return lines;
+}
+
+test('TerminalMux: a live line redrawn in place, other ranks\' lines printed above it, committed on newline', () => {
+  let out = '';
+  const mux = new TerminalMux((b) => ((out += b.toString()), true), () => 40);
+  const w = (b: Buffer): boolean => ((out += b.toString()), true);
+  const r0 = new LinePrefixer('[rank0]: ', w, undefined, undefined, { mux, live: true });
+  const r1 = new LinePrefixer('[rank1]: ', w, undefined, undefined, { mux, live: true });
+  const r1err = new LinePrefixer('[rank1]: ', w, undefined, undefined, { mux, live: false });
+  r0.push(Buffer.from('\r\x1b[2Kstep 1'));
+  assert.deepEqual(screen(out), ['[rank0]: step 1'], 'a partial line is shown at once');
+  r0.push(Buffer.from('\r\x1b[2Kstep 2'));
+  r1.push(Buffer.from('hello\n'));
+  r1err.push(Buffer.from('warning\n'));
+  assert.deepEqual(screen(out), ['[rank1]: hello', '[rank1]: warning', '[rank0]: step 2'], 'other lines go above the live line');
+  r0.push(Buffer.from('\r\x1b[2Kstep 3 with a line far longer than forty columns of terminal'));
+  assert.ok(screen(out).at(-1)!.length <= 39, 'the live line is cut to the width, so it never wraps');
+  r0.push(Buffer.from('\r\x1b[2Kstep 3\n'));
+  r1.push(Buffer.from('bye\n'));
+  assert.deepEqual(screen(out), ['[rank1]: hello', '[rank1]: warning', '[rank0]: step 3', '[rank1]: bye', '']);
+  assert.equal(displayedText(Buffer.from('a\rbc\r')).toString(), 'bc');
+});
+
+const hasScript = spawnSync('sh', ['-c', 'command -v script'], { encoding: 'utf8' }).stdout.trim() !== '';
+test('run in a terminal: the ranks are told (NODE_NCCL_TTY, COLUMNS) and rank 0\'s \\r line is drawn before it ends', { skip: !hasScript && 'util-linux script (a pseudo-terminal) is not installed' }, async () => {
+  // script(1) gives the launcher a pseudo-terminal as stdout and stderr, as a user's shell would.
+  const cmd = [process.execPath, bin, 'run', '--nproc-per-node', '2', fixture].map((a) => `'${a}'`).join(' ');
+  const run = (mode: string): string => {
+    const r = spawnSync('script', ['-qfec', `stty cols 100; ${cmd} ${mode}`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    return r.stdout.replace(/\r\n/g, '\n');
+  };
+  const env = run('env');
+  const e0 = JSON.parse(/\[rank0\]: (\{.*\})/.exec(env)![1]!) as Record<string, string>;
+  assert.equal(e0.NODE_NCCL_TTY, '1');
+  assert.equal(e0.COLUMNS, String(100 - '[rank0]: '.length));
+  const out = run('progress');
+  // status 1 and 2 were on the screen while the rank was still running: drawn live, not held
+  assert.match(out, /\x1b\[2K\[rank0\]: status 1/);
+  assert.match(out, /\x1b\[2K\[rank0\]: status 2/);
+  const shown = screen(out).filter(Boolean);
+  assert.ok(shown.includes('[rank0]: status 3/3'), shown.join('\n'));
+  for (const i of [1, 2, 3]) assert.ok(shown.includes(`[rank1]: plain ${i}`), shown.join('\n'));
+  assert.ok(!shown.some((l) => /status [12]/.test(l)), 'only the last state of the bar stays on screen');
 });

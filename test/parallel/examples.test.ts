@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { IMAGE_SIZE, loadMnist } from '../../examples/mnist-data.js';
-import { formatProgress, ProgressBar } from '../../examples/progress.js';
+import { formatDuration, formatProgress, ProgressBar } from '../../examples/progress.js';
 
 const examples = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
 
@@ -51,6 +51,33 @@ test('progress bar: one redrawn line on a TTY, plain lines otherwise', () => {
   const tty = collect(true);
   assert.equal((tty.match(/\r/g) ?? []).length, 8);
   assert.ok(tty.endsWith('\ndone\n'));
+});
+
+test('progress bar: the time left from the pace so far; NODE_NCCL_TTY=1 (set by the launcher) means a terminal', () => {
+  assert.equal(formatDuration(75), '1:15');
+  assert.equal(formatDuration(3725), '1:02:05');
+  let t = 0;
+  const s = new PassThrough();
+  let out = '';
+  s.on('data', (d: Buffer) => (out += d.toString()));
+  const bar = new ProgressBar({ total: 10, epochs: 2, stream: s, tty: false, plainEverySteps: 1, now: () => t });
+  bar.update({ epoch: 0, step: 1, loss: 1, samplesPerSec: 1 });
+  assert.ok(!out.includes('eta'), 'no pace yet');
+  t = 2000; // 2 s for 4 steps: 0.5 s a step, 15 steps left
+  bar.update({ epoch: 0, step: 5, loss: 1, samplesPerSec: 1 });
+  assert.match(out.trim().split('\n').at(-1)!, / eta 0:08$/);
+  const prev = process.env.NODE_NCCL_TTY;
+  process.env.NODE_NCCL_TTY = '1';
+  try {
+    let tty = '';
+    const s2 = new PassThrough();
+    s2.on('data', (d: Buffer) => (tty += d.toString()));
+    new ProgressBar({ total: 2, epochs: 1, stream: s2 }).update({ epoch: 0, step: 1, loss: 1, samplesPerSec: 1 });
+    assert.ok(tty.startsWith('\r\x1b[2K'), 'redraws in place although the stream is a pipe');
+  } finally {
+    if (prev === undefined) delete process.env.NODE_NCCL_TTY;
+    else process.env.NODE_NCCL_TTY = prev;
+  }
 });
 
 test('mnist-ddp --help lists its options; bad options fail with exit code 2', () => {
