@@ -39,6 +39,15 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
     }
   }
   o.Set("cudaArchs", list);
+#ifndef NODE_NCCL_CUDA_OFF
+#define NODE_NCCL_CUDA_OFF 0
+#endif
+  const int off = NODE_NCCL_CUDA_OFF;
+  const char* why = off == 1   ? "NODE_NCCL_WITH_CUDA=0 at build time"
+                    : off == 2 ? "nvcc was not found at build time"
+                    : off == 3 ? "nvcc was found but not the CUDA toolkit's headers (cuda_runtime.h)"
+                               : nullptr;
+  o.Set("cudaOffReason", why ? Napi::Value(Napi::String::New(env, why)) : env.Null());
   o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   o.Set("compiler", Napi::String::New(env, __VERSION__));
   return o;

@@ -62,6 +62,8 @@ export function buildConfig(env = process.env) {
     `NODE_NCCL_WITH_CUDA=${cuda ? 1 : 0}`,
     // a pp-number token (e.g. 75_80_90a), stringified in C++: no quotes to survive two build tools' shells
     `NODE_NCCL_CUDA_ARCHS=${cuda ? archs.join('_') : '0'}`,
+    // why CUDA is off (buildInfo().cudaOffReason): 0 on, 1 NODE_NCCL_WITH_CUDA=0, 2 no nvcc, 3 nvcc but no toolkit headers
+    `NODE_NCCL_CUDA_OFF=${cuda ? 0 : env.NODE_NCCL_WITH_CUDA === '0' ? 1 : !nvcc ? 2 : 3}`,
   ];
   const cflags = ['-std=c++17', '-O3', '-fexceptions', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter', '-pthread'];
   const nvccFlags = [

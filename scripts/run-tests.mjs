@@ -3,9 +3,15 @@
 //   node scripts/run-tests.mjs            everything that needs no GPU (GPU tests skip, saying why)
 //   node scripts/run-tests.mjs --gpu      only test/gpu/ (on a GPU machine)
 //   node scripts/run-tests.mjs <filter>   only files whose path contains <filter>
+//   --tap                                 the raw TAP stream on stdout instead of dots and a summary
+//
+// Progress is one dot per test; the full TAP report goes to dist/test/results.tap, and a summary
+// closes the run: every failure with its file, line and message, the skips grouped by reason, and
+// "N passed, N failed, N skipped". The tests get a temporary folder of their own (TMPDIR), removed
+// afterwards; anything a test left in it is listed, so a leak is seen and /tmp stays clean.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,6 +19,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const testRoot = join(root, 'dist', 'test');
 const args = process.argv.slice(2);
 const gpuOnly = args.includes('--gpu');
+const rawTap = args.includes('--tap');
 const filters = args.filter((a) => !a.startsWith('--'));
 
 function walk(dir) {
@@ -30,9 +37,64 @@ if (files.length === 0) {
   console.error(`no test files under ${relative(root, testRoot)} matched (did \`tsc\` run?)`);
   process.exit(1);
 }
+
+const scratch = mkdtempSync(join(tmpdir(), 'node-nccl-test-'));
+const tapFile = join(testRoot, 'results.tap');
+mkdirSync(dirname(tapFile), { recursive: true });
 const concurrency = Math.max(2, Math.min(4, availableParallelism()));
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...files], {
+const reporters = rawTap
+  ? ['--test-reporter=tap', '--test-reporter-destination=stdout']
+  : ['--test-reporter=dot', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`];
+const t0 = Date.now();
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...reporters, ...files], {
   stdio: 'inherit',
   cwd: root,
+  env: { ...process.env, TMPDIR: scratch },
 });
+
+const left = readdirSync(scratch);
+rmSync(scratch, { recursive: true, force: true });
+if (!rawTap) summarize(readFileSync(tapFile, 'utf8'), (Date.now() - t0) / 1000);
+if (left.length) {
+  process.stdout.write(`\nnote: the tests left ${left.length} entr${left.length === 1 ? 'y' : 'ies'} in their temporary folder (removed now): ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', ...' : ''}\n`);
+}
 process.exit(r.status ?? 1);
+
+/** Failures, skips by reason and the totals, from node's TAP output. */
+function summarize(tap, seconds) {
+  const lines = tap.split('\n');
+  const total = (k) => Number((tap.match(new RegExp(`^# ${k} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
+  const failures = [];
+  const skips = new Map();
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(\s*)(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b ?(.*))?$/.exec(lines[i]);
+    if (!m) continue;
+    if (m[4] === 'SKIP') skips.set(m[5] || '(no reason given)', (skips.get(m[5] || '(no reason given)') ?? 0) + 1);
+    if (m[2] !== 'not ok') continue;
+    // its YAML block: location, failureType, the error's first lines
+    const yaml = [];
+    for (let j = i + 1; j < lines.length && !/^\s*\.\.\.$/.test(lines[j]); j++) yaml.push(lines[j].trim());
+    if (yaml.some((l) => l === "failureType: 'subtestsFailed'")) continue; // a parent: its failing child is listed
+    const location = (yaml.find((l) => l.startsWith('location:')) ?? '').replace(/^location: '?|'$/g, '');
+    const errAt = yaml.findIndex((l) => l.startsWith('error:'));
+    const error = errAt < 0 ? [] : [yaml[errAt].replace(/^error: ?\|?-?\s*/, ''), ...yaml.slice(errAt + 1, errAt + 6)]
+      .filter((l) => l && !/^(code|name|expected|actual|operator|stack):/.test(l) && !/^at |\(file:\/\//.test(l));
+    failures.push({ name: m[3], location: location.replace(/^file:\/\//, '').replace(`${root}/`, ''), error: error.slice(0, 4) });
+  }
+  const out = ['', '', `node-nccl tests: ${files.length} file(s), ${seconds.toFixed(0)} s`];
+  if (failures.length) {
+    out.push('', 'FAILED:');
+    for (const f of failures) {
+      out.push(`  x ${f.name}${f.location ? `  (${f.location})` : ''}`);
+      for (const e of f.error) out.push(`      ${e}`);
+    }
+  }
+  if (skips.size) {
+    out.push('', 'skipped, by reason:');
+    for (const [why, n] of [...skips].sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(4)}  ${why}`);
+  }
+  const cancelled = total('cancelled');
+  out.push('', `full TAP report: ${relative(process.cwd(), tapFile) || tapFile}`);
+  out.push(`${total('pass')} passed, ${total('fail')} failed, ${total('skipped')} skipped${cancelled ? `, ${cancelled} cancelled` : ''}`);
+  process.stdout.write(out.join('\n') + '\n');
+}

@@ -64,6 +64,7 @@ test('builds and loads without nvcc: buildInfo().cuda === false, no devices, rea
       bufferError: string; pinnedError: string; nccl: boolean;
     };
     assert.equal(out.build.cuda, false);
+    assert.equal((out.build as { cudaOffReason?: string }).cudaOffReason, 'nvcc was not found at build time');
     assert.deepEqual(out.build.cudaArchs, []);
     assert.equal(out.count, 0);
     assert.equal(out.reason, 'built without CUDA');

@@ -25,7 +25,9 @@ test('doctor --json is well-formed and agrees with the addon', () => {
   assert.equal(rep.node.version, process.version);
   assert.equal(rep.addon.loaded, true);
   assert.match(rep.addon.path, /node_nccl\.node$/);
-  assert.deepEqual(rep.build, { cuda: native.buildInfo().cuda, cudaArchs: native.buildInfo().cudaArchs });
+  const b = native.buildInfo();
+  assert.deepEqual(rep.build, { cuda: b.cuda, cudaArchs: b.cudaArchs, cudaOffReason: b.cudaOffReason });
+  assert.equal(b.cudaOffReason === null, b.cuda, "a reason exactly when CUDA is off");
   // Honest about the devices: the same count and reason as the addon reports.
   assert.equal(rep.cuda.deviceCount, native.cuda.deviceCount());
   assert.equal(rep.cuda.available, native.cuda.deviceCount() > 0);

@@ -17,7 +17,8 @@ export function headerLines(r: Pick<CollectiveResult, 'config' | 'devices'>): st
   const c = r.config;
   const step = c.stepFactor > 1 ? `${c.stepFactor}(factor)` : `${c.stepBytes}(bytes)`;
   const lines = [
-    `# nThread 1 nGpus 1 minBytes ${c.minBytes} maxBytes ${c.maxBytes} step: ${step} warmup iters: ${c.warmupIters} ` +
+    // nGpus: GPUs per rank, as nccl-tests counts them (0 on the cpu backend, which uses none)
+    `# nThread 1 nGpus ${c.backend === 'nccl' ? 1 : 0} minBytes ${c.minBytes} maxBytes ${c.maxBytes} step: ${step} warmup iters: ${c.warmupIters} ` +
       `iters: ${c.iters} agg iters: 1 validation: ${c.check} graph: ${c.graphLaunches}`,
   ];
   if (c.blocking) lines.push('# Blocking Enabled: wait for completion and barrier after each collective ');

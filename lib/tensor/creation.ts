@@ -1,7 +1,8 @@
 /** Creating tensors: from JS data, filled, ranges, identity, random. */
-import { describe, optsArg } from './args.js';
+import { FROM_DATA_OPTIONS, TENSOR_OPTIONS, describe, optsArg } from './args.js';
+import type { OptionKeys } from '../options.js';
 import { createError } from '../errors.js';
-import { checkDType, DEFAULT_FLOAT, dtypeCode, isFloating, itemSize, storageArray, writeValue, type DType } from './dtype.js';
+import { checkDType, DEFAULT_FLOAT, dtypeCode, isFloating, itemSize, storageArray, writeValue, type DType, type DTypeLike } from './dtype.js';
 import { CPU, toDevice, type DeviceLike } from './device.js';
 import { K, spanOf } from './kernels.js';
 import { checkShape, contiguousStrides, fmtShape, numelOf } from './shape.js';
@@ -12,8 +13,8 @@ import { fillScalar } from './ops/inplace.js';
 import { randomTensor } from './ops/random.js';
 
 export interface TensorOptions {
-  /** Element type. Default: float32 for numbers, int64 for bigints, bool for booleans, or the TypedArray's type. */
-  dtype?: DType;
+  /** Element type (or torch's alias: 'float', 'double', 'half', 'long', 'int'). Default: float32 for numbers, int64 for bigints, bool for booleans, or the TypedArray's type. */
+  dtype?: DTypeLike;
   /** 'cpu' (default), 'cuda' or 'cuda:N'. */
   device?: DeviceLike;
   /** Record operations for autograd (default false). Floating dtypes only. */
@@ -100,10 +101,9 @@ function inferNested(data: NestedData, op: string): { shape: number[]; flat: (nu
 }
 
 /** A tensor from nested arrays, a TypedArray (shared on the CPU when its type matches), a number, bigint or boolean. */
-export function tensor(data: NestedData | AnyTypedArray | Tensor, opts: FromDataOptions = {}): Tensor {
-  opts = optsArg(opts, 'tensor');
+export function tensor(data: NestedData | AnyTypedArray | Tensor, options: FromDataOptions = {}): Tensor {
+  const opts = creationOpts(options, 'tensor', FROM_DATA_OPTIONS);
   const device = toDevice(opts.device, 'tensor');
-  if (opts.dtype !== undefined) checkDType(opts.dtype, 'tensor');
   if (data instanceof Tensor) {
     // a copy, cut from the graph (torch.tensor(t))
     data._check('tensor');
@@ -164,45 +164,61 @@ function shapeFrom(args: (number | number[])[], op: string): number[] {
   return checkShape(args, op);
 }
 
-function splitShapeOpts<O>(args: unknown[]): { shape: (number | number[])[]; opts: O } {
+/**
+ * Checked options of a creation function: only TensorOptions' keys (or `keys`), and the dtype
+ * resolved to its canonical name ('float' → 'float32').
+ */
+function creationOpts<O extends TensorOptions>(o: O | null | undefined, op: string, keys: OptionKeys = TENSOR_OPTIONS): Omit<O, 'dtype'> & { dtype?: DType } {
+  const c = optsArg(o, op, keys);
+  if (c.dtype === undefined) return c as Omit<O, 'dtype'> & { dtype?: DType };
+  return { ...c, dtype: checkDType(c.dtype, op) };
+}
+
+/**
+ * (shape..., opts?) → the shape arguments and the checked options. A null after the shape means no
+ * options; a null alone (`zeros(null)`) is a wrong shape, not an empty one.
+ */
+function splitShapeOpts(args: unknown[], op: string): { shape: (number | number[])[]; opts: Omit<TensorOptions, 'dtype'> & { dtype?: DType } } {
   const last = args[args.length - 1];
-  if (last === null || (last !== undefined && typeof last === 'object' && !Array.isArray(last))) {
-    return { shape: args.slice(0, -1) as (number | number[])[], opts: (last ?? {}) as O };
+  if (last === null && args.length > 1) return { shape: args.slice(0, -1) as (number | number[])[], opts: {} };
+  if (last !== null && last !== undefined && typeof last === 'object' && !Array.isArray(last)) {
+    return { shape: args.slice(0, -1) as (number | number[])[], opts: creationOpts(last as TensorOptions, op) };
   }
-  return { shape: args as (number | number[])[], opts: {} as O };
+  return { shape: args as (number | number[])[], opts: {} };
 }
 
 /** Uninitialized values on the GPU (zeros on the host). empty([2, 3]) or empty(2, 3). */
 export function empty(...args: (number | number[] | TensorOptions)[]): Tensor {
-  const { shape, opts } = splitShapeOpts<TensorOptions>(args);
-  const dtype = opts.dtype === undefined ? DEFAULT_FLOAT : checkDType(opts.dtype, 'empty');
+  const { shape, opts } = splitShapeOpts(args, 'empty');
+  const dtype = opts.dtype ?? DEFAULT_FLOAT;
   return finish(emptyTensor(shapeFrom(shape, 'empty'), dtype, toDevice(opts.device, 'empty'), 'empty'), opts);
 }
 
 /** A tensor filled with `value` (dtype: float32 for numbers, int64 for bigints, bool for booleans). */
-export function full(shape: number | number[], value: number | bigint | boolean, opts: TensorOptions = {}): Tensor {
-  opts = optsArg(opts, 'full');
+export function full(shape: number | number[], value: number | bigint | boolean, options: TensorOptions = {}): Tensor {
+  const opts = creationOpts(options, 'full');
   if (typeof value !== 'number' && typeof value !== 'bigint' && typeof value !== 'boolean') {
     throw createError('ERR_INVALID_ARG', `full: fill value must be a number, bigint or boolean, got ${describe(value)}`);
   }
   const dtype = opts.dtype === undefined
     ? typeof value === 'bigint' ? 'int64' : typeof value === 'boolean' ? 'bool' : DEFAULT_FLOAT
-    : checkDType(opts.dtype, 'full');
+    : opts.dtype;
   const t = emptyTensor(checkShape(shape, 'full'), dtype, toDevice(opts.device, 'full'), 'full');
   if (!(t.device.type === 'cpu' && Number(value) === 0)) fillScalar(t, value);
   return finish(t, opts);
 }
 
 export function zeros(...args: (number | number[] | TensorOptions)[]): Tensor {
-  const { shape, opts } = splitShapeOpts<TensorOptions>(args);
+  const { shape, opts } = splitShapeOpts(args, 'zeros');
   return full(shapeFrom(shape, 'zeros'), 0, opts);
 }
 export function ones(...args: (number | number[] | TensorOptions)[]): Tensor {
-  const { shape, opts } = splitShapeOpts<TensorOptions>(args);
+  const { shape, opts } = splitShapeOpts(args, 'ones');
   return full(shapeFrom(shape, 'ones'), 1, opts);
 }
 
-function likeOpts(t: Tensor, opts: TensorOptions): TensorOptions {
+function likeOpts(t: Tensor, options: TensorOptions): TensorOptions {
+  const opts = creationOpts(options, 'like');
   return { dtype: opts.dtype ?? t.dtype, device: opts.device ?? t.device, ...(opts.requiresGrad ? { requiresGrad: true } : {}) };
 }
 export const zerosLike = (t: Tensor, opts: TensorOptions = {}): Tensor => full([...t.shape], 0, likeOpts(t, opts));
@@ -215,7 +231,7 @@ export const emptyLike = (t: Tensor, opts: TensorOptions = {}): Tensor => empty(
  * Integer arguments give int64 (as torch), any fractional one float32.
  */
 export function arange(...args: (number | TensorOptions)[]): Tensor {
-  const { shape: nums, opts } = splitShapeOpts<TensorOptions>(args);
+  const { shape: nums, opts } = splitShapeOpts(args, 'arange');
   const n = nums as number[];
   if (n.length < 1 || n.length > 3 || n.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
     throw createError('ERR_INVALID_ARG', `arange: expected (end), (start, end) or (start, end, step) finite numbers, got (${n.map(describe).join(', ')})`);
@@ -226,7 +242,6 @@ export function arange(...args: (number | TensorOptions)[]): Tensor {
     throw createError('ERR_INVALID_ARG', `arange: upper bound and larger bound inconsistent with step sign (start=${start}, end=${end}, step=${step})`);
   }
   const dtype = opts.dtype ?? ([start, end, step].every(Number.isInteger) ? 'int64' : DEFAULT_FLOAT);
-  checkDType(dtype, 'arange');
   const count = Math.ceil((end - start) / step);
   const t = emptyTensor([count], dtype, toDevice(opts.device, 'arange'), 'arange');
   if (count > 0) K().arange(dtypeCode(dtype), spanOf(t), count, start, step);
@@ -235,9 +250,10 @@ export function arange(...args: (number | TensorOptions)[]): Tensor {
 
 
 /** `steps` values evenly spaced from start to end inclusive (float32 by default). */
-export function linspace(start: number, end: number, steps: number, opts: TensorOptions = {}): Tensor {
+export function linspace(start: number, end: number, steps: number, options: TensorOptions = {}): Tensor {
+  const opts = creationOpts(options, 'linspace');
   if (!Number.isSafeInteger(steps) || steps < 0) throw createError('ERR_INVALID_ARG', `linspace: steps must be a non-negative integer, got ${steps}`);
-  const dtype = opts.dtype === undefined ? DEFAULT_FLOAT : checkDType(opts.dtype, 'linspace');
+  const dtype = opts.dtype ?? DEFAULT_FLOAT;
   const host = emptyTensor([steps], dtype, CPU, 'linspace');
   const arr = storageArray(dtype, host._storage.host as ArrayBuffer, 0, steps);
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
@@ -247,13 +263,14 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
 }
 
 /** The n x m identity matrix (m defaults to n). */
-export function eye(n: number, m: number | TensorOptions = n, opts: TensorOptions = {}): Tensor {
-  if (typeof m === 'object') {
-    opts = m;
+export function eye(n: number, m: number | TensorOptions = n, options: TensorOptions = {}): Tensor {
+  if (typeof m === 'object' && m !== null) {
+    options = m;
     m = n;
   }
+  const opts = creationOpts(options, 'eye');
   const shape = checkShape([n, m], 'eye');
-  const dtype = opts.dtype === undefined ? DEFAULT_FLOAT : checkDType(opts.dtype, 'eye');
+  const dtype = opts.dtype ?? DEFAULT_FLOAT;
   const host = emptyTensor(shape, dtype, CPU, 'eye');
   const arr = storageArray(dtype, host._storage.host as ArrayBuffer, 0, n * m);
   for (let i = 0; i < Math.min(n, m); i++) writeValue(dtype, arr, i * m + i, 1);
@@ -262,21 +279,21 @@ export function eye(n: number, m: number | TensorOptions = n, opts: TensorOption
 
 /** Uniform [0, 1) values from the device's generator (see manualSeed). */
 export function rand(...args: (number | number[] | TensorOptions)[]): Tensor {
-  const { shape, opts } = splitShapeOpts<TensorOptions>(args);
-  const dtype = opts.dtype === undefined ? DEFAULT_FLOAT : checkDType(opts.dtype, 'rand');
+  const { shape, opts } = splitShapeOpts(args, 'rand');
+  const dtype = opts.dtype ?? DEFAULT_FLOAT;
   return finish(randomTensor(shapeFrom(shape, 'rand'), dtype, toDevice(opts.device, 'rand'), 'uniform', 0, 1, 'rand'), opts);
 }
 
 /** Standard normal values from the device's generator. */
 export function randn(...args: (number | number[] | TensorOptions)[]): Tensor {
-  const { shape, opts } = splitShapeOpts<TensorOptions>(args);
-  const dtype = opts.dtype === undefined ? DEFAULT_FLOAT : checkDType(opts.dtype, 'randn');
+  const { shape, opts } = splitShapeOpts(args, 'randn');
+  const dtype = opts.dtype ?? DEFAULT_FLOAT;
   return finish(randomTensor(shapeFrom(shape, 'randn'), dtype, toDevice(opts.device, 'randn'), 'normal', 0, 1, 'randn'), opts);
 }
 
 /** Integers uniform in [low, high): randint(high, shape) or randint(low, high, shape). int64 by default. */
 export function randint(...args: (number | number[] | TensorOptions)[]): Tensor {
-  const { shape: rest, opts } = splitShapeOpts<TensorOptions>(args);
+  const { shape: rest, opts } = splitShapeOpts(args, 'randint');
   let low = 0;
   let high: number;
   let shape: unknown;
@@ -286,7 +303,7 @@ export function randint(...args: (number | number[] | TensorOptions)[]): Tensor 
   if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high) || high <= low) {
     throw createError('ERR_INVALID_ARG', `randint: expected integers low < high, got low=${describe(low)}, high=${describe(high)}`);
   }
-  const dtype = opts.dtype === undefined ? 'int64' : checkDType(opts.dtype, 'randint');
+  const dtype = opts.dtype ?? 'int64';
   if (isFloating(dtype) && itemSize(dtype) < 4 && high - low > 2048) {
     throw createError('ERR_INVALID_ARG', `randint: range [${low}, ${high}) is not exactly representable in ${dtype}`);
   }

@@ -6,7 +6,11 @@ export function describe(v: unknown): string {
     return `a Tensor of shape [${(v as { shape: number[] }).shape.join(', ')}]`;
   }
   try {
-    return JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x)) ?? String(v);
+    // NaN, ±Infinity and undefined print as themselves (JSON would say null), bigints with their n
+    const mark = '\u0000';
+    const text = JSON.stringify(v, (_, x: unknown) =>
+      typeof x === 'bigint' ? `${mark}${x}n${mark}` : (typeof x === 'number' && !Number.isFinite(x)) || x === undefined ? `${mark}${String(x)}${mark}` : x);
+    return text === undefined ? String(v) : text.replace(/"\\u0000([^"]*)\\u0000"/g, '$1');
   } catch {
     return Object.prototype.toString.call(v);
   }

@@ -35,12 +35,26 @@ export function isDType(x: unknown): x is DType {
   return typeof x === 'string' && Object.prototype.hasOwnProperty.call(CODES, x);
 }
 
-/** Validates a dtype name (ERR_DTYPE for anything else). */
+/** torch's short names for dtypes (torch.float, torch.double, ...), accepted wherever a dtype is. */
+export type DTypeAlias = 'float' | 'double' | 'half' | 'long' | 'int';
+/** A dtype name or one of torch's aliases for it. */
+export type DTypeLike = DType | DTypeAlias;
+const ALIASES: Record<DTypeAlias, DType> = { float: 'float32', double: 'float64', half: 'float16', long: 'int64', int: 'int32' };
+
+/** The dtype a name or alias means ('float' → 'float32'), or null for anything else. */
+export function parseDType(x: unknown): DType | null {
+  if (isDType(x)) return x;
+  if (typeof x === 'string' && Object.prototype.hasOwnProperty.call(ALIASES, x)) return ALIASES[x as DTypeAlias];
+  return null;
+}
+
+/** Validates a dtype name or alias and returns the dtype (ERR_DTYPE for anything else). */
 export function checkDType(x: unknown, what = 'dtype'): DType {
-  if (!isDType(x)) {
-    throw createError('ERR_DTYPE', `${what}: unknown dtype ${describe(x)}; expected one of ${DTYPES.join(', ')}`);
+  const d = parseDType(x);
+  if (d === null) {
+    throw createError('ERR_DTYPE', `${what}: unknown dtype ${describe(x)}; expected one of ${DTYPES.join(', ')} (or torch's aliases ${Object.keys(ALIASES).join(', ')})`);
   }
-  return x;
+  return d;
 }
 
 export const dtypeCode = (d: DType): DTypeCode => CODES[d];

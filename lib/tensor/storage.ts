@@ -52,10 +52,7 @@ export class Storage {
       }
       return new Storage(device, byteLength, ab, null);
     }
-    const api = cudaApi(`${op} on ${device}`);
-    if (api.deviceCount() <= device.index) {
-      throw createError('ERR_NO_GPU', `${op}: device ${device} is not available (${api.deviceCount()} CUDA device${api.deviceCount() === 1 ? '' : 's'} visible)`);
-    }
+    const api = cudaApi(`${op} on ${device}`, device.index);
     return new Storage(device, byteLength, null, new api.DeviceBuffer(byteLength, { device: device.index }));
   }
 

@@ -7,7 +7,7 @@ import { inspect } from 'node:util';
 import { createError } from '../errors.js';
 import type { NativeMemory } from '../../typings/native.js';
 import { AccumulateGrad, type GradHook, type Node, type PostAccumulateGradHook, type RemovableHandle } from '../autograd/node.js';
-import { isFloating, type DType, type Scalar, type TypedArray } from './dtype.js';
+import { isFloating, type DType, type DTypeLike, type Scalar, type TypedArray } from './dtype.js';
 import type { Device, DeviceLike } from './device.js';
 import { isContiguous as stridesContiguous } from './shape.js';
 import type { Storage } from './storage.js';
@@ -23,7 +23,7 @@ import * as X from './ops/indexing.js';
 import * as I from './ops/inplace.js';
 import * as Rd from './ops/random.js';
 import { readData, readDataSync, toNested } from './read.js';
-import { optsArg } from './args.js';
+import { ALPHA_OPTIONS, BACKWARD_OPTIONS, GELU_OPTIONS, KEEPDIM_OPTIONS, REDUCE_OPTIONS, VAR_OPTIONS, optsArg } from './args.js';
 import { formatTensor } from './format.js';
 import { backward as runBackward } from '../autograd/engine.js';
 
@@ -38,7 +38,8 @@ const finalizer = new FinalizationRegistry<{ storage: Storage; node: Node | null
 });
 
 export interface ToOptions {
-  dtype?: DType;
+  /** A dtype name or alias ('float32', 'float', 'half', ...). */
+  dtype?: DTypeLike;
   device?: DeviceLike;
   /** Copy even when nothing changes (default false: return `this`). */
   copy?: boolean;
@@ -171,7 +172,7 @@ export class Tensor implements Disposable {
   }
   /** Computes gradients of this tensor w.r.t. graph leaves (grad: required unless a scalar). */
   backward(grad?: Tensor | null, opts: BackwardOptions = {}): void {
-    runBackward(this._check('backward'), grad ?? null, opts);
+    runBackward(this._check('backward'), grad ?? null, optsArg(opts, 'backward', BACKWARD_OPTIONS));
   }
   /** Makes backward() fill .grad of this non-leaf tensor too. */
   retainGrad(): void {
@@ -266,7 +267,8 @@ export class Tensor implements Disposable {
   }
 
   // ---- conversion ----------------------------------------------------------------------------
-  to(target: DType | DeviceLike | ToOptions): Tensor {
+  /** t.to('cuda:0'), t.to('float16') (or torch's aliases 'float', 'double', 'half', 'long', 'int'), t.to({ dtype, device, copy, nonBlocking }). */
+  to(target: DTypeLike | DeviceLike | ToOptions): Tensor {
     return C.to(this, target);
   }
   cpu(): Tensor {
@@ -323,7 +325,7 @@ export class Tensor implements Disposable {
   sigmoid(): Tensor { return E.sigmoid(this); }
   relu(): Tensor { return E.relu(this); }
   /** GELU; approximate 'none' (erf, default) or 'tanh'. */
-  gelu(opts: { approximate?: 'none' | 'tanh' } = {}): Tensor { opts = optsArg(opts, 'gelu'); return E.gelu(this, opts.approximate ?? 'none'); }
+  gelu(opts: { approximate?: 'none' | 'tanh' } = {}): Tensor { opts = optsArg(opts, 'gelu', GELU_OPTIONS); return E.gelu(this, opts.approximate ?? 'none'); }
   silu(): Tensor { return E.silu(this); }
   sign(): Tensor { return E.sign(this); }
   square(): Tensor { return E.square(this); }
@@ -333,8 +335,8 @@ export class Tensor implements Disposable {
   erf(): Tensor { return E.erf(this); }
   logicalNot(): Tensor { return E.logicalNot(this); }
   clamp(min?: number | null, max?: number | null): Tensor { return E.clamp(this, min ?? null, max ?? null); }
-  add(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'add'); return E.add(this, other, opts.alpha); }
-  sub(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'sub'); return E.sub(this, other, opts.alpha); }
+  add(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'add', ALPHA_OPTIONS); return E.add(this, other, opts.alpha); }
+  sub(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'sub', ALPHA_OPTIONS); return E.sub(this, other, opts.alpha); }
   /** other - this (torch.rsub). */
   rsub(other: TensorLike): Tensor { return E.sub(other, this); }
   mul(other: TensorLike): Tensor { return E.mul(this, other); }
@@ -356,26 +358,26 @@ export class Tensor implements Disposable {
   maskedFill(mask: Tensor, value: Scalar): Tensor { return E.where(mask, value, this); }
 
   // ---- reductions ----------------------------------------------------------------------------
-  sum(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'sum'); return R.sum(this, dim, opts); }
-  mean(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'mean'); return R.mean(this, dim, opts); }
-  prod(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'prod'); return R.prod(this, dim, opts); }
+  sum(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'sum', REDUCE_OPTIONS); return R.sum(this, dim, opts); }
+  mean(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'mean', REDUCE_OPTIONS); return R.mean(this, dim, opts); }
+  prod(dim?: number | number[] | null, opts: R.ReduceOptions = {}): Tensor { opts = optsArg(opts, 'prod', REDUCE_OPTIONS); return R.prod(this, dim, opts); }
   /** max() of all elements; max(dim) returns { values, indices }. */
   max(): Tensor;
   max(dim: number, opts?: { keepdim?: boolean }): R.ValuesIndices;
-  max(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { opts = optsArg(opts, 'max'); return R.maxmin('max', this, dim, opts); }
+  max(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { opts = optsArg(opts, 'max', KEEPDIM_OPTIONS); return R.maxmin('max', this, dim, opts); }
   min(): Tensor;
   min(dim: number, opts?: { keepdim?: boolean }): R.ValuesIndices;
-  min(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { opts = optsArg(opts, 'min'); return R.maxmin('min', this, dim, opts); }
-  amax(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'amax'); return R.amaxmin('max', this, dim, opts); }
-  amin(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'amin'); return R.amaxmin('min', this, dim, opts); }
-  argmax(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmax'); return R.argmaxmin('argmax', this, dim, opts); }
-  argmin(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmin'); return R.argmaxmin('argmin', this, dim, opts); }
+  min(dim?: number, opts: { keepdim?: boolean } = {}): Tensor | R.ValuesIndices { opts = optsArg(opts, 'min', KEEPDIM_OPTIONS); return R.maxmin('min', this, dim, opts); }
+  amax(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'amax', KEEPDIM_OPTIONS); return R.amaxmin('max', this, dim, opts); }
+  amin(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'amin', KEEPDIM_OPTIONS); return R.amaxmin('min', this, dim, opts); }
+  argmax(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmax', KEEPDIM_OPTIONS); return R.argmaxmin('argmax', this, dim, opts); }
+  argmin(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmin', KEEPDIM_OPTIONS); return R.argmaxmin('argmin', this, dim, opts); }
   /** Variance with `correction` (default 1: unbiased, as torch.var). */
-  var(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'var'); return R.variance(this, dim, opts); }
-  std(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'std'); return R.std(this, dim, opts); }
-  logsumexp(dim: number | number[], opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'logsumexp'); return R.logsumexp(this, dim, opts); }
+  var(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'var', VAR_OPTIONS); return R.variance(this, dim, opts); }
+  std(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'std', VAR_OPTIONS); return R.std(this, dim, opts); }
+  logsumexp(dim: number | number[], opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'logsumexp', KEEPDIM_OPTIONS); return R.logsumexp(this, dim, opts); }
   /** p-norm over all elements or dims (p = 2 default). */
-  norm(p = 2, dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'norm'); return R.norm(this, p, dim, opts); }
+  norm(p = 2, dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'norm', KEEPDIM_OPTIONS); return R.norm(this, p, dim, opts); }
 
   // ---- rows, products, indexing --------------------------------------------------------------
   softmax(dim: number): Tensor { return W.softmax(this, dim); }
@@ -392,8 +394,8 @@ export class Tensor implements Disposable {
   copy_(src: TensorLike): this { return I.copy_(this, src); }
   zero_(): this { return I.fill_(this, 0); }
   fill_(value: Scalar): this { return I.fill_(this, value); }
-  add_(other: TensorLike, opts: { alpha?: number } = {}): this { opts = optsArg(opts, 'add_'); return I.arith_(this, 'add', other, opts.alpha ?? 1, (x) => E.add(x, other, opts.alpha)); }
-  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { opts = optsArg(opts, 'sub_'); return I.arith_(this, 'sub', other, opts.alpha ?? 1, (x) => E.sub(x, other, opts.alpha)); }
+  add_(other: TensorLike, opts: { alpha?: number } = {}): this { opts = optsArg(opts, 'add_', ALPHA_OPTIONS); return I.arith_(this, 'add', other, opts.alpha ?? 1, (x) => E.add(x, other, opts.alpha)); }
+  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { opts = optsArg(opts, 'sub_', ALPHA_OPTIONS); return I.arith_(this, 'sub', other, opts.alpha ?? 1, (x) => E.sub(x, other, opts.alpha)); }
   mul_(other: TensorLike): this { return I.arith_(this, 'mul', other, 1, (x) => E.mul(x, other)); }
   div_(other: TensorLike): this { return I.arith_(this, 'div', other, 1, (x) => E.div(x, other)); }
   pow_(exponent: TensorLike): this { return I.assign_(this, 'pow_', (x) => E.pow(x, exponent), exponent); }

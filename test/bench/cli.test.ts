@@ -69,7 +69,7 @@ test('end to end: all-reduce on the cpu backend at --np 2 checks #wrong = 0', { 
     const json = join(dir, 'ar.json');
     const r = cli(['bench', 'all-reduce', '--backend', 'cpu', '--np', '2', '-b', '8', '-e', '1M', '-f', '4', '-c', '1', '-n', '5', '-w', '2', '--json', json], 300_000);
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /^# nThread 1 nGpus 1 minBytes 8 maxBytes 1048576 step: 4\(factor\)/m);
+    assert.match(r.stdout, /^# nThread 1 nGpus 0 minBytes 8 maxBytes 1048576 step: 4\(factor\)/m);
     assert.match(r.stdout, /# Using ranks \(backend cpu, world size 2\)/);
     const rows = r.stdout.split('\n').filter((l) => /^\s+\d+\s+\d+\s+float\s+sum\s+-1/.test(l));
     assert.equal(rows.length, 9); // 8, 32, ..., 512K

@@ -75,7 +75,7 @@ test('pattern reductions are exact where claimed (uint8 wraps, half stays exact)
 
 test('the table has nccl-tests columns, sizes, counts, and the closing lines', async () => {
   const { outcome, lines } = await runWorld(2, 'all-gather', ['-b', '8', '-e', '1K', '-f', '2', '-n', '2', '-w', '1']);
-  assert.match(lines[0]!, /^# nThread 1 nGpus 1 minBytes 8 maxBytes 1024 step: 2\(factor\) warmup iters: 1 iters: 2 agg iters: 1 validation: 1 graph: 0$/);
+  assert.match(lines[0]!, /^# nThread 1 nGpus 0 minBytes 8 maxBytes 1024 step: 2\(factor\) warmup iters: 1 iters: 2 agg iters: 1 validation: 1 graph: 0$/);
   assert.ok(lines.includes('# Using ranks (backend local, world size 2)'));
   assert.ok(lines.some((l) => /^#\s+Rank  0 Group/.test(l)) && lines.some((l) => /^#\s+Rank  1 Group/.test(l)));
   const header = lines.find((l) => l.includes('redop') && l.includes('#wrong'))!;

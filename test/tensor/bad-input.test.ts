@@ -2,7 +2,7 @@
 // wrong, never a crash or a wrong answer.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cat, matmul, noGrad, stack, tensor, tidy, where, zeros, Tensor, type DType } from '../../lib/index.js';
+import { cat, cuda, matmul, noGrad, stack, tensor, tidy, where, zeros, Tensor, type DType } from '../../lib/index.js';
 import { Storage } from '../../lib/tensor/storage.js';
 import { toDevice } from '../../lib/tensor/device.js';
 import { contiguousStrides } from '../../lib/tensor/shape.js';
@@ -116,4 +116,34 @@ test('CUDA tensors where no GPU is usable get a typed error naming the op and de
   assert.throws(() => zeros([2], { device: 'cuda' }), noGpu);
   assert.throws(() => tensor([1, 2]).to('cuda:0'), noGpu);
   assert.throws(() => zeros([2]).cuda(3), (e: unknown) => noGpu(e) && /cuda:3/.test((e as Error).message));
+  // the same code lib/cuda gives for the same machine (ERR_NO_DRIVER here, not a generic ERR_NO_GPU)
+  let expected = '';
+  try {
+    new cuda.DeviceBuffer(8);
+  } catch (e) {
+    expected = (e as { code: string }).code;
+  }
+  assert.ok(noGpu({ code: expected }), expected);
+  assert.throws(() => zeros([2], { device: 'cuda:0' }), errCode(expected as never, /no CUDA device is usable \(/));
+  assert.throws(() => tensor([1, 2]).to('cuda'), errCode(expected as never));
+});
+
+test("torch's dtype aliases: 'float', 'double', 'half', 'long', 'int' wherever a dtype is taken", () => {
+  assert.equal(zeros([2]).to('float').dtype, 'float32');
+  assert.equal(zeros([2]).to('double').dtype, 'float64');
+  assert.equal(zeros([2]).to('half').dtype, 'float16');
+  assert.equal(zeros([2]).to({ dtype: 'long' }).dtype, 'int64');
+  assert.equal(zeros([2], { dtype: 'int' }).dtype, 'int32');
+  assert.equal(tensor([1.5], { dtype: 'double' }).dtype, 'float64');
+  assert.equal(tensor(new Float32Array([1, 2]), { dtype: 'half' }).dtype, 'float16');
+  assert.throws(() => zeros([2], { dtype: 'floaty' as never }), errCode('ERR_DTYPE', /unknown dtype "floaty".*aliases float, double, half, long, int/));
+  assert.throws(() => zeros([2]).to('floaty'), errCode('ERR_INVALID_ARG', /invalid device "floaty"/));
+});
+
+test('shapes: NaN, undefined and null are named as such; zeros(null) is refused, not a 0-d tensor', () => {
+  assert.throws(() => zeros([NaN]), errCode('ERR_INVALID_ARG', /shape \[NaN\] has an invalid size NaN/));
+  assert.throws(() => zeros([2, undefined as never]), errCode('ERR_INVALID_ARG', /shape \[2,undefined\] has an invalid size undefined/));
+  assert.throws(() => zeros(null as never), errCode('ERR_INVALID_ARG', /shape \[null\] has an invalid size null/));
+  assert.throws(() => zeros([Infinity]), errCode('ERR_INVALID_ARG', /\[Infinity\]/));
+  assert.equal(zeros([2], null as never).shape.length, 1, 'null after a shape still means no options');
 });

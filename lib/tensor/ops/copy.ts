@@ -1,9 +1,9 @@
 /** Copies: empty outputs, dtype casts, contiguous(), clone(), detach(), to(device | dtype). */
-import { tensorArg } from '../args.js';
+import { TO_OPTIONS, optsArg, tensorArg } from '../args.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
 import { cudaApi } from '../cuda-bridge.js';
-import { checkDType, dtypeCode, isDType, itemSize, type DType } from '../dtype.js';
+import { checkDType, dtypeCode, itemSize, parseDType, type DType, type DTypeLike } from '../dtype.js';
 import { CPU, toDevice, type Device, type DeviceLike } from '../device.js';
 import { K, viewOf } from '../kernels.js';
 import { contiguousStrides, numelOf, shapesEqual } from '../shape.js';
@@ -65,10 +65,13 @@ export function detach(x: Tensor): Tensor {
   return t;
 }
 
-function parseTo(target: DType | DeviceLike | ToOptions): { dtype?: DType; device?: Device; copy: boolean; nonBlocking: boolean } {
-  if (typeof target === 'string') return isDType(target) ? { dtype: target, copy: false, nonBlocking: false } : { device: toDevice(target, 'to'), copy: false, nonBlocking: false };
+function parseTo(target: DTypeLike | DeviceLike | ToOptions): { dtype?: DType; device?: Device; copy: boolean; nonBlocking: boolean } {
+  if (typeof target === 'string') {
+    const dtype = parseDType(target);
+    return dtype ? { dtype, copy: false, nonBlocking: false } : { device: toDevice(target, 'to'), copy: false, nonBlocking: false };
+  }
   if (target && typeof target === 'object' && !('type' in target && 'index' in target)) {
-    const o = target as ToOptions;
+    const o = optsArg(target as ToOptions, 'to', TO_OPTIONS);
     return {
       ...(o.dtype !== undefined ? { dtype: checkDType(o.dtype, 'to') } : {}),
       ...(o.device !== undefined ? { device: toDevice(o.device, 'to') } : {}),
@@ -80,7 +83,7 @@ function parseTo(target: DType | DeviceLike | ToOptions): { dtype?: DType; devic
 }
 
 /** Moves between devices (copies on the current stream) and/or converts the dtype. */
-export function to(x: Tensor, target: DType | DeviceLike | ToOptions): Tensor {
+export function to(x: Tensor, target: DTypeLike | DeviceLike | ToOptions): Tensor {
   tensorArg(x, 'to', 'input');
   const { dtype = x.dtype, device = x.device, copy, nonBlocking } = parseTo(target);
   if (device.equals(x.device)) {
