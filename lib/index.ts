@@ -10,6 +10,7 @@ export { save, load, loadSync, type SaveOptions, type LoadOptions } from './io/s
 export * as safetensors from './io/safetensors.js';
 export * as distributed from './distributed/index.js';
 export * as dist from './distributed/index.js';
+export * as rpc from './distributed/rpc/index.js';
 export {
   DistributedDataParallel,
   DataParallel,

@@ -25,3 +25,4 @@ export { ProcessGroup, P2POp } from './process_group.js';
 export { Work } from './work.js';
 export { ReduceOp, type DType, type ReduceOpName, type BackendName, type DistTensor } from './types.js';
 export { TCPStore, PrefixStore, type Store, type TCPStoreOptions, type StoreWaitOptions } from './store.js';
+export * as rpc from './rpc/index.js';

@@ -11,7 +11,8 @@ import { NcclBackend } from './backends/nccl.js';
 import { resolveInitConfig } from './env.js';
 import { ProcessGroup } from './process_group.js';
 import { distributedDebugLevel } from './debug.js';
-import { PrefixStore, TCPStore, type Store } from './store.js';
+import { acquireDefaultStore, type StoreLease } from './default-store.js';
+import { PrefixStore, type Store } from './store.js';
 import type { BackendName } from './types.js';
 import { checkOptions, optionKeys } from '../options.js';
 
@@ -49,7 +50,8 @@ const NEW_GROUP_OPTIONS = optionKeys<NewGroupOptions>({ timeoutMs: true, backend
 
 interface World {
   store: Store;
-  ownsStore: boolean;
+  /** The shared env:// store when this group made it (null: the caller's own store). */
+  lease: StoreLease | null;
   rank: number;
   worldSize: number;
   localRank: number;
@@ -117,17 +119,10 @@ export async function initProcessGroup(opts: InitProcessGroupOptions = {}): Prom
   if (backendName === 'nccl') native.loader.load('nccl'); // ERR_LIB_NOT_FOUND, naming every place tried
   distributedDebugLevel(); // a bad NODE_NCCL_DEBUG is ERR_INVALID_ARG before anything is set up
   initializing = true;
-  let store: Store | undefined = opts.store;
-  const ownsStore = store === undefined;
+  let lease: StoreLease | null = null;
   try {
-    store ??= await TCPStore.create({
-      host: cfg.masterAddr,
-      port: cfg.masterPort,
-      isServer: cfg.rank === 0,
-      worldSize: cfg.worldSize,
-      token: cfg.token,
-      timeoutMs: cfg.timeoutMs,
-    });
+    if (opts.store === undefined) lease = await acquireDefaultStore(cfg, 'initProcessGroup');
+    const store: Store = lease ? lease.store : (opts.store as Store);
     const ranks = Array.from({ length: cfg.worldSize }, (_, i) => i);
     const groupStore = new PrefixStore('pg/default', store);
     const backend = await createBackend(
@@ -146,7 +141,7 @@ export async function initProcessGroup(opts: InitProcessGroupOptions = {}): Prom
     });
     world = {
       store,
-      ownsStore,
+      lease,
       rank: cfg.rank,
       worldSize: cfg.worldSize,
       localRank: cfg.localRank,
@@ -158,7 +153,7 @@ export async function initProcessGroup(opts: InitProcessGroupOptions = {}): Prom
     };
     return defaultGroup;
   } catch (e) {
-    if (ownsStore && store) await store.close().catch(() => {});
+    await lease?.release({ waitForOthers: false });
     throw e;
   } finally {
     initializing = false;
@@ -249,18 +244,8 @@ export async function destroyProcessGroup(group?: ProcessGroup): Promise<void> {
   world = null;
   await Promise.all(w.groups.map((g) => g.destroy()));
   await w.defaultGroup.destroy();
-  if (w.ownsStore) {
-    // The store is served by rank 0: it stays up until every rank is done with it (a slower rank
-    // may still be reading a NODE_NCCL_DEBUG fingerprint), or for a bounded time if one is gone.
-    try {
-      await w.store.set(`pg/exit/${w.rank}`, '1');
-      if (w.rank === 0 && w.worldSize > 1) {
-        const keys = Array.from({ length: w.worldSize }, (_, r) => `pg/exit/${r}`);
-        await w.store.wait(keys, { timeoutMs: Math.min(w.timeoutMs, 10_000) });
-      }
-    } catch {
-      // a rank that died never says goodbye: close anyway
-    }
-    await w.store.close().catch(() => {});
-  }
+  // The store is served by rank 0: it stays up until every rank is done with it (a slower rank
+  // may still be reading a NODE_NCCL_DEBUG fingerprint), or for a bounded time if one is gone;
+  // RPC may share it (default-store.ts), and the last of the two to let go closes it.
+  await w.lease?.release();
 }

@@ -33,13 +33,26 @@ export interface Ranks {
   waitFor(r: number, text: string): Promise<void>;
 }
 
-export async function startRanks(n: number, args: string[], env: Record<string, string> = {}, limitMs = 90_000): Promise<Ranks> {
+export interface StartOptions {
+  /** The script each rank runs (default: test/helpers/dist-worker.js). */
+  script?: string;
+  /** Options for node before the script (e.g. --expose-gc). */
+  nodeArgs?: string[];
+}
+
+export async function startRanks(
+  n: number,
+  args: string[],
+  env: Record<string, string> = {},
+  limitMs = 90_000,
+  opts: StartOptions = {},
+): Promise<Ranks> {
   const port = await freePort();
   const procs: ChildProcess[] = [];
   const outs: string[] = [];
   const waiters: { r: number; text: string; resolve: () => void }[] = [];
   const results = Array.from({ length: n }, (_, rank) => {
-    const p = spawn(process.execPath, [workerPath, ...args], {
+    const p = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script ?? workerPath, ...args], {
       env: {
         ...process.env,
         RANK: String(rank),
@@ -79,8 +92,14 @@ export async function startRanks(n: number, args: string[], env: Record<string, 
   };
 }
 
-export async function runRanks(n: number, args: string[], env: Record<string, string> = {}, limitMs?: number): Promise<RankResult[]> {
-  return (await startRanks(n, args, env, limitMs)).done;
+export async function runRanks(
+  n: number,
+  args: string[],
+  env: Record<string, string> = {},
+  limitMs?: number,
+  opts: StartOptions = {},
+): Promise<RankResult[]> {
+  return (await startRanks(n, args, env, limitMs, opts)).done;
 }
 
 /** The RESULT {...} line a fault-scenario rank printed. */

@@ -20,25 +20,12 @@
  *                             communication thread)
  */
 import { randomBytes } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { hostname } from 'node:os';
 import type { HostMemory, NativeCpuComm, NativeCpuCommDesc } from '../../../typings/native.js';
 import { createError } from '../../errors.js';
 import { native } from '../../native/index.js';
 import type { Backend, BackendInit, BackendWork, P2PDesc } from '../backend.js';
+import { hostIdentity, listenAddress } from '../host.js';
 import { DTYPE_CODE, type Buf, type DType, type DistTensor, type GroupStore, type ReduceOpName } from '../types.js';
-
-function hostIdentity(): string {
-  let boot = '';
-  try {
-    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    // not Linux: the host name alone
-  }
-  return `${hostname()}/${boot}`;
-}
 
 export type CpuTransport = 'shm' | 'tcp';
 const TRANSPORT_SETTINGS = ['auto', 'shm', 'tcp'] as const;
@@ -74,28 +61,6 @@ export function chooseCpuTransport(setting: string | undefined, hosts: readonly 
       `rank ${other} runs on ${hosts[other]!.split('/')[0]!}, rank 0 on ${hosts[0]!.split('/')[0]!}. ` +
       `Use NODE_NCCL_CPU_TRANSPORT=tcp or auto.`,
   );
-}
-
-/** The local IP address the tcp transport listens on (see NODE_NCCL_SOCKET_ADDR above). */
-async function listenAddress(store: GroupStore, oneHost: boolean, group: string): Promise<string> {
-  const env = process.env.NODE_NCCL_SOCKET_ADDR?.trim();
-  let addr = env || store.localAddress || (oneHost ? '127.0.0.1' : '');
-  const source = env ? 'NODE_NCCL_SOCKET_ADDR' : "the store connection's local address";
-  const hint = 'set NODE_NCCL_SOCKET_ADDR to the IP address of this host that the other ranks reach';
-  if (!addr) throw createError('ERR_INVALID_ARG', `process group ${group}: the cpu backend (tcp) cannot tell which local address to listen on; ${hint}`);
-  if (addr.startsWith('[') && addr.endsWith(']')) addr = addr.slice(1, -1);
-  if (addr.toLowerCase().startsWith('::ffff:') && isIP(addr.slice(7)) === 4) addr = addr.slice(7);
-  if (isIP(addr) === 0) {
-    try {
-      addr = (await lookup(addr)).address;
-    } catch (e) {
-      throw createError('ERR_INVALID_ARG', `process group ${group}: ${source} ${JSON.stringify(addr)} is not an IP address and does not resolve (${(e as Error).message}); ${hint}`);
-    }
-  }
-  if (addr === '0.0.0.0' || addr === '::') {
-    throw createError('ERR_INVALID_ARG', `process group ${group}: ${source} is ${addr} (every interface), which the other ranks cannot connect to; ${hint}`);
-  }
-  return addr;
 }
 
 function utf8(b: Uint8Array): string {
@@ -162,7 +127,7 @@ export class CpuBackend implements Backend {
     const transport = chooseCpuTransport(setting, hosts, init.name);
     const slotBytes = envInt('NODE_NCCL_CPU_SLOT_BYTES', transport === 'tcp' ? 1 << 20 : 256 << 10) || undefined;
     if (transport === 'tcp') {
-      const listenHost = await listenAddress(store, hosts.every((h) => h === me), init.name);
+      const listenHost = await listenAddress(store, hosts.every((h) => h === me), `process group ${init.name}: the cpu backend (tcp)`);
       const comm = new native.dist.CpuComm({ transport: 'tcp', listenHost, rank, size, timeoutMs, slotBytes });
       try {
         let secret: Uint8Array;
