@@ -6,7 +6,7 @@
  * addon itself cannot be loaded.
  */
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildInfo, DeviceProperties, LibraryInfo, NativeAddon } from '../../typings/native.js';
 import type { Command } from './main.js';
@@ -21,7 +21,11 @@ export interface DoctorDevice extends DeviceProperties {
 export interface DoctorReport {
   package: { name: string; version: string; path: string };
   node: { version: string; napiVersion: number; platform: string; arch: string };
-  addon: { loaded: boolean; path: string | null; error: string | null; napiVersion: number | null; compiler: string | null };
+  addon: {
+    loaded: boolean; path: string | null; error: string | null; napiVersion: number | null; compiler: string | null;
+    /** The prebuilt addon shipped in the package (prebuilds/), or one built on this machine (build/Release). */
+    prebuilt: boolean | null;
+  };
   build: { cuda: boolean; cudaArchs: string[]; cudaOffReason: string | null } | null;
   cuda: {
     available: boolean;
@@ -51,7 +55,7 @@ export async function collect(): Promise<DoctorReport> {
       platform: process.platform,
       arch: process.arch,
     },
-    addon: { loaded: false, path: null, error: null, napiVersion: null, compiler: null },
+    addon: { loaded: false, path: null, error: null, napiVersion: null, compiler: null, prebuilt: null },
     build: null,
     cuda: null,
     libraries: null,
@@ -60,6 +64,7 @@ export async function collect(): Promise<DoctorReport> {
   try {
     const gypBuild = require('node-gyp-build') as { path(dir: string): string };
     report.addon.path = gypBuild.path(packageRoot);
+    report.addon.prebuilt = report.addon.path.includes(`${sep}prebuilds${sep}`);
   } catch (e) {
     report.addon.error = (e as Error).message;
   }
@@ -68,7 +73,8 @@ export async function collect(): Promise<DoctorReport> {
     native = (await import('../native/index.js')).native;
   } catch (e) {
     report.addon.error = (e as Error).message;
-    report.notes.push('The native addon could not be loaded: run `npm install` (or `npm run build:native`) in the package.');
+    const { addonFixHint } = await import('../native/hint.js');
+    report.notes.push(`The native addon could not be loaded. ${addonFixHint()}`);
     return report;
   }
   const build: BuildInfo = native.buildInfo();
@@ -172,7 +178,8 @@ export function format(r: DoctorReport): string {
   if (!r.addon.loaded) {
     row('Addon', [`NOT LOADED: ${r.addon.error ?? 'unknown error'}`]);
   } else {
-    row('Addon', `${r.addon.path ?? '?'} (N-API ${r.addon.napiVersion}, compiler ${r.addon.compiler})`);
+    const origin = r.addon.prebuilt ? 'prebuilt, ' : r.addon.prebuilt === false ? 'built here, ' : '';
+    row('Addon', `${r.addon.path ?? '?'} (${origin}N-API ${r.addon.napiVersion}, compiler ${r.addon.compiler})`);
   }
   if (r.build) {
     row('Build', r.build.cuda ? `CUDA kernels compiled for ${r.build.cudaArchs.join(', ')} (+ PTX)` : `CPU-only (${r.build.cudaOffReason ?? 'built without nvcc'})`);

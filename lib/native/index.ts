@@ -3,14 +3,12 @@
  * the error factory. Everything above imports `native` from here, typed by typings/native.d.ts.
  */
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NodeNcclError, createNativeError } from '../errors.js';
+import { addonFixHint, packageRoot } from './hint.js';
 import type { NativeAddon } from '../../typings/native.js';
 
 const require = createRequire(import.meta.url);
-/** The package root: dist/lib/native → ../../.. */
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { packageRoot };
 
 function load(): NativeAddon {
   const gypBuild = require('node-gyp-build') as (dir: string) => unknown;
@@ -21,7 +19,7 @@ function load(): NativeAddon {
     throw new NodeNcclError(
       'ERR_ADDON_NOT_FOUND',
       `node-nccl: the native addon could not be loaded from ${packageRoot} (build/Release or prebuilds/): ` +
-        `${(e as Error).message}. Run \`npm install\` (or \`npm run build:native\`) in the package to build it.`,
+        `${(e as Error).message.split('\n')[0]}. ${addonFixHint()}`,
     );
   }
   addon.setErrorFactory(createNativeError);
