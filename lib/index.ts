@@ -34,6 +34,8 @@ export {
   type Sampler,
   type Dataset,
   type DataLoaderOptions,
+  type Collate,
+  type Collated,
   type SaveCheckpointOptions,
   type LoadCheckpointOptions,
   type CheckpointInfo,

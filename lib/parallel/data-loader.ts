@@ -29,6 +29,21 @@ export interface Dataset<T> {
 
 export type Collate<T, B> = (samples: T[], ctx: CollateContext) => B;
 
+/**
+ * The batch defaultCollate makes from samples of type T, as a type: tensors, numbers, booleans and
+ * typed arrays become one Tensor, strings a string[], arrays (tuples) and objects are collated
+ * field by field. It is the DataLoader's default batch type, so `for await (const [x, y] of loader)`
+ * over a `TensorDataset(x, y)` gives Tensors without spelling the generics.
+ */
+export type Collated<T> =
+  T extends Tensor ? Tensor
+    : T extends number | bigint | boolean ? Tensor
+      : T extends string ? string[]
+        : T extends ArrayBufferView ? Tensor
+          : T extends readonly unknown[] ? { -readonly [K in keyof T]: Collated<T[K]> }
+            : T extends object ? { [K in keyof T]: Collated<T[K]> }
+              : unknown;
+
 export interface CollateContext {
   /** Allocate typed arrays from the pinned host pool (pinMemory with a CUDA device). */
   pin: boolean;
@@ -142,7 +157,12 @@ export function moveBatch<B>(batch: B, device: DeviceLike): B {
   return mv(batch) as B;
 }
 
-export class DataLoader<T = unknown, B = unknown> implements AsyncIterable<B> {
+/**
+ * Batches of a dataset: `new DataLoader(ds, { batchSize: 64, shuffle: true })`. T is the dataset's
+ * item type and B the batch type (default: what defaultCollate makes of T, see Collated; a custom
+ * `collate` sets B by what it returns).
+ */
+export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B> {
   readonly batchSize: number;
   readonly dropLast: boolean;
   readonly sampler: Sampler;
@@ -220,10 +240,13 @@ export class DataLoader<T = unknown, B = unknown> implements AsyncIterable<B> {
   }
 }
 
-/** A dataset of tensors indexed along dim 0 (torch.utils.data.TensorDataset): item i is [t0[i], t1[i], ...]. */
-export class TensorDataset implements Dataset<Tensor[]> {
-  readonly tensors: Tensor[];
-  constructor(...tensors: Tensor[]) {
+/**
+ * A dataset of tensors indexed along dim 0 (torch.utils.data.TensorDataset): item i is
+ * [t0[i], t1[i], ...], typed as a tuple of as many Tensors as were given.
+ */
+export class TensorDataset<T extends Tensor[] = Tensor[]> implements Dataset<T> {
+  readonly tensors: T;
+  constructor(...tensors: T) {
     if (tensors.length === 0) throw new ArgumentError('TensorDataset: give at least one tensor');
     const n = tensors[0]!.shape[0];
     if (tensors.some((t) => t.ndim === 0 || t.shape[0] !== n)) {
@@ -234,7 +257,7 @@ export class TensorDataset implements Dataset<Tensor[]> {
   get length(): number {
     return this.tensors[0]!.shape[0]!;
   }
-  get(i: number): Tensor[] {
-    return this.tensors.map((t) => t.select(0, i));
+  get(i: number): T {
+    return this.tensors.map((t) => t.select(0, i)) as T;
   }
 }
