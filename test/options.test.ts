@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  DataLoader, DistributedDataParallel, DistributedSampler, TCPStore, cuda, dist, loadCheckpoint, nn, optim, safetensors, saveCheckpoint,
+  DataLoader, DistributedDataParallel, DistributedSampler, TCPStore, cuda, dist, loadCheckpoint, nn, optim, rpc, safetensors, saveCheckpoint,
   tensor, zeros,
 } from '../lib/index.js';
 import { checkOptions, nearestKey, optionKeys } from '../lib/options.js';
@@ -102,6 +102,7 @@ test('every public options object refuses unknown keys', async () => {
   await refusesAsync(() => dist.initProcessGroup({ world_size: 1 } as never), 'world_size', 'worldSize');
   await refusesAsync(() => TCPStore.create({ host: '127.0.0.1', port: 0, isServer: true, timeout: 5 } as never), 'timeout');
   refuses(() => dist.allReduce(x, { opp: 'sum' } as never), 'opp', 'op');
+  await refusesAsync(() => rpc.initRpc({ nam: 'w0' } as never), 'nam', 'name');
   // cuda (argument checks run before any device is needed)
   refuses(() => new cuda.Stream({ prio: -1 } as never), 'prio');
   refuses(() => new cuda.Event({ enable_timing: true } as never), 'enable_timing', 'enableTiming');

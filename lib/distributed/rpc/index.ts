@@ -20,6 +20,7 @@ import { DEFAULT_RPC_TIMEOUT_MS, RpcAgent, type RpcDebugInfo, type RpcTransport 
 import { targetSpec, type RpcTarget } from './functions.js';
 import { RRef, setRRefContext, type RRefCallOptions } from './rref.js';
 import { WorkerInfo } from './worker-info.js';
+import { checkOptions, optionKeys } from '../../options.js';
 
 export { register, unregister, registeredNames, type RpcFunction, type RpcTarget, type ModuleFunction } from './functions.js';
 export { RRef, type RRefCallOptions, type RRefProxy, type RRefRemoteProxy } from './rref.js';
@@ -84,6 +85,12 @@ function transportSetting(v: unknown, from: string): RpcTransport {
   throw createError('ERR_INVALID_ARG', `${from} ${JSON.stringify(v)} is not valid: expected 'auto' or 'tcp'`);
 }
 
+const INIT_RPC_OPTIONS = optionKeys<InitRpcOptions>({
+  name: true, rank: true, worldSize: true, initMethod: true, store: true, timeoutMs: true, rpcTimeoutMs: true, transport: true,
+});
+const CALL_OPTIONS = optionKeys<RpcCallOptions>({ timeoutMs: true });
+const SHUTDOWN_OPTIONS = optionKeys<ShutdownOptions>({ graceful: true, timeoutMs: true });
+
 /**
  * Joins this process to the job's RPC group as worker `name` (every worker calls it). Resolves
  * when it is connected to every other worker. ERR_INVALID_ARG for bad options or a name another
@@ -91,6 +98,7 @@ function transportSetting(v: unknown, from: string): RpcTransport {
  */
 export async function initRpc(opts: InitRpcOptions): Promise<WorkerInfo> {
   if (opts === null || typeof opts !== 'object') throw createError('ERR_INVALID_ARG', 'initRpc: options must be an object with at least { name }');
+  checkOptions(opts, INIT_RPC_OPTIONS, 'initRpc');
   if (agent || initializing) throw createError('ERR_DIST', 'initRpc: RPC is already initialized in this process (call rpc.shutdown() first)');
   const { name } = opts;
   if (typeof name !== 'string' || !NAME_RE.test(name)) {
@@ -151,6 +159,7 @@ export async function initRpc(opts: InitRpcOptions): Promise<WorkerInfo> {
  */
 export async function shutdown(opts: ShutdownOptions = {}): Promise<void> {
   const a = requireAgent('rpc.shutdown');
+  opts = checkOptions(opts, SHUTDOWN_OPTIONS, 'rpc.shutdown');
   const graceful = opts.graceful ?? true;
   const timeoutMs = opts.timeoutMs ?? initTimeoutMs;
   if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) {
@@ -202,7 +211,7 @@ function call(who: string, to: unknown, fn: RpcTarget, args: unknown, opts: RpcC
   try {
     const a = requireAgent(`rpc.${who}`);
     const rank = a.rankOf(to, `rpc.${who}`);
-    return a.callAsync(rank, targetSpec(`rpc.${who}`, fn), checkArgs(`rpc.${who}`, args), opts ?? {}, who);
+    return a.callAsync(rank, targetSpec(`rpc.${who}`, fn), checkArgs(`rpc.${who}`, args), checkOptions(opts, CALL_OPTIONS, `rpc.${who}`), who);
   } catch (e) {
     return Promise.reject(e);
   }
@@ -215,7 +224,7 @@ function call(who: string, to: unknown, fn: RpcTarget, args: unknown, opts: RpcC
 export function remote<R = unknown>(to: string | number | WorkerInfo, fn: RpcTarget, args?: unknown[], opts: RRefCallOptions = {}): RRef<R> {
   const a = requireAgent('rpc.remote');
   const rank = a.rankOf(to, 'rpc.remote');
-  return a.callRemote(rank, targetSpec('rpc.remote', fn), checkArgs('rpc.remote', args), opts ?? {}) as RRef<R>;
+  return a.callRemote(rank, targetSpec('rpc.remote', fn), checkArgs('rpc.remote', args), checkOptions(opts, CALL_OPTIONS, 'rpc.remote')) as RRef<R>;
 }
 
 /** This worker's counters: pending calls, messages, RRefs (torch's `_get_debug_info()`). */
