@@ -112,8 +112,8 @@ export async function collect(): Promise<DoctorReport> {
     const why = build.cudaOffReason ?? 'nvcc was not found at build time';
     n.push(`The addon was built without CUDA (${why}): GPU features are off and everything runs on the CPU. ` +
       (why.startsWith('NODE_NCCL_WITH_CUDA=0')
-        ? 'Rebuild without NODE_NCCL_WITH_CUDA=0 (`npm rebuild node-nccl`) to compile the CUDA kernels.'
-        : 'Install the CUDA toolkit (or set CUDA_HOME) and run `npm rebuild node-nccl` to compile the CUDA kernels.'));
+        ? 'Rebuild without NODE_NCCL_WITH_CUDA=0 (`npm rebuild node-nccl --build-from-source`) to compile the CUDA kernels.'
+        : 'Install the CUDA toolkit (or set CUDA_HOME) and run `npm rebuild node-nccl --build-from-source` to compile the CUDA kernels.'));
   } else if (count === 0) {
     const r = report.cuda.reason;
     if (r === 'no CUDA driver') {
