@@ -19,6 +19,7 @@
  *   the users (ERR_DIST_PEER_FAILURE on toHere()).
  */
 import { createError } from '../../errors.js';
+import { checkOptions, optionKeys } from '../../options.js';
 import { Msg, type MsgType } from './frame.js';
 import type { WorkerInfo } from './worker-info.js';
 
@@ -27,6 +28,8 @@ export interface RRefCallOptions {
   /** Milliseconds before the call fails with ERR_DIST_TIMEOUT (default: initRpc's rpcTimeoutMs; 0 = never). */
   timeoutMs?: number;
 }
+
+const RREF_CALL_OPTIONS = optionKeys<RRefCallOptions>({ timeoutMs: true });
 
 type AnyFn = (...a: never[]) => unknown;
 type MethodKeys<T> = { [K in keyof T]: T[K] extends AnyFn ? K : never }[keyof T];
@@ -172,6 +175,7 @@ export class RRef<T = unknown> implements Disposable {
    * the error of the function that made it. Timeout: `timeoutMs` (default rpcTimeoutMs).
    */
   async toHere(opts: RRefCallOptions = {}): Promise<T> {
+    opts = checkOptions(opts, RREF_CALL_OPTIONS, 'RRef.toHere');
     this.#live('toHere');
     const s = this.#s;
     if (s.kind === 'owner') return (await this.#ctx.ownerValue(s.entry)) as T;
@@ -212,6 +216,7 @@ export class RRef<T = unknown> implements Disposable {
 
   /** `rref.rpcSync().method(...args)`: runs the method on the owner's value; a Promise of its result. */
   rpcSync(opts: RRefCallOptions = {}): RRefProxy<T> {
+    opts = checkOptions(opts, RREF_CALL_OPTIONS, 'RRef.rpcSync');
     return this.#proxy('rpcSync', (m, a) => this.#ctx.agent.callAsync(this.#ownerRank(), 'rpc.rrefCall', [this, m, a], opts)) as unknown as RRefProxy<T>;
   }
   /** Same as rpcSync() (both return Promises in JavaScript). */
@@ -220,6 +225,7 @@ export class RRef<T = unknown> implements Disposable {
   }
   /** `rref.remote().method(...args)`: an RRef to the method's result, owned by this RRef's owner. */
   remote(opts: RRefCallOptions = {}): RRefRemoteProxy<T> {
+    opts = checkOptions(opts, RREF_CALL_OPTIONS, 'RRef.remote');
     return this.#proxy('remote', (m, a) => this.#ctx.agent.callRemote(this.#ownerRank(), 'rpc.rrefCall', [this, m, a], opts)) as unknown as RRefRemoteProxy<T>;
   }
 
