@@ -81,9 +81,12 @@ if (!gyp) {
 }
 const cfg = buildConfig();
 const archs = cfg.cuda_archs;
-say(`building the addon with node-gyp: the C++ host code (about 2 minutes on 2 cores)` +
+// Measured on 2 cores: the C++ 1-2 minutes; nvcc 20-60 s per architecture (137 s in all for the
+// 6 default architectures on an idle machine, 6.5 minutes under load).
+const cudaMin = Math.max(1, Math.round((archs.length * 20) / 60)), cudaMax = Math.max(1, archs.length);
+say(`building the addon with node-gyp: the C++ host code (about 1-2 minutes on 2 cores)` +
   (cfg.cuda === '1'
-    ? ` and the CUDA kernels with ${cfg.nvcc} for ${archs.map((a) => `sm_${a}`).join(', ')} + PTX (about ${Math.max(1, archs.length)} ` +
+    ? ` and the CUDA kernels with ${cfg.nvcc} for ${archs.map((a) => `sm_${a}`).join(', ')} + PTX (about ${cudaMin}-${cudaMax} ` +
       `minute(s) more on 2 cores; NODE_NCCL_CUDA_ARCHS=90 builds one architecture)`
     : ' (no nvcc found: CPU-only; install the CUDA toolkit or set CUDA_HOME to compile the CUDA kernels)'));
 const t0 = Date.now();
