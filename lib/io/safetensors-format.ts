@@ -18,6 +18,8 @@
  * so our files are byte-identical to the reference's for the same input.
  */
 import { createError, type NodeNcclError } from '../errors.js';
+import { MAX_DIMS } from '../tensor/shape.js';
+import { scanHeader } from './safetensors-json.js';
 
 /** Element types this package reads and writes (the subset of safetensors' dtypes it has). */
 export type StDType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8' | 'BOOL';
@@ -94,67 +96,29 @@ function isCount(v: unknown): v is number {
 
 /**
  * Parses and validates the JSON header. `dataLength` is the size of the data section
- * (fileSize - 8 - N). Nothing is allocated beyond the parsed JSON. Checks, in order:
- * valid UTF-8, a JSON object, `__metadata__` a string-to-string map, every tensor an object with a
- * known dtype, a shape of non-negative integers and two integer data_offsets; sorted by offset the
- * tensors are contiguous from 0, without overlaps or gaps, each (end - begin) equals
- * numel * itemsize (computed with BigInt: no overflow), and the last end equals dataLength.
+ * (fileSize - 8 - N). The bytes are scanned once (safetensors-json.ts: no JSON.parse, no copy of
+ * the text); what is kept is the entries and the metadata. Checks, in order: valid UTF-8, a JSON
+ * object starting with "{" with no key twice (at any level), `__metadata__` a string-to-string
+ * map (or null), every tensor an object with a known dtype, a shape of at most MAX_DIMS
+ * non-negative integers and two integer data_offsets; sorted by offset the tensors are contiguous
+ * from 0, without overlaps or gaps, each (end - begin) equals numel * itemsize (computed with
+ * BigInt: no overflow), and the last end equals dataLength. `metadata` is a null-prototype object,
+ * so every key (`__proto__` included) is a plain key.
  */
 export function parseHeader(json: Uint8Array, dataLength: number): Omit<StHeader, 'headerLength' | 'dataStart'> {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(json);
-  } catch {
-    throw safetensorsError('the header is not valid UTF-8');
-  }
-  if (!text.startsWith('{')) throw safetensorsError('the header must be a JSON object starting with "{"');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw safetensorsError(`the header is not valid JSON (${(e as Error).message})`);
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw safetensorsError('the header must be a JSON object');
-  }
-  const obj = parsed as Record<string, unknown>;
-  let metadata: Record<string, string> | null = null;
-  const entries: StEntry[] = [];
-  for (const name of Object.keys(obj)) {
-    const v = obj[name];
-    if (name === '__metadata__') {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-        throw safetensorsError('"__metadata__" must be an object mapping strings to strings');
-      }
-      metadata = {};
-      for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof s !== 'string') {
-          throw safetensorsError(`"__metadata__" value of key ${JSON.stringify(k)} must be a string, got ${typeof s}`);
-        }
-        metadata[k] = s;
-      }
-      continue;
-    }
-    const what = `tensor ${JSON.stringify(name)}`;
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw safetensorsError(`${what}: its entry must be an object`);
-    const info = v as Record<string, unknown>;
-    const dtype = info.dtype;
+  const raw = scanHeader(json, MAX_DIMS);
+  const metadata = raw.metadata;
+  for (const e of raw.entries) {
+    const dtype = e.dtype;
     if (!isStDType(dtype)) {
-      if (typeof dtype === 'string' && FOREIGN_DTYPES.has(dtype)) {
+      const what = `tensor ${JSON.stringify(e.name)}`;
+      if (FOREIGN_DTYPES.has(dtype)) {
         throw safetensorsError(`${what}: dtype ${dtype} is not supported by node-nccl (supported: ${Object.keys(ST_DTYPE_SIZE).join(', ')})`);
       }
       throw safetensorsError(`${what}: unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(ST_DTYPE_SIZE).join(', ')})`);
     }
-    const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every(isCount)) {
-      throw safetensorsError(`${what}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)?.slice(0, 100)}`);
-    }
-    const off = info.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !isCount(off[0]) || !isCount(off[1])) {
-      throw safetensorsError(`${what}: data_offsets must be [begin, end] non-negative integers, got ${JSON.stringify(off)?.slice(0, 100)}`);
-    }
-    entries.push({ name, dtype, shape: shape as number[], begin: off[0] as number, end: off[1] as number });
   }
+  const entries = raw.entries as StEntry[]; // every dtype checked just above
   // File order: by (begin, end), as the reference loader sorts.
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;

@@ -5,8 +5,10 @@
  * - save() writes atomically: a temporary file in the target's directory, fsync, rename over the
  *   target, fsync of the directory. A crash leaves the old file or the new one, never a torn one.
  * - load() reads and validates the header (size limit, JSON, dtypes, offsets, shapes) before it
- *   allocates any tensor, so a hostile file costs at most its header (<= 100 MB) and then the
- *   tensors' bytes, which the file must really contain.
+ *   allocates any tensor, so a hostile file costs a bounded multiple of its header (<= 100 MB;
+ *   see safetensors-json.ts and README) and then the tensors' bytes, which the file must really
+ *   contain.
+ * - Results are null-prototype objects: every tensor name, `__proto__` included, is a plain key.
  * - File I/O goes through fs/promises (the thread pool): the event loop never waits on the disk.
  *   loadSync / saveSync are the blocking forms, for scripts.
  */
@@ -111,7 +113,7 @@ export function deserialize(bytes: Uint8Array, options: LoadOptions = {}): Recor
   const device = targetDevice(options, 'deserialize');
   const n = readHeaderLength(bytes, bytes.length);
   const h = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n);
-  const out: Record<string, Tensor> = {};
+  const out = Object.create(null) as Record<string, Tensor>;
   for (const e of h.entries) {
     const { t, dst } = allocate(e);
     dst.set(bytes.subarray(8 + n + e.begin, 8 + n + e.end));
@@ -152,7 +154,7 @@ async function readHeaderFrom(fh: import('node:fs/promises').FileHandle, path: s
 /** The header's metadata and each tensor's dtype and shape, without reading the data. */
 export async function readMetadata(path: string): Promise<{ metadata: Record<string, string> | null; tensors: Record<string, { dtype: DType; shape: number[] }> }> {
   const h = await readHeader(path);
-  const tensors: Record<string, { dtype: DType; shape: number[] }> = {};
+  const tensors = Object.create(null) as Record<string, { dtype: DType; shape: number[] }>;
   for (const e of h.entries) tensors[e.name] = { dtype: FROM_ST[e.dtype], shape: e.shape };
   return { metadata: h.metadata, tensors };
 }
@@ -165,7 +167,7 @@ export async function readMetadata(path: string): Promise<{ metadata: Record<str
 export async function load(path: string, options: LoadOptions = {}): Promise<Record<string, Tensor>> {
   const device = targetDevice(options, 'load');
   const fh = await open(path, 'r');
-  const out: Record<string, Tensor> = {};
+  const out = Object.create(null) as Record<string, Tensor>;
   try {
     const h = await readHeaderFrom(fh, path);
     for (const e of h.entries) {
@@ -191,7 +193,7 @@ export async function load(path: string, options: LoadOptions = {}): Promise<Rec
 export function loadSync(path: string, options: LoadOptions = {}): Record<string, Tensor> {
   const device = targetDevice(options, 'loadSync');
   const fd = openSync(path, 'r');
-  const out: Record<string, Tensor> = {};
+  const out = Object.create(null) as Record<string, Tensor>;
   const readAll = (dst: Uint8Array, pos: number): void => {
     let done = 0;
     while (done < dst.length) {

@@ -4,6 +4,9 @@ import { createError } from '../errors.js';
 
 export type Shape = readonly number[];
 
+/** Most dimensions a tensor's ops take (the native kernels' limit, cpp/kernels/dtype.h kMaxDims). */
+export const MAX_DIMS = 16;
+
 /** Largest element count we accept (2^53 - 1: exact in a JS number). */
 const MAX_NUMEL = Number.MAX_SAFE_INTEGER;
 

@@ -54,7 +54,7 @@ test('the hand-written fixture parses to what its bytes say', () => {
   assert.equal(h.headerLength, 256);
   assert.equal(h.dataStart, 264);
   assert.equal(h.dataLength, 40);
-  assert.deepEqual(h.metadata, { format: 'pt' });
+  assert.deepEqual({ ...h.metadata }, { format: 'pt' });
   assert.deepEqual(
     h.entries.map((e) => [e.name, e.dtype, e.shape, e.begin, e.end]),
     [['b', 'I64', [2], 0, 16], ['a', 'F32', [2, 2], 16, 32], ['c', 'BF16', [3], 32, 38], ['m', 'BOOL', [2], 38, 40]],
