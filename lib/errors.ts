@@ -156,3 +156,20 @@ export function createError(code: ErrorCode, message: string, details: ErrorDeta
 export function createNativeError(code: string, message: string, details: ErrorDetails): NodeNcclError {
   return createError(code as ErrorCode, message, details);
 }
+
+/**
+ * A failed Node.js file-system (or other OS) call as ERR_OS: `what` says what was being done and
+ * to which path; the errno name (ENOSPC, ENOENT, ...) is kept in `nativeName`, its number in
+ * `nativeCode`, the path in `path`. A NodeNcclError passes through unchanged.
+ */
+export function osError(e: unknown, what: string): NodeNcclError {
+  if (e instanceof NodeNcclError) return e;
+  const err = e as Partial<NodeJS.ErrnoException> | null;
+  const details: ErrorDetails = {};
+  if (typeof err?.code === 'string') details.nativeName = err.code;
+  if (typeof err?.errno === 'number') details.nativeCode = Math.abs(err.errno);
+  if (typeof err?.path === 'string') details.path = err.path;
+  if (typeof err?.syscall === 'string') details.syscall = err.syscall;
+  const reason = err && typeof err.message === 'string' ? err.message : String(e);
+  return createError(err?.code === 'ENOMEM' ? 'ERR_HOST_OOM' : 'ERR_OS', `${what}: ${reason}`, details);
+}

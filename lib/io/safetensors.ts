@@ -16,6 +16,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { osError } from '../errors.js';
 import { Tensor, empty, type DType } from '../tensor/index.js';
 import {
   ST_DTYPE_SIZE, layout, parseHeader, readHeaderLength, safetensorsError, type StDType, type StEntry, type StHeader,
@@ -125,7 +126,12 @@ export function deserialize(bytes: Uint8Array, options: LoadOptions = {}): Recor
 async function readFully(fh: import('node:fs/promises').FileHandle, dst: Uint8Array, position: number, path: string): Promise<void> {
   let done = 0;
   while (done < dst.length) {
-    const { bytesRead } = await fh.read(dst, done, dst.length - done, position + done);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await fh.read(dst, done, dst.length - done, position + done));
+    } catch (e) {
+      throw osError(e, `safetensors: cannot read ${path}`);
+    }
     if (bytesRead === 0) throw safetensorsError(`${path}: the file ended early (was it truncated while being read?)`);
     done += bytesRead;
   }
@@ -133,7 +139,7 @@ async function readFully(fh: import('node:fs/promises').FileHandle, dst: Uint8Ar
 
 /** Reads and validates the header of a file (no tensor data is read). */
 export async function readHeader(path: string): Promise<StHeader> {
-  const fh = await open(path, 'r');
+  const fh = await openFile(path);
   try {
     return await readHeaderFrom(fh, path);
   } finally {
@@ -141,8 +147,22 @@ export async function readHeader(path: string): Promise<StHeader> {
   }
 }
 
+/** Opens a file for reading; a failure is ERR_OS naming it (nativeName ENOENT, EACCES, ...). */
+async function openFile(path: string): Promise<import('node:fs/promises').FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (e) {
+    throw osError(e, `safetensors: cannot open ${path}`);
+  }
+}
+
 async function readHeaderFrom(fh: import('node:fs/promises').FileHandle, path: string): Promise<StHeader> {
-  const { size } = await fh.stat();
+  let size: number;
+  try {
+    ({ size } = await fh.stat());
+  } catch (e) {
+    throw osError(e, `safetensors: cannot stat ${path}`);
+  }
   const prefix = new Uint8Array(8);
   if (size >= 8) await readFully(fh, prefix, 0, path);
   const n = readHeaderLength(prefix, size);
@@ -161,12 +181,12 @@ export async function readMetadata(path: string): Promise<{ metadata: Record<str
 
 /**
  * Loads every tensor of a safetensors file, in file order, onto `device` (default 'cpu').
- * Errors: ERR_SAFETENSORS for anything wrong with the file's contents, the fs error (ENOENT...)
- * for a file that cannot be opened.
+ * Errors: ERR_SAFETENSORS for anything wrong with the file's contents, ERR_OS (errno name in
+ * `nativeName`: ENOENT, EACCES, ...) naming the file when it cannot be opened or read.
  */
 export async function load(path: string, options: LoadOptions = {}): Promise<Record<string, Tensor>> {
   const device = targetDevice(options, 'load');
-  const fh = await open(path, 'r');
+  const fh = await openFile(path);
   const out = Object.create(null) as Record<string, Tensor>;
   try {
     const h = await readHeaderFrom(fh, path);
@@ -192,12 +212,22 @@ export async function load(path: string, options: LoadOptions = {}): Promise<Rec
 /** load(), blocking the calling thread (for scripts and worker threads). */
 export function loadSync(path: string, options: LoadOptions = {}): Record<string, Tensor> {
   const device = targetDevice(options, 'loadSync');
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw osError(e, `safetensors: cannot open ${path}`);
+  }
   const out = Object.create(null) as Record<string, Tensor>;
   const readAll = (dst: Uint8Array, pos: number): void => {
     let done = 0;
     while (done < dst.length) {
-      const r = readSync(fd, dst, done, dst.length - done, pos + done);
+      let r: number;
+      try {
+        r = readSync(fd, dst, done, dst.length - done, pos + done);
+      } catch (e) {
+        throw osError(e, `safetensors: cannot read ${path}`);
+      }
       if (r === 0) throw safetensorsError(`${path}: the file ended early (was it truncated while being read?)`);
       done += r;
     }
@@ -239,7 +269,12 @@ export async function save(tensors: Record<string, Tensor>, path: string, option
   const { header, chunks } = prepare(tensors, metadata, 'save');
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o644);
+  let fh: import('node:fs/promises').FileHandle;
+  try {
+    fh = await open(tmp, 'wx', 0o644);
+  } catch (e) {
+    throw osError(e, `save: cannot create ${tmp}`);
+  }
   let ok = false;
   try {
     let pos = 0;
@@ -255,6 +290,8 @@ export async function save(tensors: Record<string, Tensor>, path: string, option
     await fh.close();
     await rename(tmp, path);
     ok = true;
+  } catch (e) {
+    throw osError(e, `save: cannot write ${path} (through ${tmp})`);
   } finally {
     if (!ok) {
       await fh.close().catch(() => undefined);
