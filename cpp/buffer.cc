@@ -129,25 +129,67 @@ Napi::Value DeviceBuffer::JsRecordStream(const Napi::CallbackInfo& info) {
   });
 }
 
+bool ReadHostMem(napi_env env, napi_value v, HostMem* out) {
+  bool is = false;
+  void* data = nullptr;
+  size_t bytes = 0;
+  napi_value buffer = nullptr;
+  if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+    if (napi_get_arraybuffer_info(env, v, &data, &bytes) != napi_ok) return false;
+    *out = HostMem{static_cast<uint8_t*>(data), bytes, false};
+    return true;
+  }
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok) return false;
+    size_t es = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: es = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: es = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: es = 8; break;
+      default: es = 1;
+    }
+    bytes = length * es;
+  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    size_t offset = 0;
+    if (napi_get_dataview_info(env, v, &bytes, &data, &buffer, &offset) != napi_ok) return false;
+  } else {
+    return false;
+  }
+  // A view's buffer that is not an ArrayBuffer is a SharedArrayBuffer (napi_is_arraybuffer is
+  // false for those, while the view's data pointer is valid).
+  bool plain = false;
+  napi_is_arraybuffer(env, buffer, &plain);
+  *out = HostMem{bytes ? static_cast<uint8_t*>(data) : nullptr, bytes, !plain};
+  return true;
+}
+
+bool IsBareSharedArrayBuffer(napi_env env, napi_value v) {
+  napi_value global, ctor;
+  bool is = false;
+  if (napi_get_global(env, &global) != napi_ok) return false;
+  if (napi_get_named_property(env, global, "SharedArrayBuffer", &ctor) != napi_ok) return false;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object) return false;
+  if (napi_instanceof(env, v, ctor, &is) != napi_ok) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+    return false;
+  }
+  return is;
+}
+
 MemRef GetMemRef(const Args& args, size_t i, const char* name) {
   const char* expected = "an ArrayBuffer, a TypedArray, a DataView or a DeviceBuffer handle";
   if (i >= args.size()) args.Fail(i, name, expected);
   Napi::Value v = args[i];
   MemRef m;
-  if (v.IsArrayBuffer()) {
-    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-    m.ptr = ab.Data();
-    m.bytes = ab.ByteLength();
-  } else if (v.IsTypedArray()) {
-    Napi::TypedArray t = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = t.ArrayBuffer();
-    m.ptr = static_cast<uint8_t*>(ab.Data()) + t.ByteOffset();
-    m.bytes = t.ByteLength();
-  } else if (v.IsDataView()) {
-    Napi::DataView d = v.As<Napi::DataView>();
-    Napi::ArrayBuffer ab = d.ArrayBuffer();
-    m.ptr = static_cast<uint8_t*>(ab.Data()) + d.ByteOffset();
-    m.bytes = d.ByteLength();
+  HostMem h;
+  if (ReadHostMem(v.Env(), v, &h)) {
+    m.ptr = h.ptr;
+    m.bytes = h.bytes;
+    m.shared = h.shared;
   } else if (DeviceBuffer* b = DeviceBuffer::FromValue(v)) {
     if (b->disposed())
       Throw(code::kDisposed, std::string(args.fn()) + ": argument '" + name + "' is a DeviceBuffer that was disposed");
@@ -155,6 +197,8 @@ MemRef GetMemRef(const Args& args, size_t i, const char* name) {
     m.bytes = b->bytes();
     m.device = b->device();
     return m;
+  } else if (IsBareSharedArrayBuffer(v.Env(), v)) {
+    args.Fail(std::string("argument '") + name + "' is a bare SharedArrayBuffer, which Node-API cannot read: pass a view of it (new Uint8Array(sab))");
   } else {
     args.Fail(i, name, expected);
   }

@@ -152,22 +152,12 @@ Napi::Value MemcpyAsync(const Napi::CallbackInfo& info) {
         if (stageOut) {
           // Re-read the destination: it may have been detached while the copy ran.
           Napi::Value dv = (*keep)[0].Value();
-          void* base = nullptr;
-          size_t len = 0;
-          if (dv.IsArrayBuffer()) {
-            base = dv.As<Napi::ArrayBuffer>().Data();
-            len = dv.As<Napi::ArrayBuffer>().ByteLength();
-          } else if (dv.IsTypedArray()) {
-            Napi::TypedArray t = dv.As<Napi::TypedArray>();
-            base = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-            len = t.ByteLength();
-          } else if (dv.IsDataView()) {
-            Napi::DataView d = dv.As<Napi::DataView>();
-            base = static_cast<char*>(d.ArrayBuffer().Data()) + d.ByteOffset();
-            len = d.ByteLength();
-          }
+          HostMem now;
+          if (!ReadHostMem(env, dv, &now)) now = HostMem{};
+          void* base = now.ptr;
+          size_t len = now.bytes;
           if (!base || static_cast<uint64_t>(dstOff) + n > len)
-            Throw(code::kInvalidArg, "cuda.memcpyAsync: the destination buffer was detached or shrunk during the copy");
+            Throw(code::kDetached, "cuda.memcpyAsync: the destination buffer was detached or shrunk during the copy; nothing was written");
           std::memcpy(static_cast<char*>(base) + dstOff, staging->p, n);
         }
         return env.Undefined();

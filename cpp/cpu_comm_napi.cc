@@ -1,8 +1,20 @@
 // N-API face of the CPU collective backend (transports: cpu_comm.h). Each CpuComm owns one
 // transport and one communication thread with a FIFO queue; `connect()` and `submit(desc)` enqueue
 // work and return a Promise at once, which the thread settles through a thread-safe function.
-// Host buffers passed in are kept alive (referenced) until their op completes. An environment
-// cleanup hook destroys the communicator at exit or worker teardown.
+// An environment cleanup hook destroys the communicator at exit or worker teardown.
+//
+// Host memory of an op that outlives the call. A reference to a JS buffer keeps the object, not
+// its bytes: JavaScript can detach an ArrayBuffer (structuredClone/postMessage transfer) or shrink
+// a resizable one while the op runs, which frees or unmaps the bytes under the communication
+// thread, and Node-API has no way to pin them (no access to V8's BackingStore). So:
+// - memory of a SharedArrayBuffer (which cannot be detached or shrunk; every CPU tensor the
+//   library allocates is one) is used in place, the buffer referenced until the op completes;
+// - any other host memory is staged: the bytes the op sends are copied into native memory when it
+//   is submitted, it receives into native memory, and on completion (on the JS thread) the result
+//   is copied into the caller's buffer after checking that it is still there, at the same address
+//   and long enough. If not, the op fails with ERR_DETACHED and writes nothing. The peers are not
+//   affected: they got the bytes as they were at submit time.
+// A failed op writes nothing to staged memory; memory used in place may hold a partial result.
 //
 // The direct path: when the thread is idle, a small collective is first tried on the JS thread
 // itself (Transport::TryRun) with a bounded spin of `directUs` microseconds. If the peers are
@@ -24,6 +36,7 @@
 #include "cpu_shm.h"
 #include "cpu_tcp.h"
 #include "errors.h"
+#include "memref.h"
 #include "wrap.h"
 
 namespace nn {
@@ -34,12 +47,25 @@ using cpucomm::RedOp;
 
 constexpr napi_type_tag kCpuCommTag = {0x6e6e636c63707563ULL, 0x2f7a1c4e9b0d6a35ULL};
 
+// Host memory an op uses in place of the caller's (see the top of this file).
+struct Staged {
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t len = 0;
+  // Copy back into the caller's buffer on success: which value, where its memory began at submit
+  // time, and the byte offset of the op's range in it.
+  bool copyBack = false;
+  size_t ref = 0;           // index into Item::refs (Item::held while submitting)
+  uint8_t* base = nullptr;  // the caller's memory at submit time (a different address later: moved)
+  size_t off = 0;
+};
+
 struct Item {
   bool connect = false;
   cpucomm::Op op;
   napi_deferred deferred = nullptr;
   std::vector<Napi::Value> held;                    // the op's buffers, during submit()
   std::vector<Napi::Reference<Napi::Value>> refs;  // ... kept alive until completion once queued
+  std::vector<Staged> staged;
   std::unique_ptr<NativeError> err;
   bool small = false;  // the transport could run it directly (Transport::Direct)
 };
@@ -55,33 +81,46 @@ struct CompletionState {
 void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item);
 using Tsfn = Napi::TypedThreadSafeFunction<CompletionState, Item, CallJs>;
 
-struct HostSpan {
-  uint8_t* ptr = nullptr;
-  size_t bytes = 0;
-};
-
-HostSpan ReadHost(const Args& a, const Napi::Object& desc, const char* key, Napi::Value& holder) {
+HostMem ReadHost(const Args& a, const Napi::Object& desc, const char* key, Napi::Value& holder) {
   Napi::Value v = desc.Get(key);
   holder = v;
-  HostSpan s;
-  if (v.IsArrayBuffer()) {
-    auto ab = v.As<Napi::ArrayBuffer>();
-    s.ptr = static_cast<uint8_t*>(ab.Data());
-    s.bytes = ab.ByteLength();
-  } else if (v.IsTypedArray()) {
-    auto ta = v.As<Napi::TypedArray>();
-    s.ptr = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    s.bytes = ta.ByteLength();
-  } else if (v.IsDataView()) {
-    auto dv = v.As<Napi::DataView>();
-    s.ptr = static_cast<uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
-    s.bytes = dv.ByteLength();
-  } else {
+  HostMem s;
+  if (!ReadHostMem(v.Env(), v, &s)) {
+    if (IsBareSharedArrayBuffer(v.Env(), v))
+      a.Fail(std::string("'") + key + "' is a bare SharedArrayBuffer, which Node-API cannot read: pass a view of it");
     a.Fail(std::string("'") + key + "' must be host memory (an ArrayBuffer or a view of one), got " + Describe(v) +
            "; the cpu backend works on cpu tensors only");
   }
-  if (s.ptr == nullptr && s.bytes == 0) s.ptr = reinterpret_cast<uint8_t*>(&s);  // empty buffer: any non-null
   return s;
+}
+
+// The caller's memory behind `v` now (nullptr when v no longer names host memory).
+HostMem Current(Napi::Env env, const Napi::Value& v) {
+  HostMem h;
+  if (!ReadHostMem(env, v, &h)) h = HostMem{};
+  return h;
+}
+
+// Copies the staged results of an op that succeeded into the callers' buffers, on the JS thread;
+// ERR_DETACHED (and nothing written) when a buffer was detached, moved or shrunk meanwhile.
+std::unique_ptr<NativeError> CopyBack(Napi::Env env, Item& it) {
+  for (const Staged& st : it.staged) {
+    if (!st.copyBack) continue;
+    HostMem now = Current(env, it.refs[st.ref].Value());
+    if (now.ptr != st.base || now.bytes < st.off + st.len) {
+      std::string state = now.bytes == 0 ? "was detached (transferred) or shrunk to 0 bytes"
+                                         : now.ptr != st.base ? "was replaced"
+                                                              : "was shrunk to " + std::to_string(now.bytes) + " bytes";
+      return std::make_unique<NativeError>(
+          code::kDetached, std::string(cpucomm::KindName(it.op.kind)) + ": the memory of its output (bytes [" +
+                               std::to_string(st.off) + ", " + std::to_string(st.off + st.len) + ") of a caller's ArrayBuffer) " +
+                               state + " while the op ran; the result was not written (memory the library allocates, or a "
+                               "SharedArrayBuffer, cannot be pulled away)");
+    }
+  }
+  for (const Staged& st : it.staged)
+    if (st.copyBack && st.len) std::memcpy(Current(env, it.refs[st.ref].Value()).ptr + st.off, st.bytes.get(), st.len);
+  return nullptr;
 }
 
 class CpuComm : public Napi::ObjectWrap<CpuComm> {
@@ -254,10 +293,20 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
           break;
         }
       }
-      if (sendNeed >= 0) op.send = Bind(a, d, "send", "sendOffset", sendNeed, *item);
-      if (recvNeed >= 0) op.recv = Bind(a, d, "recv", "recvOffset", recvNeed, *item);
+      // Which buffers this rank's op writes: not the root's own data in a broadcast, nor a
+      // reduce's output on the ranks that are not its root (PyTorch leaves those unchanged).
+      const bool writesRecv = !((op.kind == Kind::Broadcast && isRoot) || (op.kind == Kind::Reduce && !isRoot));
+      if (sendNeed >= 0) op.send = Bind(a, d, "send", "sendOffset", sendNeed, *item, true, false);
+      if (recvNeed >= 0) op.recv = Bind(a, d, "recv", "recvOffset", recvNeed, *item, op.kind == Kind::Broadcast && isRoot, writesRecv);
       if (op.kind == Kind::Broadcast) op.send = op.recv;
-      if (RunDirect(*item)) return info.Env().Undefined();
+      if (RunDirect(*item)) {
+        // completed on this thread: no JavaScript ran since submit, the callers' memory is as it was
+        if (!item->staged.empty()) {
+          for (const Napi::Value& v : item->held) item->refs.push_back(Napi::Persistent(v));
+          if (auto e = CopyBack(info.Env(), *item)) throw *e;
+        }
+        return info.Env().Undefined();
+      }
       return Enqueue(info.Env(), std::move(item));
     }
   }
@@ -279,15 +328,40 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     return out;
   }
 
-  static uint8_t* Bind(const Args& a, const Napi::Object& d, const char* key, const char* offKey, int64_t need, Item& item) {
+  // The op's memory for one buffer of the descriptor: the caller's (a SharedArrayBuffer) or a
+  // staged copy. `in`: the op reads it (copied in now); `out`: the op writes it (copied back on
+  // success). A range that send already staged identically is shared (in-place ops).
+  static uint8_t* Bind(const Args& a, const Napi::Object& d, const char* key, const char* offKey, int64_t need, Item& item,
+                       bool in, bool out) {
     Napi::Value holder;
-    HostSpan s = ReadHost(a, d, key, holder);
+    HostMem s = ReadHost(a, d, key, holder);
     int64_t off = a.OptInt(d, offKey, 0, 0, int64_t{1} << 52);
     if (CheckedAdd(off, need, "CpuComm.submit") > static_cast<int64_t>(s.bytes))
       a.Fail(std::string("'") + key + "' is too small: the op needs " + std::to_string(need) + " bytes at byte offset " +
-             std::to_string(off) + ", the buffer has " + std::to_string(s.bytes));
+             std::to_string(off) + ", the buffer has " + std::to_string(s.bytes) +
+             (s.bytes == 0 && need > 0 ? " (was it detached or shrunk?)" : ""));
     item.held.push_back(holder);
-    return s.ptr + off;
+    if (s.shared) {
+      static uint8_t empty;
+      return s.ptr ? s.ptr + off : &empty;
+    }
+    const size_t len = static_cast<size_t>(need);
+    for (Staged& st : item.staged) {
+      if (st.base == s.ptr && st.off == static_cast<size_t>(off) && st.len == len) {
+        st.copyBack = st.copyBack || out;
+        return st.bytes.get();
+      }
+    }
+    Staged st;
+    st.len = len;
+    st.bytes.reset(new uint8_t[len ? len : 1]);
+    if (in && len) std::memcpy(st.bytes.get(), s.ptr + off, len);
+    st.copyBack = out;
+    st.ref = item.held.size() - 1;
+    st.base = s.ptr;
+    st.off = static_cast<size_t>(off);
+    item.staged.push_back(std::move(st));
+    return item.staged.back().bytes.get();
   }
 
   // The direct path (see the top of this file): true when the op completed here; a failure
@@ -487,6 +561,7 @@ void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
   }
   Napi::HandleScope scope(env);
   if (it->connect && !it->err) state->connected = true;
+  if (!it->err && !it->staged.empty()) it->err = CopyBack(env, *it);
   if (it->err) {
     Napi::Error e = ToJsError(env, *it->err);
     napi_reject_deferred(env, it->deferred, e.Value());

@@ -18,6 +18,7 @@ constexpr const char* kDtype = "ERR_DTYPE";
 constexpr const char* kDeviceMismatch = "ERR_DEVICE_MISMATCH";
 constexpr const char* kIndexOutOfRange = "ERR_INDEX_OUT_OF_RANGE";
 constexpr const char* kDisposed = "ERR_DISPOSED";
+constexpr const char* kDetached = "ERR_DETACHED";
 constexpr const char* kNoGpu = "ERR_NO_GPU";
 constexpr const char* kNoDriver = "ERR_NO_DRIVER";
 constexpr const char* kNoCuda = "ERR_NO_CUDA_BUILD";

@@ -31,22 +31,11 @@ constexpr int64_t kMaxSize = int64_t(1) << 53;  // sizes and strides are JS numb
 // type-tagged unwrap and a liveness check).
 MemRef MemOf(const Args& args, const Napi::Value& v, const std::string& base, const char* suffix) {
   MemRef m;
-  if (v.IsArrayBuffer()) {
-    auto ab = v.As<Napi::ArrayBuffer>();
-    m.ptr = ab.Data();
-    m.bytes = ab.ByteLength();
-    return m;
-  }
-  if (v.IsTypedArray()) {
-    auto t = v.As<Napi::TypedArray>();
-    m.ptr = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-    m.bytes = t.ByteLength();
-    return m;
-  }
-  if (v.IsDataView()) {
-    auto t = v.As<Napi::DataView>();
-    m.ptr = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-    m.bytes = t.ByteLength();
+  HostMem h;
+  if (ReadHostMem(v.Env(), v, &h)) {
+    m.ptr = h.ptr;
+    m.bytes = h.bytes;
+    m.shared = h.shared;
     return m;
   }
   if (DeviceBuffer* b = DeviceBuffer::FromValue(v)) {
@@ -57,6 +46,8 @@ MemRef MemOf(const Args& args, const Napi::Value& v, const std::string& base, co
     m.device = b->device();
     return m;
   }
+  if (IsBareSharedArrayBuffer(v.Env(), v))
+    args.Fail("'" + base + suffix + "' is a bare SharedArrayBuffer, which Node-API cannot read: pass a view of it (new Uint8Array(sab))");
   args.Fail("'" + base + suffix + "' must be an ArrayBuffer, a TypedArray, a DataView or a DeviceBuffer, got " + Describe(v));
 }
 

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'ERR_DEVICE_MISMATCH'
   | 'ERR_INDEX_OUT_OF_RANGE'
   | 'ERR_DISPOSED'
+  | 'ERR_DETACHED'
   | 'ERR_NO_GPU'
   | 'ERR_NO_DRIVER'
   | 'ERR_NO_CUDA_BUILD'
@@ -134,6 +135,7 @@ export function createError(code: ErrorCode, message: string, details: ErrorDeta
   switch (code) {
     case 'ERR_INVALID_ARG':
     case 'ERR_INDEX_OUT_OF_RANGE':
+    case 'ERR_DETACHED':
       return new ArgumentError(message, code, details);
     case 'ERR_SHAPE_MISMATCH':
       return new ShapeError(message, details);

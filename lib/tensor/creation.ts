@@ -135,7 +135,7 @@ export function tensor(data: NestedData | AnyTypedArray | Tensor, options: FromD
       return finish(moved, opts);
     }
     const t = emptyTensor(shape, dtype, CPU, 'tensor');
-    const arr = storageArray(dtype, t._storage.host as ArrayBuffer, 0, a.length);
+    const arr = storageArray(dtype, t._storage.host as ArrayBufferLike, 0, a.length);
     if (nativeFor(dtype, a)) arr.set(a as never);
     else for (let i = 0; i < a.length; i++) writeValue(dtype, arr, i, a[i]!);
     return finish(toDeviceOwned(t, device), opts);
@@ -147,7 +147,7 @@ export function tensor(data: NestedData | AnyTypedArray | Tensor, options: FromD
     throw createError('ERR_SHAPE_MISMATCH', `tensor: shape ${fmtShape(finalShape)} needs ${numelOf(finalShape)} elements but the data has ${flat.length}`);
   }
   const t = emptyTensor(finalShape, dtype, CPU, 'tensor');
-  const arr = storageArray(dtype, t._storage.host as ArrayBuffer, 0, flat.length);
+  const arr = storageArray(dtype, t._storage.host as ArrayBufferLike, 0, flat.length);
   for (let i = 0; i < flat.length; i++) writeValue(dtype, arr, i, flat[i]!);
   return finish(toDeviceOwned(t, device), opts);
 }
@@ -255,7 +255,7 @@ export function linspace(start: number, end: number, steps: number, options: Ten
   if (!Number.isSafeInteger(steps) || steps < 0) throw createError('ERR_INVALID_ARG', `linspace: steps must be a non-negative integer, got ${steps}`);
   const dtype = opts.dtype ?? DEFAULT_FLOAT;
   const host = emptyTensor([steps], dtype, CPU, 'linspace');
-  const arr = storageArray(dtype, host._storage.host as ArrayBuffer, 0, steps);
+  const arr = storageArray(dtype, host._storage.host as ArrayBufferLike, 0, steps);
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
   const half = steps === 1 ? 1 : Math.floor(steps / 2);
   for (let i = 0; i < steps; i++) writeValue(dtype, arr, i, i < half ? start + step * i : end - step * (steps - 1 - i));
@@ -272,7 +272,7 @@ export function eye(n: number, m: number | TensorOptions = n, options: TensorOpt
   const shape = checkShape([n, m], 'eye');
   const dtype = opts.dtype ?? DEFAULT_FLOAT;
   const host = emptyTensor(shape, dtype, CPU, 'eye');
-  const arr = storageArray(dtype, host._storage.host as ArrayBuffer, 0, n * m);
+  const arr = storageArray(dtype, host._storage.host as ArrayBufferLike, 0, n * m);
   for (let i = 0; i < Math.min(n, m); i++) writeValue(dtype, arr, i * m + i, 1);
   return finish(toDeviceOwned(host, toDevice(opts.device, 'eye')), opts);
 }

@@ -1,9 +1,14 @@
 /**
  * Storage: the bytes behind one or more tensors (a tensor and all its views share one). Host
- * storage is an ArrayBuffer (or a caller's TypedArray, zero-copy); device storage is a lib/cuda
- * DeviceBuffer. A reference count shared by the views frees the memory when the last one is
- * disposed; `dispose()` on the storage frees it at once (later use is ERR_DISPOSED). The version
- * counter is bumped by every in-place write (autograd checks it).
+ * storage the library allocates is a SharedArrayBuffer: JavaScript can neither detach (transfer)
+ * nor shrink one, so the native ops and collectives that use it in place can rely on its bytes for
+ * as long as they hold it. Host storage can also be a caller's memory, zero-copy (`tensor(view)`):
+ * an ArrayBuffer (resizable or not) or a SharedArrayBuffer view. A caller's ArrayBuffer can be
+ * detached or shrunk at any time; every use checks that its bytes are still there
+ * (ERR_DETACHED otherwise), and asynchronous native work copies it (cpp/cpu_comm_napi.cc).
+ * Device storage is a lib/cuda DeviceBuffer. A reference count shared by the views frees the
+ * memory when the last one is disposed; `dispose()` on the storage frees it at once (later use is
+ * ERR_DISPOSED). The version counter is bumped by every in-place write (autograd checks it).
  */
 import { createError } from '../errors.js';
 import type { NativeMemory } from '../../typings/native.js';
@@ -20,8 +25,10 @@ function account(device: Device, bytes: number): void {
 export class Storage {
   readonly device: Device;
   readonly byteLength: number;
-  /** Host memory (cpu), or null. */
-  readonly host: ArrayBuffer | ArrayBufferView | null;
+  /** Host memory (cpu): a SharedArrayBuffer the library allocated or the caller's memory; or null. */
+  readonly host: ArrayBufferLike | ArrayBufferView | null;
+  /** What native code is handed: `host`, or a Uint8Array over it when it is a bare SharedArrayBuffer. */
+  private readonly native: ArrayBuffer | ArrayBufferView | null;
   /** Device memory (cuda), or null. */
   readonly buffer: DeviceBufferLike | null;
   /** Tensors (views included) holding this storage. */
@@ -32,10 +39,12 @@ export class Storage {
   /** An asynchronous copy into this storage failed: every later use throws it. */
   failed: Error | null = null;
 
-  private constructor(device: Device, byteLength: number, host: ArrayBuffer | ArrayBufferView | null, buffer: DeviceBufferLike | null) {
+  private constructor(device: Device, byteLength: number, host: ArrayBufferLike | ArrayBufferView | null, buffer: DeviceBufferLike | null) {
     this.device = device;
     this.byteLength = byteLength;
     this.host = host;
+    // Node-API cannot read a bare SharedArrayBuffer, only a view of one
+    this.native = host instanceof SharedArrayBuffer ? new Uint8Array(host) : (host as ArrayBuffer | ArrayBufferView | null);
     this.buffer = buffer;
     live.storages++;
     account(device, byteLength);
@@ -44,9 +53,9 @@ export class Storage {
   /** Fresh zero-filled host bytes, or uninitialized device bytes. */
   static allocate(device: Device, byteLength: number, op = 'allocate'): Storage {
     if (device.type === 'cpu') {
-      let ab: ArrayBuffer;
+      let ab: SharedArrayBuffer;
       try {
-        ab = new ArrayBuffer(byteLength);
+        ab = new SharedArrayBuffer(byteLength);
       } catch (e) {
         throw createError('ERR_HOST_OOM', `cannot allocate ${byteLength} bytes of host memory for a tensor: ${(e as Error).message}`);
       }
@@ -57,22 +66,46 @@ export class Storage {
   }
 
   /** Wraps caller-owned host memory without copying. */
-  static wrapHost(device: Device, mem: ArrayBuffer | ArrayBufferView): Storage {
+  static wrapHost(device: Device, mem: ArrayBufferLike | ArrayBufferView): Storage {
     return new Storage(device, mem.byteLength, mem, null);
+  }
+
+  /** ERR_DETACHED when the host bytes are no longer all there (a caller's buffer detached or shrunk). */
+  private checkHost(): void {
+    const h = this.host;
+    if (h === null || this.byteLength === 0) return;
+    const now = h.byteLength; // 0 once detached; a shrunk resizable buffer's (or its view's) current length
+    if (now >= this.byteLength) return;
+    throw createError(
+      'ERR_DETACHED',
+      `the memory of this tensor (${this.byteLength} bytes of ${describeHost(h)} it was made over) ` +
+        (now === 0 ? 'was detached (transferred, e.g. by structuredClone or postMessage) or shrunk to 0 bytes' : `was shrunk to ${now} bytes`) +
+        '; the tensor cannot be used (memory the library allocates cannot be detached)',
+    );
+  }
+
+  /** Whether the host bytes are gone (detached or shrunk); never throws. */
+  get detached(): boolean {
+    return this.host !== null && this.byteLength > 0 && this.host.byteLength < this.byteLength;
   }
 
   /** What kernels, copies and collectives take. */
   get mem(): NativeMemory {
     if (this.disposed) throw createError('ERR_DISPOSED', 'tensor storage was disposed');
     if (this.failed) throw this.failed;
-    return this.host ?? this.buffer!.native;
+    if (this.native) {
+      this.checkHost();
+      return this.native;
+    }
+    return this.buffer!.native;
   }
 
   /** A Uint8Array over the host bytes (cpu only). */
   hostBytes(): Uint8Array {
     if (this.disposed) throw createError('ERR_DISPOSED', 'tensor storage was disposed');
+    this.checkHost();
     const h = this.host!;
-    return h instanceof ArrayBuffer ? new Uint8Array(h) : new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
+    return ArrayBuffer.isView(h) ? new Uint8Array(h.buffer, h.byteOffset, this.byteLength) : new Uint8Array(h, 0, this.byteLength);
   }
 
   retain(): void {
@@ -91,6 +124,12 @@ export class Storage {
     account(this.device, -this.byteLength);
     this.buffer?.dispose();
   }
+}
+
+function describeHost(h: ArrayBufferLike | ArrayBufferView): string {
+  const b = ArrayBuffer.isView(h) ? h.buffer : h;
+  const kind = b instanceof SharedArrayBuffer ? 'a SharedArrayBuffer' : (b as { resizable?: boolean }).resizable ? 'a resizable ArrayBuffer' : 'an ArrayBuffer';
+  return ArrayBuffer.isView(h) ? `the ${h.constructor.name} over ${kind}` : kind;
 }
 
 /** Live storages and their bytes per device ('cpu', 'cuda:0', ...). */

@@ -263,7 +263,10 @@ export class Tensor implements Disposable {
     return formatTensor(this);
   }
   [inspect.custom](): string {
-    return this.isDisposed ? `tensor(<disposed>, size=(${this.shape.join(', ')}), dtype=torch.${this.dtype})` : formatTensor(this);
+    if (this.isDisposed || this._storage.detached) {
+      return `tensor(<${this.isDisposed ? 'disposed' : 'detached'}>, size=(${this.shape.join(', ')}), dtype=torch.${this.dtype})`;
+    }
+    return formatTensor(this);
   }
 
   // ---- conversion ----------------------------------------------------------------------------

@@ -183,7 +183,8 @@ export class CpuBackend implements Backend {
   }
 
   alloc(bytes: number): Buf {
-    return { mem: new ArrayBuffer(bytes), byteOffset: 0 };
+    // shared memory: the native side uses it in place (an ArrayBuffer would be staged, see cpp/cpu_comm_napi.cc)
+    return { mem: new Uint8Array(new SharedArrayBuffer(bytes)), byteOffset: 0 };
   }
 
   copy(dst: Buf, src: Buf, bytes: number): void {

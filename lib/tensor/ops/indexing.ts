@@ -24,8 +24,8 @@ function indexTensor(index: Tensor, op: string, allowInt32 = true): Tensor {
 export function checkIndexRange(index: Tensor, size: number, op: string): void {
   if (index.numel === 0) return;
   if (index.device.type === 'cpu') {
-    const data = index._storage.host;
-    const arr = new BigInt64Array(data instanceof ArrayBuffer ? data : data!.buffer, (data instanceof ArrayBuffer ? 0 : data!.byteOffset) + index.offset * 8, index.numel);
+    const bytes = index._storage.hostBytes();
+    const arr = new BigInt64Array(bytes.buffer, bytes.byteOffset + index.offset * 8, index.numel);
     for (const v of arr) if (v < 0n || v >= BigInt(size)) throw outOfRange(Number(v), size, op);
     return;
   }
