@@ -6,8 +6,10 @@
 // one host; TcpTransport (cpu_tcp.h), sockets between hosts.
 #pragma once
 #include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -99,6 +101,24 @@ class Transport {
   virtual void Leave() = 0;
   virtual bool broken() const = 0;
   virtual const Config& config() const = 0;
+
+  // Ranks this transport knows to be gone: named by a peer failure (ERR_DIST_PEER_FAILURE) seen
+  // here or reported by another rank. Safe from any thread.
+  std::vector<int> DeadRanks() const {
+    std::lock_guard<std::mutex> lk(deadMu_);
+    return dead_;
+  }
+
+ protected:
+  void MarkDead(int rank) {
+    if (rank < 0) return;
+    std::lock_guard<std::mutex> lk(deadMu_);
+    if (std::find(dead_.begin(), dead_.end(), rank) == dead_.end()) dead_.push_back(rank);
+  }
+
+ private:
+  mutable std::mutex deadMu_;
+  std::vector<int> dead_;
 };
 
 }  // namespace cpucomm

@@ -68,12 +68,14 @@ struct Item {
   std::vector<Staged> staged;
   std::unique_ptr<NativeError> err;
   bool small = false;  // the transport could run it directly (Transport::Direct)
+  bool p2p = false;    // a send or a receive (counted against the pending point-to-point limit)
 };
 
 // Lives as long as the thread-safe function (deleted by its finalizer), so completions that are
 // still queued when the communicator goes away find valid state.
 struct CompletionState {
   size_t pending = 0;                       // JS thread only
+  size_t p2pPending = 0;                    // JS thread only: sends and receives not yet completed
   bool connected = false;                   // JS thread only: connect() succeeded
   napi_threadsafe_function tsfn = nullptr;  // to unref it when nothing is pending
 };
@@ -140,6 +142,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
                         M::Getter<&CpuComm::GetBroken>("broken"),
                         M::Getter<&CpuComm::GetDestroyed>("destroyed"),
                         M::Getter<&CpuComm::GetAddress>("address"),
+                        M::Getter<&CpuComm::GetDeadRanks>("deadRanks"),
                     });
     Data(env).classes["CpuComm"] = Napi::Persistent(cls);
     Namespace(exports, "dist").Set("CpuComm", cls);
@@ -173,6 +176,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       cfg.chanBytes = static_cast<size_t>(a.OptInt(o, "chanBytes", 256 << 10, 4096, int64_t{1} << 30));
       cfg.spinUs = a.OptInt(o, "spinUs", 50, 0, 1000000);
       directUs_ = a.OptInt(o, "directUs", 50, 0, 10000);
+      maxP2P_ = static_cast<size_t>(a.OptInt(o, "maxPendingP2P", 4096, 1, int64_t{1} << 24));
       if (transport == "tcp") {
         auto tcp = std::make_unique<cpucomm::TcpTransport>(cfg, listenHost);
         tcp_ = tcp.get();
@@ -264,6 +268,17 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       op.tag = a.OptInt(d, "tag", 0, INT64_MIN / 2, INT64_MAX / 2);
       if ((op.kind == Kind::Send || op.kind == Kind::Recv) && op.root == rank)
         a.Fail(std::string(op.kind == Kind::Send ? "send to" : "recv from") + " its own rank " + std::to_string(rank));
+      if (op.kind == Kind::Send || op.kind == Kind::Recv) {
+        item->p2p = true;
+        if (state_->p2pPending >= maxP2P_)
+          Throw(code::kDist,
+                std::string(op.kind == Kind::Send ? "send to" : "recv from") + " rank " + std::to_string(op.root) + ": " +
+                    std::to_string(state_->p2pPending) +
+                    " point-to-point ops of this process group are already pending (sends and receives the peers have "
+                    "not matched yet); the limit (NODE_NCCL_CPU_MAX_P2P, default 4096) bounds the memory they hold. Is the "
+                    "peer calling the matching " + (op.kind == Kind::Send ? "recv" : "send") +
+                    "? This op was not started; the group is unaffected.");
+      }
       const int64_t es = static_cast<int64_t>(cpucomm::DTypeSize(op.dtype));
       const int64_t one = CheckedMul(op.count, es, "CpuComm.submit");
       const int64_t all = CheckedMul(one, size, "CpuComm.submit");
@@ -396,6 +411,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     for (const Napi::Value& v : item->held) item->refs.push_back(Napi::Persistent(v));
     item->held.clear();
     if (state_->pending++ == 0) tsfn_.Ref(env);
+    if (item->p2p) state_->p2pPending++;
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (!item->small) large_++;
@@ -531,6 +547,14 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   }
   Napi::Value GetBroken(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), engine_->broken()); }
   Napi::Value GetDestroyed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), destroyed_); }
+  // The ranks a peer failure named (gone processes), ascending.
+  Napi::Value GetDeadRanks(const Napi::CallbackInfo& info) {
+    std::vector<int> dead = engine_->DeadRanks();
+    std::sort(dead.begin(), dead.end());
+    Napi::Array out = Napi::Array::New(info.Env(), dead.size());
+    for (size_t i = 0; i < dead.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), dead[i]));
+    return out;
+  }
   Napi::Value GetAddress(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), tcp_ ? tcp_->address() : ""); }
 
   std::unique_ptr<cpucomm::Transport> engine_;
@@ -549,6 +573,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   size_t large_ = 0;
   bool curLarge_ = false;
   int64_t directUs_ = 50;
+  size_t maxP2P_ = 4096;  // pending sends and receives at most (JS thread)
   bool destroyed_ = false;
   bool hookRan_ = false;
 };
@@ -569,6 +594,7 @@ void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
     napi_resolve_deferred(env, it->deferred, env.Undefined());
   }
   it->refs.clear();
+  if (it->p2p && state->p2pPending > 0) state->p2pPending--;
   if (state->pending > 0 && --state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
 }
 }  // namespace

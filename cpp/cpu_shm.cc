@@ -273,6 +273,7 @@ std::string ShmTransport::OpLabel() const {
 
 void ShmTransport::Fail(const char* errCode, const std::string& msg, int failedRank) {
   uint32_t ac = AbortCodeOf(errCode);
+  if (ac == kPeer) MarkDead(failedRank);
   if (ac != kNone && hdr_ && hdr_->abortClaim.exchange(1) == 0) {
     hdr_->abortRank = failedRank;
     hdr_->abortBy = cfg_.rank;

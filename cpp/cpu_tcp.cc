@@ -514,6 +514,7 @@ std::string TcpTransport::OpLabel() const {
 }
 
 void TcpTransport::Fail(const char* errCode, const std::string& msg, int failedRank, bool tellPeers) {
+  if (AbortCodeOf(errCode) == kPeer) MarkDead(failedRank);
   if (tellPeers && AbortCodeOf(errCode) != kNone && connected_) SendAborts(errCode, msg, failedRank);
   {
     std::lock_guard<std::mutex> lk(reasonMu_);

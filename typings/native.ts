@@ -413,6 +413,11 @@ export interface NativeCpuCommOptions {
    * there, submit() returns an already-settled Promise. 0 turns it off. Default 50.
    */
   directUs?: number;
+  /**
+   * Sends and receives pending at most (submitted, not yet completed): one more is refused with
+   * ERR_DIST at once (the group is unaffected). Default 4096.
+   */
+  maxPendingP2P?: number;
 }
 
 export interface NativeCpuCommPeers {
@@ -458,6 +463,8 @@ export interface NativeCpuComm {
   readonly destroyed: boolean;
   /** tcp: "host:port" ("[v6]:port") this rank listens on, to publish to the others; '' for shm. */
   readonly address: string;
+  /** Ranks (of this group) a peer failure named: processes known to be gone. Ascending. */
+  readonly deadRanks: number[];
   /**
    * Joins the group and waits for every rank (ERR_DIST_TIMEOUT naming the missing). shm: no
    * argument (maps the group's shared memory). tcp: every rank's `address` by rank and the group's
@@ -467,7 +474,9 @@ export interface NativeCpuComm {
   /**
    * Queues one op on the communication thread; the Promise settles when it completes on this
    * rank. A small op that completed directly (see `directUs`) returns undefined instead, and one
-   * that failed so throws its error.
+   * that failed so throws its error. Host memory of a SharedArrayBuffer is used in place; any
+   * other (an ArrayBuffer, which JavaScript may detach or shrink meanwhile) is copied in at the
+   * call and the results copied back on completion, or ERR_DETACHED when it is gone by then.
    */
   submit(desc: NativeCpuCommDesc): Promise<void> | undefined;
   /** Fails every current and later op with ERR_DIST_ABORTED. */

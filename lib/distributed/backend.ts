@@ -65,4 +65,6 @@ export interface Backend {
   abort(reason: string): void;
   /** Releases the communicator (in-flight ops fail). */
   destroy(): void;
+  /** Ranks of the group a peer failure named (processes known to be gone), where the backend knows. */
+  readonly deadRanks?: readonly number[];
 }

@@ -16,6 +16,8 @@ interface Shared {
   worldSize: number;
   store: Promise<TCPStore>;
   refs: number;
+  /** Ranks some user released with as gone. */
+  gone: Set<number>;
 }
 
 let shared: Shared | null = null;
@@ -29,6 +31,11 @@ export interface ReleaseOptions {
    * rank already knows one is gone (it would only wait out the bound).
    */
   waitForOthers?: boolean;
+  /**
+   * Ranks this user knows to be gone (a peer failure named them): rank 0's last release does not
+   * wait for them, whichever user releases last.
+   */
+  gone?: readonly number[];
 }
 
 /** A handle on the shared store; `release()` once (later calls do nothing). */
@@ -57,6 +64,7 @@ export async function acquireDefaultStore(cfg: InitConfig, who: string): Promise
       rank: cfg.rank,
       worldSize: cfg.worldSize,
       refs: 0,
+      gone: new Set(),
       store: TCPStore.create({
         host: cfg.masterAddr,
         port: cfg.masterPort,
@@ -86,12 +94,15 @@ export async function acquireDefaultStore(cfg: InitConfig, who: string): Promise
     release: async (opts: ReleaseOptions = {}) => {
       if (released) return;
       released = true;
+      for (const r of opts.gone ?? []) s.gone.add(r);
       if (--s.refs > 0) return;
       if (shared === s) shared = null;
       try {
         await store.set(`__exit/${s.rank}`, '1');
         if (s.rank === 0 && s.worldSize > 1 && (opts.waitForOthers ?? true)) {
-          const keys = Array.from({ length: s.worldSize }, (_, r) => `__exit/${r}`);
+          const keys = Array.from({ length: s.worldSize }, (_, r) => r)
+            .filter((r) => r === s.rank || !s.gone.has(r))
+            .map((r) => `__exit/${r}`);
           await store.wait(keys, { timeoutMs: Math.min(store.timeoutMs, EXIT_WAIT_MS) });
         }
       } catch {

@@ -245,7 +245,9 @@ export async function destroyProcessGroup(group?: ProcessGroup): Promise<void> {
   await Promise.all(w.groups.map((g) => g.destroy()));
   await w.defaultGroup.destroy();
   // The store is served by rank 0: it stays up until every rank is done with it (a slower rank
-  // may still be reading a NODE_NCCL_DEBUG fingerprint), or for a bounded time if one is gone;
-  // RPC may share it (default-store.ts), and the last of the two to let go closes it.
-  await w.lease?.release();
+  // may still be reading a NODE_NCCL_DEBUG fingerprint), or for a bounded time if one is gone
+  // without a word; ranks a peer failure named are not waited for. RPC may share it
+  // (default-store.ts), and the last of the two to let go closes it.
+  const gone = [w.defaultGroup, ...w.groups].flatMap((g) => g.knownDeadRanks());
+  await w.lease?.release({ gone });
 }

@@ -507,15 +507,24 @@ export class ProcessGroup {
     this.#backend?.abort(reason);
   }
 
+  /** Global ranks of the members a peer failure named (processes known to be gone), ascending. */
+  knownDeadRanks(): number[] {
+    const dead = this.#backend?.deadRanks ?? this.#dead;
+    return dead.map((r) => this.ranks[r]!).filter((r) => r !== undefined).sort((a, b) => a - b);
+  }
+  #dead: readonly number[] = [];
+
   /**
-   * Waits for the ops in flight to settle (they fail by the group's timeout at worst), then
-   * releases the communicator. Later calls on this group throw.
+   * Waits for the ops in flight to settle (they fail by the group's timeout at worst; at once
+   * once a peer is known dead, which breaks the communicator), then releases the communicator.
+   * Later calls on this group throw.
    */
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
     await Promise.all([...this.#inflight]);
     const be = this.#backend;
+    this.#dead = [...(be?.deadRanks ?? [])];
     this.#backend = null;
     be?.destroy();
   }

@@ -18,6 +18,8 @@
  *   NODE_NCCL_CPU_DIRECT_US   shm: small collectives first try to complete on the JS thread, spinning
  *                             at most this long for the peers (default 50 us; 0: always use the
  *                             communication thread)
+ *   NODE_NCCL_CPU_MAX_P2P     sends and receives pending at most per group (default 4096); one more
+ *                             is refused at once with ERR_DIST (an unmatched isend cannot pile up)
  */
 import { randomBytes } from 'node:crypto';
 import type { HostMemory, NativeCpuComm, NativeCpuCommDesc } from '../../../typings/native.js';
@@ -126,9 +128,11 @@ export class CpuBackend implements Backend {
     }
     const transport = chooseCpuTransport(setting, hosts, init.name);
     const slotBytes = envInt('NODE_NCCL_CPU_SLOT_BYTES', transport === 'tcp' ? 1 << 20 : 256 << 10) || undefined;
+    const maxPendingP2P = envInt('NODE_NCCL_CPU_MAX_P2P', 4096);
+    if (maxPendingP2P < 1) throw createError('ERR_INVALID_ARG', `NODE_NCCL_CPU_MAX_P2P=${maxPendingP2P} is not valid: expected an integer >= 1`);
     if (transport === 'tcp') {
       const listenHost = await listenAddress(store, hosts.every((h) => h === me), `process group ${init.name}: the cpu backend (tcp)`);
-      const comm = new native.dist.CpuComm({ transport: 'tcp', listenHost, rank, size, timeoutMs, slotBytes });
+      const comm = new native.dist.CpuComm({ transport: 'tcp', listenHost, rank, size, timeoutMs, slotBytes, maxPendingP2P });
       try {
         let secret: Uint8Array;
         if (rank === 0) {
@@ -162,6 +166,7 @@ export class CpuBackend implements Backend {
       slotBytes,
       spinUs: envInt('NODE_NCCL_CPU_SPIN_US', 50),
       directUs: envInt('NODE_NCCL_CPU_DIRECT_US', 50),
+      maxPendingP2P,
     });
     try {
       await comm.connect();
@@ -253,6 +258,10 @@ export class CpuBackend implements Backend {
 
   destroy(): void {
     this.#comm.destroy();
+  }
+
+  get deadRanks(): readonly number[] {
+    return this.#comm.destroyed ? [] : this.#comm.deadRanks;
   }
 
   /** Ops submitted and not yet settled (for destroy's drain). */
