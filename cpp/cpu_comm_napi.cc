@@ -50,6 +50,7 @@ constexpr napi_type_tag kCpuCommTag = {0x6e6e636c63707563ULL, 0x2f7a1c4e9b0d6a35
 // Host memory an op uses in place of the caller's (see the top of this file).
 struct Staged {
   std::unique_ptr<uint8_t[]> bytes;
+  size_t cap = 0;  // bytes allocated (>= len)
   size_t len = 0;
   // Copy back into the caller's buffer on success: which value, where its memory began at submit
   // time, and the byte offset of the op's range in it.
@@ -71,9 +72,50 @@ struct Item {
   bool p2p = false;    // a send or a receive (counted against the pending point-to-point limit)
 };
 
+// Staging memory kept for reuse (JS thread only): a fresh block of tens of MiB costs a page fault
+// per 4 KiB on first touch, more than the copies themselves. At most kBlocks blocks and kBytes in
+// all are kept; a request takes the smallest kept block that fits.
+class StagePool {
+ public:
+  static constexpr size_t kBlocks = 4;
+  static constexpr size_t kBytes = size_t{128} << 20;
+  std::unique_ptr<uint8_t[]> Take(size_t len, size_t* cap) {
+    size_t best = blocks_.size();
+    for (size_t i = 0; i < blocks_.size(); i++)
+      if (blocks_[i].cap >= len && (best == blocks_.size() || blocks_[i].cap < blocks_[best].cap)) best = i;
+    if (best < blocks_.size() && blocks_[best].cap <= 2 * len + 4096) {
+      *cap = blocks_[best].cap;
+      total_ -= *cap;
+      auto out = std::move(blocks_[best].bytes);
+      blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(best));
+      return out;
+    }
+    *cap = len ? len : 1;
+    return std::unique_ptr<uint8_t[]>(new uint8_t[*cap]);
+  }
+  void Give(std::unique_ptr<uint8_t[]> bytes, size_t cap) {
+    if (!bytes || cap > kBytes) return;
+    while (!blocks_.empty() && (blocks_.size() >= kBlocks || total_ + cap > kBytes)) {
+      total_ -= blocks_.front().cap;  // the oldest goes first
+      blocks_.erase(blocks_.begin());
+    }
+    total_ += cap;
+    blocks_.push_back(Block{std::move(bytes), cap});
+  }
+
+ private:
+  struct Block {
+    std::unique_ptr<uint8_t[]> bytes;
+    size_t cap;
+  };
+  std::vector<Block> blocks_;
+  size_t total_ = 0;
+};
+
 // Lives as long as the thread-safe function (deleted by its finalizer), so completions that are
 // still queued when the communicator goes away find valid state.
 struct CompletionState {
+  StagePool pool;                           // JS thread only
   size_t pending = 0;                       // JS thread only
   size_t p2pPending = 0;                    // JS thread only: sends and receives not yet completed
   bool connected = false;                   // JS thread only: connect() succeeded
@@ -318,7 +360,9 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
         // completed on this thread: no JavaScript ran since submit, the callers' memory is as it was
         if (!item->staged.empty()) {
           for (const Napi::Value& v : item->held) item->refs.push_back(Napi::Persistent(v));
-          if (auto e = CopyBack(info.Env(), *item)) throw *e;
+          auto e = CopyBack(info.Env(), *item);
+          for (Staged& st : item->staged) state_->pool.Give(std::move(st.bytes), st.cap);
+          if (e) throw *e;
         }
         return info.Env().Undefined();
       }
@@ -346,8 +390,8 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   // The op's memory for one buffer of the descriptor: the caller's (a SharedArrayBuffer) or a
   // staged copy. `in`: the op reads it (copied in now); `out`: the op writes it (copied back on
   // success). A range that send already staged identically is shared (in-place ops).
-  static uint8_t* Bind(const Args& a, const Napi::Object& d, const char* key, const char* offKey, int64_t need, Item& item,
-                       bool in, bool out) {
+  uint8_t* Bind(const Args& a, const Napi::Object& d, const char* key, const char* offKey, int64_t need, Item& item,
+                bool in, bool out) {
     Napi::Value holder;
     HostMem s = ReadHost(a, d, key, holder);
     int64_t off = a.OptInt(d, offKey, 0, 0, int64_t{1} << 52);
@@ -369,7 +413,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     }
     Staged st;
     st.len = len;
-    st.bytes.reset(new uint8_t[len ? len : 1]);
+    st.bytes = state_->pool.Take(len, &st.cap);
     if (in && len) std::memcpy(st.bytes.get(), s.ptr + off, len);
     st.copyBack = out;
     st.ref = item.held.size() - 1;
@@ -587,6 +631,7 @@ void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
   Napi::HandleScope scope(env);
   if (it->connect && !it->err) state->connected = true;
   if (!it->err && !it->staged.empty()) it->err = CopyBack(env, *it);
+  for (Staged& st : it->staged) state->pool.Give(std::move(st.bytes), st.cap);
   if (it->err) {
     Napi::Error e = ToJsError(env, *it->err);
     napi_reject_deferred(env, it->deferred, e.Value());
