@@ -3,7 +3,11 @@
  * ranks on this host, sizes 8 B .. 16 MiB: time per op, algbw and busbw (nccl-tests' definitions:
  * busbw = algbw * 2 (n-1) / n), plus the latency of one awaited 8-byte all-reduce.
  *
- *   node dist/bench/cpu-allreduce.js [--np 2] [-b 8] [-e 16M] [-n 50] [-w 10]
+ *   node dist/bench/cpu-allreduce.js [--np 2] [-b 8] [-e 16M] [-n 50] [-w 10] [--memory library|caller|both]
+ *
+ * --memory: `library` (default) reduces tensors the library allocated (SharedArrayBuffer memory,
+ * used in place); `caller` tensors over the caller's own ArrayBuffer (copied in and out by the
+ * backend, see cpp/cpu_comm_napi.cc); `both` runs the two, one after the other, in the same run.
  *
  * Without RANK in the environment it starts --np copies of itself (ranks) and prints rank 0's
  * table. Two timings per size: "pipelined" issues n ops back to back and awaits the last (as
@@ -13,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { dist, zeros } from '../lib/index.js';
+import { dist, tensor, zeros } from '../lib/index.js';
 
 export interface CpuAllReduceRow {
   bytes: number;
@@ -34,11 +38,19 @@ function arg(argv: string[], name: string, dflt: string): string {
 }
 
 /** Runs on every rank of an initialized cpu group; returns the rows (rank 0's times matter). */
-export async function benchCpuAllReduce(opts: { minBytes: number; maxBytes: number; iters: number; warmup: number }): Promise<CpuAllReduceRow[]> {
+export async function benchCpuAllReduce(opts: {
+  minBytes: number;
+  maxBytes: number;
+  iters: number;
+  warmup: number;
+  /** Whose memory the tensors are in (default 'library'). */
+  memory?: 'library' | 'caller';
+}): Promise<CpuAllReduceRow[]> {
   const n = dist.getWorldSize();
   const rows: CpuAllReduceRow[] = [];
   for (let bytes = opts.minBytes; bytes <= opts.maxBytes; bytes *= 2) {
-    const t = zeros([Math.max(1, bytes / 4)]);
+    const n4 = Math.max(1, bytes / 4);
+    const t = opts.memory === 'caller' ? tensor(new Float32Array(n4)) : zeros([n4]);
     const iters = bytes >= 4 << 20 ? Math.max(5, opts.iters >> 2) : opts.iters;
     for (let i = 0; i < opts.warmup; i++) await dist.allReduce(t);
     await dist.barrier();
@@ -59,19 +71,25 @@ export async function benchCpuAllReduce(opts: { minBytes: number; maxBytes: numb
 
 async function rankMain(argv: string[]): Promise<void> {
   await dist.initProcessGroup({ backend: 'cpu' });
-  const rows = await benchCpuAllReduce({
-    minBytes: parseSize(arg(argv, '-b', '8')),
-    maxBytes: parseSize(arg(argv, '-e', '16M')),
-    iters: Number(arg(argv, '-n', '50')),
-    warmup: Number(arg(argv, '-w', '10')),
-  });
-  if (dist.getRank() === 0) {
-    console.log(`# node-nccl cpu backend all-reduce (float32 sum, in place), ${dist.getWorldSize()} ranks`);
-    console.log('#   bytes   pipelined(us)  awaited(us)  busbw(GB/s)');
-    for (const r of rows) {
-      console.log(`${String(r.bytes).padStart(9)} ${r.pipelinedUs.toFixed(2).padStart(14)} ${r.awaitedUs.toFixed(2).padStart(12)} ${r.busbwGBs.toFixed(3).padStart(12)}`);
+  const memory = arg(argv, '--memory', 'library');
+  if (!['library', 'caller', 'both'].includes(memory)) throw new Error(`--memory must be library, caller or both, got ${memory}`);
+  for (const m of memory === 'both' ? (['library', 'caller'] as const) : [memory as 'library' | 'caller']) {
+    const rows = await benchCpuAllReduce({
+      minBytes: parseSize(arg(argv, '-b', '8')),
+      maxBytes: parseSize(arg(argv, '-e', '16M')),
+      iters: Number(arg(argv, '-n', '50')),
+      warmup: Number(arg(argv, '-w', '10')),
+      memory: m,
+    });
+    if (dist.getRank() === 0) {
+      const what = m === 'library' ? 'library memory, in place' : "a caller's ArrayBuffer, staged";
+      console.log(`# node-nccl cpu backend all-reduce (float32 sum, in place; ${what}), ${dist.getWorldSize()} ranks`);
+      console.log('#   bytes   pipelined(us)  awaited(us)  busbw(GB/s)');
+      for (const r of rows) {
+        console.log(`${String(r.bytes).padStart(9)} ${r.pipelinedUs.toFixed(2).padStart(14)} ${r.awaitedUs.toFixed(2).padStart(12)} ${r.busbwGBs.toFixed(3).padStart(12)}`);
+      }
+      console.log(`# JSON ${JSON.stringify(rows)}`);
     }
-    console.log(`# JSON ${JSON.stringify(rows)}`);
   }
   await dist.destroyProcessGroup();
 }

@@ -136,7 +136,7 @@ bool ReadHostMem(napi_env env, napi_value v, HostMem* out) {
   napi_value buffer = nullptr;
   if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
     if (napi_get_arraybuffer_info(env, v, &data, &bytes) != napi_ok) return false;
-    *out = HostMem{static_cast<uint8_t*>(data), bytes, false};
+    *out = HostMem{static_cast<uint8_t*>(data), bytes, false, v};
     return true;
   }
   if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
@@ -161,7 +161,7 @@ bool ReadHostMem(napi_env env, napi_value v, HostMem* out) {
   // false for those, while the view's data pointer is valid).
   bool plain = false;
   napi_is_arraybuffer(env, buffer, &plain);
-  *out = HostMem{bytes ? static_cast<uint8_t*>(data) : nullptr, bytes, !plain};
+  *out = HostMem{bytes ? static_cast<uint8_t*>(data) : nullptr, bytes, !plain, buffer};
   return true;
 }
 

@@ -14,6 +14,10 @@
 //   is copied into the caller's buffer after checking that it is still there, at the same address
 //   and long enough. If not, the op fails with ERR_DETACHED and writes nothing. The peers are not
 //   affected: they got the bytes as they were at submit time.
+// Ops run in submission order, so an op reads what the ops before it leave: when a staged input
+// overlaps the staged output of an earlier op still pending (say two in-place all-reduces of one
+// tensor, issued back to back), the communication thread copies that output over the input just
+// before the op starts (an overlay), exactly what it would read in place.
 // A failed op writes nothing to staged memory; memory used in place may hold a partial result.
 //
 // The direct path: when the thread is idle, a small collective is first tried on the JS thread
@@ -47,17 +51,32 @@ using cpucomm::RedOp;
 
 constexpr napi_type_tag kCpuCommTag = {0x6e6e636c63707563ULL, 0x2f7a1c4e9b0d6a35ULL};
 
+// A block of staging memory; shared by the op that writes it and later ops that read it.
+struct StageBlock {
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t cap = 0;  // bytes allocated
+};
+
 // Host memory an op uses in place of the caller's (see the top of this file).
 struct Staged {
-  std::unique_ptr<uint8_t[]> bytes;
-  size_t cap = 0;  // bytes allocated (>= len)
+  std::shared_ptr<StageBlock> block;
   size_t len = 0;
   // Copy back into the caller's buffer on success: which value, where its memory began at submit
   // time, and the byte offset of the op's range in it.
   bool copyBack = false;
-  size_t ref = 0;           // index into Item::refs (Item::held while submitting)
+  size_t ref = 0;           // index into Item::refs (Item::held while submitting): the view
+  size_t bufRef = 0;        // ... and the ArrayBuffer object under it (identity for overlaps)
   uint8_t* base = nullptr;  // the caller's memory at submit time (a different address later: moved)
   size_t off = 0;
+  uint8_t* data() const { return block->bytes.get(); }
+};
+
+// Bytes of an earlier op's staged output to copy over this op's staged input before it runs.
+struct Overlay {
+  std::shared_ptr<StageBlock> src;
+  size_t srcOff = 0;
+  uint8_t* dst = nullptr;
+  size_t len = 0;
 };
 
 struct Item {
@@ -67,9 +86,22 @@ struct Item {
   std::vector<Napi::Value> held;                    // the op's buffers, during submit()
   std::vector<Napi::Reference<Napi::Value>> refs;  // ... kept alive until completion once queued
   std::vector<Staged> staged;
+  std::vector<Overlay> overlays;  // applied on the communication thread when the op starts
+  bool ordered = false;           // its staged memory overlaps an earlier pending op's: never direct
   std::unique_ptr<NativeError> err;
   bool small = false;  // the transport could run it directly (Transport::Direct)
   bool p2p = false;    // a send or a receive (counted against the pending point-to-point limit)
+
+  void ApplyOverlays() {
+    for (const Overlay& o : overlays) std::memcpy(o.dst, o.src->bytes.get() + o.srcOff, o.len);
+    overlays.clear();
+  }
+};
+
+// A staged output of a queued op that is not copied back yet (JS thread bookkeeping).
+struct PendingOut {
+  const Item* owner;
+  Staged* st;
 };
 
 // Staging memory kept for reuse (JS thread only): a fresh block of tens of MiB costs a page fault
@@ -79,36 +111,34 @@ class StagePool {
  public:
   static constexpr size_t kBlocks = 4;
   static constexpr size_t kBytes = size_t{128} << 20;
-  std::unique_ptr<uint8_t[]> Take(size_t len, size_t* cap) {
+  std::shared_ptr<StageBlock> Take(size_t len) {
     size_t best = blocks_.size();
     for (size_t i = 0; i < blocks_.size(); i++)
-      if (blocks_[i].cap >= len && (best == blocks_.size() || blocks_[i].cap < blocks_[best].cap)) best = i;
-    if (best < blocks_.size() && blocks_[best].cap <= 2 * len + 4096) {
-      *cap = blocks_[best].cap;
-      total_ -= *cap;
-      auto out = std::move(blocks_[best].bytes);
+      if (blocks_[i]->cap >= len && (best == blocks_.size() || blocks_[i]->cap < blocks_[best]->cap)) best = i;
+    if (best < blocks_.size() && blocks_[best]->cap <= 2 * len + 4096) {
+      auto out = std::move(blocks_[best]);
+      total_ -= out->cap;
       blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(best));
       return out;
     }
-    *cap = len ? len : 1;
-    return std::unique_ptr<uint8_t[]>(new uint8_t[*cap]);
+    auto b = std::make_shared<StageBlock>();
+    b->cap = len ? len : 1;
+    b->bytes.reset(new uint8_t[b->cap]);
+    return b;
   }
-  void Give(std::unique_ptr<uint8_t[]> bytes, size_t cap) {
-    if (!bytes || cap > kBytes) return;
-    while (!blocks_.empty() && (blocks_.size() >= kBlocks || total_ + cap > kBytes)) {
-      total_ -= blocks_.front().cap;  // the oldest goes first
+  // Keeps a block nobody else uses (a later op may still read it through an overlay).
+  void Give(std::shared_ptr<StageBlock> b) {
+    if (!b || b.use_count() != 1 || b->cap > kBytes) return;
+    while (!blocks_.empty() && (blocks_.size() >= kBlocks || total_ + b->cap > kBytes)) {
+      total_ -= blocks_.front()->cap;  // the oldest goes first
       blocks_.erase(blocks_.begin());
     }
-    total_ += cap;
-    blocks_.push_back(Block{std::move(bytes), cap});
+    total_ += b->cap;
+    blocks_.push_back(std::move(b));
   }
 
  private:
-  struct Block {
-    std::unique_ptr<uint8_t[]> bytes;
-    size_t cap;
-  };
-  std::vector<Block> blocks_;
+  std::vector<std::shared_ptr<StageBlock>> blocks_;
   size_t total_ = 0;
 };
 
@@ -116,6 +146,7 @@ class StagePool {
 // still queued when the communicator goes away find valid state.
 struct CompletionState {
   StagePool pool;                           // JS thread only
+  std::vector<PendingOut> outs;             // JS thread only: staged outputs of queued ops, in order
   size_t pending = 0;                       // JS thread only
   size_t p2pPending = 0;                    // JS thread only: sends and receives not yet completed
   bool connected = false;                   // JS thread only: connect() succeeded
@@ -163,7 +194,7 @@ std::unique_ptr<NativeError> CopyBack(Napi::Env env, Item& it) {
     }
   }
   for (const Staged& st : it.staged)
-    if (st.copyBack && st.len) std::memcpy(Current(env, it.refs[st.ref].Value()).ptr + st.off, st.bytes.get(), st.len);
+    if (st.copyBack && st.len) std::memcpy(Current(env, it.refs[st.ref].Value()).ptr + st.off, st.data(), st.len);
   return nullptr;
 }
 
@@ -353,7 +384,10 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       // Which buffers this rank's op writes: not the root's own data in a broadcast, nor a
       // reduce's output on the ranks that are not its root (PyTorch leaves those unchanged).
       const bool writesRecv = !((op.kind == Kind::Broadcast && isRoot) || (op.kind == Kind::Reduce && !isRoot));
-      if (sendNeed >= 0) op.send = Bind(a, d, "send", "sendOffset", sendNeed, *item, true, false);
+      // In place (send and recv the same range of one buffer): the send's staging is the output too.
+      const bool inPlace = sendNeed >= 0 && recvNeed == sendNeed && writesRecv && d.Get("send").StrictEquals(d.Get("recv")) &&
+                           a.OptInt(d, "sendOffset", 0, 0, int64_t{1} << 52) == a.OptInt(d, "recvOffset", 0, 0, int64_t{1} << 52);
+      if (sendNeed >= 0) op.send = Bind(a, d, "send", "sendOffset", sendNeed, *item, true, inPlace);
       if (recvNeed >= 0) op.recv = Bind(a, d, "recv", "recvOffset", recvNeed, *item, op.kind == Kind::Broadcast && isRoot, writesRecv);
       if (op.kind == Kind::Broadcast) op.send = op.recv;
       if (RunDirect(*item)) {
@@ -361,7 +395,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
         if (!item->staged.empty()) {
           for (const Napi::Value& v : item->held) item->refs.push_back(Napi::Persistent(v));
           auto e = CopyBack(info.Env(), *item);
-          for (Staged& st : item->staged) state_->pool.Give(std::move(st.bytes), st.cap);
+          for (Staged& st : item->staged) state_->pool.Give(std::move(st.block));
           if (e) throw *e;
         }
         return info.Env().Undefined();
@@ -388,8 +422,9 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   }
 
   // The op's memory for one buffer of the descriptor: the caller's (a SharedArrayBuffer) or a
-  // staged copy. `in`: the op reads it (copied in now); `out`: the op writes it (copied back on
-  // success). A range that send already staged identically is shared (in-place ops).
+  // staged copy. `in`: the op reads it (copied in now, and overlaid with what earlier pending ops
+  // will have written there); `out`: the op writes it (copied back on success). A range that send
+  // already staged identically is shared (in-place ops).
   uint8_t* Bind(const Args& a, const Napi::Object& d, const char* key, const char* offKey, int64_t need, Item& item,
                 bool in, bool out) {
     Napi::Value holder;
@@ -408,19 +443,56 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     for (Staged& st : item.staged) {
       if (st.base == s.ptr && st.off == static_cast<size_t>(off) && st.len == len) {
         st.copyBack = st.copyBack || out;
-        return st.bytes.get();
+        return st.data();
       }
     }
+    Napi::Env env = holder.Env();
     Staged st;
     st.len = len;
-    st.bytes = state_->pool.Take(len, &st.cap);
-    if (in && len) std::memcpy(st.bytes.get(), s.ptr + off, len);
     st.copyBack = out;
     st.ref = item.held.size() - 1;
+    item.held.push_back(Napi::Value(env, s.buffer));
+    st.bufRef = item.held.size() - 1;
     st.base = s.ptr;
     st.off = static_cast<size_t>(off);
+    // Earlier ops still pending that write this memory: this op reads what they leave.
+    struct Hit {
+      const PendingOut* p;
+      size_t srcOff, dstOff, len;
+    };
+    std::vector<Hit> hits;
+    size_t exact = SIZE_MAX;  // index in outs of the latest pending output of exactly this range
+    const uintptr_t lo = reinterpret_cast<uintptr_t>(s.ptr) + st.off, hi = lo + len;
+    auto& outs = state_->outs;
+    for (size_t i = 0; i < outs.size(); i++) {
+      const PendingOut& p = outs[i];
+      const uintptr_t plo = reinterpret_cast<uintptr_t>(p.st->base) + p.st->off, phi = plo + p.st->len;
+      if (phi <= lo || hi <= plo) continue;
+      bool same = false;
+      napi_strict_equals(env, p.owner->refs[p.st->bufRef].Value(), s.buffer, &same);
+      if (!same) continue;  // another buffer now at the address of one that was freed
+      item.ordered = true;
+      const uintptr_t b = std::max(lo, plo), e = std::min(hi, phi);
+      hits.push_back(Hit{&p, static_cast<size_t>(b - plo), static_cast<size_t>(b - lo), static_cast<size_t>(e - b)});
+      exact = (plo == lo && phi == hi) ? i : SIZE_MAX;  // a later partial write needs the overlays
+    }
+    if (in && out && exact != SIZE_MAX && !item.p2p && !outs[exact].owner->p2p) {
+      // The common chain (in-place ops on one tensor, back to back): this op runs after that one
+      // on the same thread, in its staging block, and copies the final result back in its place;
+      // the earlier op's copy-back is dropped (the tensor's value while a later op on it is in
+      // flight is not defined, in place either). No copy in, no overlay.
+      st.block = outs[exact].st->block;
+      outs[exact].st->copyBack = false;
+      outs.erase(outs.begin() + static_cast<std::ptrdiff_t>(exact));
+    } else {
+      st.block = state_->pool.Take(len);
+      if (in && len) {
+        std::memcpy(st.data(), s.ptr + off, len);
+        for (const Hit& h : hits) item.overlays.push_back(Overlay{h.p->st->block, h.srcOff, st.data() + h.dstOff, h.len});
+      }
+    }
     item.staged.push_back(std::move(st));
-    return item.staged.back().bytes.get();
+    return item.staged.back().data();
   }
 
   // The direct path (see the top of this file): true when the op completed here; a failure
@@ -431,7 +503,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   // op of a back-to-back run through the thread, where each costs a hand-off both ways.
   bool RunDirect(Item& item) {
     item.small = engine_->Direct(item.op);
-    if (directUs_ <= 0 || destroyed_ || !state_->connected || !item.small) return false;
+    if (directUs_ <= 0 || destroyed_ || !state_->connected || !item.small || item.ordered) return false;
     using clock = std::chrono::steady_clock;
     const auto until = clock::now() + std::chrono::microseconds(directUs_);
     for (;;) {
@@ -454,6 +526,8 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     if (st != napi_ok) Throw(code::kInternal, "napi_create_promise failed");
     for (const Napi::Value& v : item->held) item->refs.push_back(Napi::Persistent(v));
     item->held.clear();
+    for (Staged& st : item->staged)
+      if (st.copyBack) state_->outs.push_back(PendingOut{item.get(), &st});
     if (state_->pending++ == 0) tsfn_.Ref(env);
     if (item->p2p) state_->p2pPending++;
     {
@@ -518,6 +592,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
       Item* it = self->PopP2P();
       if (!it) return nullptr;
       items[&it->op] = it;
+      it->ApplyOverlays();
       return &it->op;
     }
     void Done(cpucomm::Op* op, const NativeError* err) override {
@@ -541,12 +616,14 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
         Hooks hooks;
         hooks.self = this;
         hooks.items[&it->op] = it;
+        it->ApplyOverlays();
         auto err = Capture([&] { engine_->RunP2P({&it->op}, hooks); });
         for (auto& [op, rest] : hooks.items) {  // only on an internal error
           rest->err = std::make_unique<NativeError>(err ? *err : NativeError(code::kInternal, "p2p op was dropped"));
           Complete(rest);
         }
       } else {
+        it->ApplyOverlays();
         it->err = Capture([&] { engine_->Run(it->op); });
         Complete(it);
       }
@@ -631,7 +708,11 @@ void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
   Napi::HandleScope scope(env);
   if (it->connect && !it->err) state->connected = true;
   if (!it->err && !it->staged.empty()) it->err = CopyBack(env, *it);
-  for (Staged& st : it->staged) state->pool.Give(std::move(st.bytes), st.cap);
+  if (!it->staged.empty()) {
+    auto& outs = state->outs;
+    outs.erase(std::remove_if(outs.begin(), outs.end(), [&](const PendingOut& p) { return p.owner == it.get(); }), outs.end());
+    for (Staged& st : it->staged) state->pool.Give(std::move(st.block));
+  }
   if (it->err) {
     Napi::Error e = ToJsError(env, *it->err);
     napi_reject_deferred(env, it->deferred, e.Value());

@@ -30,6 +30,7 @@ struct HostMem {
   uint8_t* ptr = nullptr;
   size_t bytes = 0;
   bool shared = false;
+  napi_value buffer = nullptr;  // the ArrayBuffer or SharedArrayBuffer object itself
 };
 // false when v is not host memory (then *out is untouched).
 bool ReadHostMem(napi_env env, napi_value v, HostMem* out);
