@@ -79,6 +79,31 @@ export function faultSuite(prefix: string, env: Env): void {
     assert.ok(endedAt - killedAt < TIMEOUT, `survivors took ${endedAt - killedAt} ms after the kill`);
   });
 
+  test(`${prefix}a rank stopped (SIGSTOP) mid-collective: the others time out naming it; continued, it fails too instead of hanging`, async () => {
+    const ranks = await startRanks(3, ['fault-kill'], { ...env, TEST_DIST_TIMEOUT_MS: String(TIMEOUT) }, 60_000);
+    await ranks.waitFor(2, 'LOOPING');
+    await new Promise((r) => setTimeout(r, 100));
+    const stoppedAt = Date.now();
+    ranks.procs[2]!.kill('SIGSTOP');
+    const survivors = await Promise.all(ranks.procs.slice(0, 2).map((p) => new Promise<number>((resolve) => p.once('close', () => resolve(Date.now())))));
+    const contAt = Date.now();
+    ranks.procs[2]!.kill('SIGCONT');
+    const results = await ranks.done;
+    const endedAt = Date.now();
+    for (const r of results.slice(0, 2)) {
+      assert.equal(r.code, 0, r.stderr);
+      const res = resultOf(r);
+      assert.equal(res.code, 'ERR_DIST_TIMEOUT', `rank ${r.rank}: ${res.code} ${res.message}`);
+      assert.match(String(res.message), /rank\(s\) 2\b|rank 2\b/);
+    }
+    assert.ok(Math.max(...survivors) - stoppedAt < TIMEOUT + 3000, `survivors took ${Math.max(...survivors) - stoppedAt} ms`);
+    // the continued rank learns of the failure (the shared abort word / ABORT frames) at once
+    assert.equal(results[2]!.code, 0, results[2]!.stderr);
+    const res2 = resultOf(results[2]!);
+    assert.ok(['ERR_DIST_TIMEOUT', 'ERR_DIST_PEER_FAILURE', 'ERR_DIST_ABORTED'].includes(String(res2.code)), `rank 2: ${res2.code} ${res2.message}`);
+    assert.ok(endedAt - contAt < 3000, `the continued rank took ${endedAt - contAt} ms to fail`);
+  });
+
   test(`${prefix}a rank that stalls: the others get ERR_DIST_TIMEOUT naming the collective, its sequence number and the rank`, async () => {
     const t0 = Date.now();
     const results = await runRanks(3, ['fault-stall'], { ...env, TEST_DIST_TIMEOUT_MS: '1500' }, 60_000);
