@@ -22,14 +22,13 @@ import {
   loadCheckpoint,
   manualSeed,
   nn,
-  noGrad,
   optim,
   saveCheckpoint,
-  tensor,
   type Tensor,
 } from '../lib/index.js';
 import { gpuCount, ncclAvailable, setDevice } from './devices.js';
-import { IMAGE_SIZE, loadMnist, type MnistSplit } from './mnist-data.js';
+import { loadMnist } from './mnist-data.js';
+import { buildMlp, cosineLr, evaluate, MnistTrain } from './mnist-train.js';
 import { ProgressBar } from './progress.js';
 
 const HELP = `Train an MLP on MNIST digits with DistributedDataParallel.
@@ -132,56 +131,6 @@ async function relaunch(args: Args, argv: string[]): Promise<number> {
   return new Promise((res) => child.on('exit', (code, sig) => res(code ?? (sig ? 1 : 0))));
 }
 
-/** Training digits, each shifted by up to 2 pixels (deterministic in seed, epoch and index). */
-class MnistTrain {
-  epoch = 0;
-  constructor(
-    private readonly split: MnistSplit,
-    private readonly augment: boolean,
-    private readonly seed: number,
-  ) {}
-  get length(): number {
-    return this.split.length;
-  }
-  getItems(indices: readonly number[]): [Float32Array, number][] {
-    return indices.map((i) => [this.image(i), this.split.labels[i]!]);
-  }
-  private image(i: number): Float32Array {
-    const src = this.split.images.subarray(i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE);
-    if (!this.augment) return src;
-    let h = Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(this.epoch + 1, 0x85ebca6b) ^ Math.imul(this.seed + 1, 0xc2b2ae35);
-    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
-    const dx = (h % 5) - 2;
-    const dy = (Math.floor(h / 5) % 5) - 2;
-    if (dx === 0 && dy === 0) return src;
-    const out = new Float32Array(IMAGE_SIZE);
-    for (let y = 0; y < 28; y++) {
-      const sy = y - dy;
-      if (sy < 0 || sy >= 28) continue;
-      for (let x = 0; x < 28; x++) {
-        const sx = x - dx;
-        if (sx >= 0 && sx < 28) out[y * 28 + x] = src[sy * 28 + sx]!;
-      }
-    }
-    return out;
-  }
-}
-
-async function evaluate(model: nn.Sequential, test: MnistSplit, device: string): Promise<number> {
-  let correct = 0;
-  const bs = 500;
-  for (let s = 0; s < test.length; s += bs) {
-    const n = Math.min(bs, test.length - s);
-    const x = tensor(test.images.subarray(s * IMAGE_SIZE, (s + n) * IMAGE_SIZE), { dtype: 'float32' }).reshape([n, IMAGE_SIZE]).to(device);
-    const pred = noGrad(() => model.forward(x).argmax(1));
-    const p = await pred.data();
-    for (let i = 0; i < n; i++) if (Number(p[i]) === test.labels[s + i]) correct++;
-    x.dispose();
-    pred.dispose();
-  }
-  return correct / test.length;
-}
-
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const args = parse(argv);
@@ -212,13 +161,7 @@ async function main(): Promise<number> {
 
   const { train, test } = loadMnist();
   manualSeed(args.seed);
-  const sizes = [IMAGE_SIZE, ...args.hidden, 10];
-  const layers: nn.TensorModule[] = [];
-  sizes.slice(1).forEach((out, i) => {
-    layers.push(new nn.Linear(sizes[i]!, out));
-    if (i < sizes.length - 2) layers.push(new nn.ReLU());
-  });
-  const model = new nn.Sequential(...layers).to(device);
+  const model = buildMlp(args.hidden).to(device);
   const ddp = await DistributedDataParallel.create(model, backend === 'nccl' ? { deviceIds: [device] } : {});
   const opt = new optim.AdamW(ddp.parameters(), { lr: args.lr, weightDecay: 0.01 });
 
@@ -261,7 +204,7 @@ async function main(): Promise<number> {
         y.dispose();
         continue;
       }
-      opt.paramGroups[0]!.lr = 0.5 * args.lr * (1 + Math.cos((Math.PI * step) / totalSteps));
+      opt.paramGroups[0]!.lr = cosineLr(args.lr, step, totalSteps);
       const logits = ddp.forward(x) as Tensor;
       const loss = nn.functional.crossEntropy(logits, y);
       await ddp.backward(loss);

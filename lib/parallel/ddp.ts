@@ -290,6 +290,17 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
     return (this.outputDevice !== undefined ? this.moveTo(out, this.outputDevice) : out) as ForwardResult<M>;
   }
 
+  /**
+   * Makes the next backward synchronize the gradients, as a forward outside noSync() does
+   * (torch's `reducer.prepare_for_backward`): for loops that run several forwards inside
+   * noSync() and want one backward to reduce what all of them accumulated. Pipeline stages
+   * call it before their last micro-batch's backward.
+   */
+  prepareForBackward(): void {
+    this.checkReady('prepareForBackward');
+    this.reducer.prepareForBackward();
+  }
+
   /** `loss.backward(); await ddp.finishGradientSync()`: gradients averaged across ranks when it resolves. */
   async backward(loss: Tensor, gradient?: Tensor): Promise<void> {
     if (gradient === undefined) loss.backward();
