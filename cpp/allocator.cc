@@ -15,7 +15,12 @@
 //    throw ERR_CUDA_OOM stating the request, the bytes allocated and reserved, and the device.
 //  - emptyCache() releases every cached segment with no block in use (and unused pinned blocks).
 //  - Pinned host blocks (cudaHostAlloc) are binned by size rounded up to a power of two (min 4 KiB)
-//    and reused; they are never returned to the OS except by emptyCache().
+//    and reused; they are never returned to the OS except by emptyCache(). A block that queued
+//    copies used directly (PinnedRecordUse) goes back to its bin only once events recorded after
+//    those copies have completed, so a freed buffer is never handed out while a copy still reads it.
+//  - Every block returned to a pool is reported to the device interface (OnBlockFreed, in stream
+//    order on its stream): simulated devices fill it with NaN bytes there, so a use the allocator
+//    was not told about reads garbage in tests instead of passing by luck.
 // Allocators live for the whole process (never destroyed): freeing CUDA memory during process
 // teardown, after the CUDA runtime has shut down, is unsafe.
 #include "allocator.h"
@@ -32,7 +37,6 @@
 
 namespace nn {
 
-#if NODE_NCCL_WITH_CUDA
 namespace {
 
 std::string Bytes(int64_t b) {
@@ -67,7 +71,7 @@ using Pool = std::set<Block*, BlockLess>;
 
 struct Block {
   int device;
-  cudaStream_t stream;
+  dev::Stream stream;
   size_t size;
   void* ptr;
   Pool* pool;
@@ -75,9 +79,9 @@ struct Block {
   size_t requested = 0;
   Block* prev = nullptr;  // neighbours in the same segment
   Block* next = nullptr;
-  std::unordered_set<cudaStream_t> streamUses;
+  std::unordered_set<dev::Stream> streamUses;
   int pendingEvents = 0;
-  Block(int d, cudaStream_t s, size_t sz, Pool* p, void* ptr_) : device(d), stream(s), size(sz), ptr(ptr_), pool(p) {}
+  Block(int d, dev::Stream s, size_t sz, Pool* p, void* ptr_) : device(d), stream(s), size(sz), ptr(ptr_), pool(p) {}
   bool isSplit() const { return prev || next; }
 };
 
@@ -94,26 +98,13 @@ size_t SegmentSize(size_t n) {
   return (n + kRoundLarge - 1) / kRoundLarge * kRoundLarge;
 }
 
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int d) {
-    cudaGetDevice(&prev_);
-    if (prev_ != d) cudaSetDevice(d);
-    else prev_ = -1;
-  }
-  ~DeviceGuard() {
-    if (prev_ >= 0) cudaSetDevice(prev_);
-  }
-
- private:
-  int prev_ = -1;
-};
+using dev::DeviceGuard;
 
 class DeviceCache {
  public:
   explicit DeviceCache(int d) : device_(d) {}
 
-  DeviceAllocation Malloc(size_t bytes, cudaStream_t stream) {
+  DeviceAllocation Malloc(size_t bytes, dev::Stream stream) {
     std::lock_guard<std::mutex> lock(mu_);
     DeviceAllocation out;
     out.device = device_;
@@ -131,26 +122,29 @@ class DeviceCache {
     } else {
       size_t seg = SegmentSize(size);
       void* ptr = nullptr;
-      cudaError_t e = cudaMalloc(&ptr, seg);
-      if (e == cudaErrorMemoryAllocation) {
-        cudaGetLastError();
+      dev::Api& api = dev::Get();
+      dev::Status e = api.Malloc(&ptr, seg);
+      if (e == dev::kErrMemoryAllocation) {
+        api.GetLastError();
+        api.Diagnostic();
         // Free the cache once (waiting for parked blocks first) and retry.
         SynchronizeAndFreeEvents();
         ReleaseCached();
-        e = cudaMalloc(&ptr, seg);
-        if (e == cudaErrorMemoryAllocation) {
-          cudaGetLastError();
+        e = api.Malloc(&ptr, seg);
+        if (e == dev::kErrMemoryAllocation) {
+          api.GetLastError();
+          api.Diagnostic();
           stats_.ooms++;
           size_t freeB = 0, totalB = 0;
-          cudaMemGetInfo(&freeB, &totalB);
-          cudaGetLastError();
+          api.MemGetInfo(&freeB, &totalB);
+          api.GetLastError();
           throw NativeError(code::kCudaOom,
                             "CUDA out of memory on device " + std::to_string(device_) + ": tried to allocate " +
                                 Bytes(static_cast<int64_t>(bytes)) + "; node-nccl has " + Bytes(stats_.allocated) +
                                 " allocated and " + Bytes(stats_.reserved) + " reserved on this device; the device has " +
                                 Bytes(static_cast<int64_t>(freeB)) + " free of " + Bytes(static_cast<int64_t>(totalB)) +
                                 ". The cache was emptied and the allocation retried once.",
-                            static_cast<int>(cudaErrorMemoryAllocation), "cudaErrorMemoryAllocation");
+                            dev::kErrMemoryAllocation, "cudaErrorMemoryAllocation");
         }
       }
       CheckCuda(e, "cudaMalloc");
@@ -194,11 +188,11 @@ class DeviceCache {
     b->allocated = false;
     if (!b->streamUses.empty()) {
       // Used on other streams: park it until that work is done.
-      for (cudaStream_t s : b->streamUses) {
-        cudaEvent_t ev = NewEvent();
-        if (cudaEventRecord(ev, s) != cudaSuccess) {
-          cudaGetLastError();
-          cudaEventDestroy(ev);
+      for (dev::Stream s : b->streamUses) {
+        dev::Event ev = NewEvent();
+        if (dev::Get().EventRecord(ev, s) != dev::kSuccess) {
+          dev::Get().GetLastError();
+          dev::Get().EventDestroy(ev);
           continue;
         }
         b->pendingEvents++;
@@ -210,7 +204,7 @@ class DeviceCache {
     FreeBlock(b);
   }
 
-  void Record(const DeviceAllocation& a, cudaStream_t s) {
+  void Record(const DeviceAllocation& a, dev::Stream s) {
     std::lock_guard<std::mutex> lock(mu_);
     Block* b = static_cast<Block*>(a.block);
     if (!b || s == b->stream) return;
@@ -234,7 +228,7 @@ class DeviceCache {
   }
 
  private:
-  Block* FindFree(Pool& pool, cudaStream_t stream, size_t size) {
+  Block* FindFree(Pool& pool, dev::Stream stream, size_t size) {
     Block key(device_, stream, size, &pool, nullptr);
     auto it = pool.lower_bound(&key);
     if (it == pool.end() || (*it)->stream != stream) return nullptr;
@@ -246,6 +240,7 @@ class DeviceCache {
   }
 
   void FreeBlock(Block* b) {
+    dev::Get().OnBlockFreed(b->ptr, b->size, b->stream);
     Pool& pool = *b->pool;
     for (Block* n : {b->prev, b->next}) {
       if (!n || n->allocated || n->pendingEvents > 0) continue;
@@ -265,14 +260,14 @@ class DeviceCache {
     pool.insert(b);
   }
 
-  cudaEvent_t NewEvent() {
+  dev::Event NewEvent() {
     if (!freeEvents_.empty()) {
-      cudaEvent_t e = freeEvents_.back();
+      dev::Event e = freeEvents_.back();
       freeEvents_.pop_back();
       return e;
     }
-    cudaEvent_t e = nullptr;
-    CheckCuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    dev::Event e = nullptr;
+    CheckCuda(dev::Get().EventCreate(&e, dev::kEventDisableTiming), "cudaEventCreateWithFlags");
     return e;
   }
 
@@ -280,12 +275,9 @@ class DeviceCache {
   void ProcessEvents() {
     while (!events_.empty()) {
       auto [ev, b] = events_.front();
-      cudaError_t e = cudaEventQuery(ev);
-      if (e == cudaErrorNotReady) {
-        cudaGetLastError();
-        break;
-      }
-      if (e != cudaSuccess) cudaGetLastError();
+      dev::Status e = dev::Get().EventQuery(ev);
+      if (e == dev::kErrNotReady) break;
+      if (e != dev::kSuccess) dev::Get().GetLastError();
       events_.pop_front();
       freeEvents_.push_back(ev);
       if (--b->pendingEvents == 0) FreeBlock(b);
@@ -294,7 +286,7 @@ class DeviceCache {
 
   void SynchronizeAndFreeEvents() {
     for (auto& [ev, b] : events_) {
-      if (cudaEventSynchronize(ev) != cudaSuccess) cudaGetLastError();
+      if (dev::Get().EventSynchronize(ev) != dev::kSuccess) dev::Get().GetLastError();
       freeEvents_.push_back(ev);
       if (--b->pendingEvents == 0) FreeBlock(b);
     }
@@ -311,7 +303,7 @@ class DeviceCache {
           continue;
         }
         it = pool->erase(it);
-        if (cudaFree(b->ptr) != cudaSuccess) cudaGetLastError();
+        if (dev::Get().Free(b->ptr) != dev::kSuccess) dev::Get().GetLastError();
         stats_.cudaFrees++;
         stats_.segments--;
         stats_.reserved -= static_cast<int64_t>(b->size);
@@ -323,8 +315,8 @@ class DeviceCache {
   int device_;
   std::mutex mu_;
   Pool small_, large_;
-  std::deque<std::pair<cudaEvent_t, Block*>> events_;
-  std::vector<cudaEvent_t> freeEvents_;
+  std::deque<std::pair<dev::Event, Block*>> events_;
+  std::vector<dev::Event> freeEvents_;
   MemoryStats stats_;
 };
 
@@ -346,24 +338,27 @@ class PinnedPool {
     size_t size = 4096;
     while (size < bytes) size <<= 1;
     std::lock_guard<std::mutex> lock(mu_);
+    ProcessParked();
     auto& bin = free_[size];
     void* p = nullptr;
     if (!bin.empty()) {
       p = bin.back();
       bin.pop_back();
     } else {
-      cudaError_t e = cudaHostAlloc(&p, size, cudaHostAllocPortable);
-      if (e != cudaSuccess) {
-        cudaGetLastError();
+      dev::Api& api = dev::Get();
+      dev::Status e = api.HostAlloc(&p, size);
+      if (e != dev::kSuccess) {
+        api.GetLastError();
+        api.Diagnostic();
         // Release unused pinned blocks once and retry.
         ReleaseLocked();
-        e = cudaHostAlloc(&p, size, cudaHostAllocPortable);
+        e = api.HostAlloc(&p, size);
       }
-      if (e == cudaErrorMemoryAllocation) {
-        cudaGetLastError();
+      if (e == dev::kErrMemoryAllocation) {
+        api.GetLastError();
         throw NativeError(code::kHostOom, "pinned host memory: cudaHostAlloc of " + Bytes(static_cast<int64_t>(size)) +
                                               " failed (" + Bytes(reserved_) + " pinned already)",
-                          static_cast<int>(e), "cudaErrorMemoryAllocation");
+                          e, "cudaErrorMemoryAllocation");
       }
       CheckCuda(e, "cudaHostAlloc");
       reserved_ += static_cast<int64_t>(size);
@@ -378,19 +373,40 @@ class PinnedPool {
     auto it = used_.find(p);
     if (it == used_.end()) return;
     allocated_ -= static_cast<int64_t>(it->second);
-    free_[it->second].push_back(p);
+    auto uses = uses_.find(p);
+    if (uses != uses_.end()) {
+      parked_.push_back({p, it->second, std::move(uses->second)});
+      uses_.erase(uses);
+    } else {
+      free_[it->second].push_back(p);
+    }
     used_.erase(it);
+  }
+  void RecordUse(const void* ptr, int device, dev::Stream s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    void* base = BlockOf(ptr);
+    if (!base || !used_.count(base)) return;
+    dev::DeviceGuard guard(device);
+    dev::Event ev = nullptr;
+    CheckCuda(dev::Get().EventCreate(&ev, dev::kEventDisableTiming), "cudaEventCreateWithFlags");
+    dev::Status e = dev::Get().EventRecord(ev, s);
+    if (e != dev::kSuccess) {
+      dev::Get().EventDestroy(ev);
+      CheckCuda(e, "cudaEventRecord (pinned block use)");
+    }
+    uses_[base].push_back(ev);
   }
   bool Contains(const void* ptr, size_t bytes) {
     std::lock_guard<std::mutex> lock(mu_);
-    uintptr_t a = reinterpret_cast<uintptr_t>(ptr);
-    auto it = blocks_.upper_bound(a);
-    if (it == blocks_.begin()) return false;
-    --it;
-    return a >= it->first && a + bytes <= it->first + it->second;
+    void* base = BlockOf(ptr);
+    return base && reinterpret_cast<uintptr_t>(ptr) + bytes <= reinterpret_cast<uintptr_t>(base) + blocks_[reinterpret_cast<uintptr_t>(base)];
   }
   void Release() {
     std::lock_guard<std::mutex> lock(mu_);
+    for (Parked& pk : parked_)
+      for (dev::Event e : pk.events)
+        if (dev::Get().EventSynchronize(e) != dev::kSuccess) dev::Get().GetLastError();
+    ProcessParked();
     ReleaseLocked();
   }
   int64_t reserved() {
@@ -403,10 +419,45 @@ class PinnedPool {
   }
 
  private:
+  struct Parked {
+    void* p;
+    size_t size;
+    std::vector<dev::Event> events;
+  };
+
+  void* BlockOf(const void* ptr) {
+    uintptr_t a = reinterpret_cast<uintptr_t>(ptr);
+    auto it = blocks_.upper_bound(a);
+    if (it == blocks_.begin()) return nullptr;
+    --it;
+    return a >= it->first && a < it->first + it->second ? reinterpret_cast<void*>(it->first) : nullptr;
+  }
+
+  // Blocks whose recorded uses have all completed go back to their bins.
+  void ProcessParked() {
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      bool done = true;
+      for (dev::Event e : it->events) {
+        dev::Status q = dev::Get().EventQuery(e);
+        if (q == dev::kErrNotReady) {
+          done = false;
+          break;
+        }
+        if (q != dev::kSuccess) dev::Get().GetLastError();
+      }
+      if (!done) {
+        ++it;
+        continue;
+      }
+      for (dev::Event e : it->events) dev::Get().EventDestroy(e);
+      free_[it->size].push_back(it->p);
+      it = parked_.erase(it);
+    }
+  }
   void ReleaseLocked() {
     for (auto& [size, list] : free_) {
       for (void* p : list) {
-        if (cudaFreeHost(p) != cudaSuccess) cudaGetLastError();
+        if (dev::Get().FreeHost(p) != dev::kSuccess) dev::Get().GetLastError();
         blocks_.erase(reinterpret_cast<uintptr_t>(p));
         reserved_ -= static_cast<int64_t>(size);
       }
@@ -417,6 +468,8 @@ class PinnedPool {
   std::map<size_t, std::vector<void*>> free_;
   std::map<uintptr_t, size_t> blocks_;
   std::map<void*, size_t> used_;
+  std::map<void*, std::vector<dev::Event>> uses_;  // events after queued copies, by block (in use)
+  std::vector<Parked> parked_;                      // freed, waiting for their events
   int64_t reserved_ = 0, allocated_ = 0;
 };
 
@@ -427,21 +480,25 @@ PinnedPool& Pinned() {
 
 }  // namespace
 
-DeviceAllocation DeviceMalloc(int device, size_t bytes, cudaStream_t stream) { return Cache(device).Malloc(bytes, stream); }
+DeviceAllocation DeviceMalloc(int device, size_t bytes, dev::Stream stream) { return Cache(device).Malloc(bytes, stream); }
 void DeviceFree(const DeviceAllocation& a) {
   if (a.device >= 0) Cache(a.device).Free(a);
 }
-void RecordStream(const DeviceAllocation& a, cudaStream_t stream) {
+void RecordStream(const DeviceAllocation& a, dev::Stream stream) {
   if (a.device >= 0) Cache(a.device).Record(a, stream);
 }
 
 MemoryStats GetMemoryStats(int device) {
+  CheckDevice(device, "memoryStats");
   MemoryStats s = Cache(device).Stats();
   s.pinnedReserved = Pinned().reserved();
   s.pinnedAllocated = Pinned().allocated();
   return s;
 }
-void ResetPeakStats(int device) { Cache(device).ResetPeak(); }
+void ResetPeakStats(int device) {
+  CheckDevice(device, "resetPeakMemoryStats");
+  Cache(device).ResetPeak();
+}
 void EmptyCache() {
   for (int d = 0; d < DeviceCount(); d++) Cache(d).EmptyCache();
   if (DeviceCount() > 0) Pinned().Release();
@@ -453,23 +510,9 @@ void* PinnedAlloc(size_t bytes) {
 }
 void PinnedFree(void* ptr) { Pinned().Free(ptr); }
 bool IsPinned(const void* ptr, size_t bytes) { return DeviceCount() > 0 && Pinned().Contains(ptr, bytes); }
-
-#else  // CPU-only build: nothing is ever allocated on a device.
-
-MemoryStats GetMemoryStats(int device) {
-  CheckDevice(device, "memoryStats");
-  return MemoryStats{};
+void PinnedRecordUse(const void* ptr, int device, dev::Stream stream) {
+  if (DeviceCount() > 0) Pinned().RecordUse(ptr, device, stream);
 }
-void ResetPeakStats(int device) { CheckDevice(device, "resetPeakMemoryStats"); }
-void EmptyCache() {}
-void* PinnedAlloc(size_t) {
-  CheckDevice(0, "pinned host memory");
-  return nullptr;
-}
-void PinnedFree(void*) {}
-bool IsPinned(const void*, size_t) { return false; }
-
-#endif
 
 namespace {
 

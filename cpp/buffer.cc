@@ -55,10 +55,8 @@ void DeviceBuffer::Init(const Napi::CallbackInfo& info) {
     device = static_cast<int>(a.Int(1, "device", 0, 1 << 20));
     CheckDevice(device, a.fn());
   }
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t stream = a.IsMissing(2) ? CurrentStream(device) : StreamArg(a, 2, "stream", device);
+  dev::Stream stream = a.IsMissing(2) ? CurrentStream(device) : StreamArg(a, 2, "stream", device);
   alloc_ = DeviceMalloc(device, static_cast<size_t>(bytes), stream);
-#endif
   bytes_ = static_cast<size_t>(bytes);
   device_ = device;
   disposed_ = false;
@@ -75,21 +73,13 @@ DeviceBuffer::~DeviceBuffer() {
   }
 }
 
-void* DeviceBuffer::ptr() const {
-#if NODE_NCCL_WITH_CUDA
-  return alloc_.ptr;
-#else
-  return nullptr;
-#endif
-}
+void* DeviceBuffer::ptr() const { return alloc_.ptr; }
 
 void DeviceBuffer::Release() {
   if (disposed_) return;
   disposed_ = true;
-#if NODE_NCCL_WITH_CUDA
   DeviceFree(alloc_);
   alloc_ = DeviceAllocation{};
-#endif
   if (reported_ > 0) {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
     reported_ = 0;
@@ -121,10 +111,7 @@ Napi::Value DeviceBuffer::JsRecordStream(const Napi::CallbackInfo& info) {
     Args a(info, "DeviceBuffer.recordStream");
     a.Count(1, 1);
     if (disposed_) Throw(code::kDisposed, "DeviceBuffer.recordStream: the buffer was disposed");
-#if NODE_NCCL_WITH_CUDA
-    cudaStream_t s = StreamArg(a, 0, "stream", device_);
-    RecordStream(alloc_, s);
-#endif
+    RecordStream(alloc_, StreamArg(a, 0, "stream", device_));
     return info.Env().Undefined();
   });
 }

@@ -24,9 +24,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   int device() const { return device_; }
   // Frees now (returns the memory to the cache); idempotent.
   void Release();
-#if NODE_NCCL_WITH_CUDA
   const DeviceAllocation& allocation() const { return alloc_; }
-#endif
 
   // Members (installed on the prototype with `this` checked: wrap.h).
   Napi::Value GetByteLength(const Napi::CallbackInfo& info);
@@ -43,9 +41,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   size_t bytes_ = 0;
   int device_ = -1;
   int64_t reported_ = 0;  // bytes reported to V8 as external memory
-#if NODE_NCCL_WITH_CUDA
   DeviceAllocation alloc_;
-#endif
 };
 
 }  // namespace nn

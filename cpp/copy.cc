@@ -39,13 +39,18 @@ CopyArgs ReadCopy(const Args& a) {
   return c;
 }
 
-#if NODE_NCCL_WITH_CUDA
-void Enqueue(const CopyArgs& c, void* dst, const void* src, cudaStream_t s) {
+// Queues the copy on s. Pinned host memory the copy reads or writes directly is recorded as used
+// on s, so that the pinned pool does not hand it out again before the copy is done.
+void Enqueue(const CopyArgs& c, void* dst, const void* src, dev::Stream s) {
+  dev::Api& api = dev::Get();
+  size_t n = static_cast<size_t>(c.bytes);
   if (c.dst.device >= 0 && c.src.device >= 0 && c.dst.device != c.src.device) {
-    CheckCuda(cudaMemcpyPeerAsync(dst, c.dst.device, src, c.src.device, static_cast<size_t>(c.bytes), s), "cudaMemcpyPeerAsync");
+    CheckCuda(api.MemcpyPeerAsync(dst, c.dst.device, src, c.src.device, n, s), "cudaMemcpyPeerAsync");
   } else {
-    CheckCuda(cudaMemcpyAsync(dst, src, static_cast<size_t>(c.bytes), cudaMemcpyDefault, s), "cudaMemcpyAsync");
+    CheckCuda(api.MemcpyAsync(dst, src, n, s), "cudaMemcpyAsync");
   }
+  if (c.src.device < 0 && IsPinned(src, n)) PinnedRecordUse(src, c.device, s);
+  if (c.dst.device < 0 && IsPinned(dst, n)) PinnedRecordUse(dst, c.device, s);
 }
 
 struct PinnedBlock {
@@ -57,13 +62,14 @@ struct PinnedBlock {
 };
 
 struct EventGuard {
-  cudaEvent_t ev = nullptr;
-  EventGuard() { CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreateWithFlags"); }
+  dev::Event ev = nullptr;
+  EventGuard() {
+    CheckCuda(dev::Get().EventCreate(&ev, dev::kEventDisableTiming | dev::kEventBlockingSync), "cudaEventCreateWithFlags");
+  }
   ~EventGuard() {
-    if (ev) cudaEventDestroy(ev);
+    if (ev) dev::Get().EventDestroy(ev);
   }
 };
-#endif
 
 char* At(const MemRef& m, int64_t off) { return static_cast<char*>(m.ptr) + off; }
 
@@ -75,14 +81,10 @@ bool CopyNowOrEnqueue(const Args& a, const CopyArgs& c) {
     std::memmove(At(c.dst, c.dstOff), At(c.src, c.srcOff), static_cast<size_t>(c.bytes));
     return false;
   }
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t s = StreamArg(a, 5, "stream", c.device);
-  UseDevice(c.device);
+  dev::Stream s = StreamArg(a, 5, "stream", c.device);
+  dev::DeviceGuard guard(c.device);
   Enqueue(c, At(c.dst, c.dstOff), At(c.src, c.srcOff), s);
   return true;
-#else
-  return false;
-#endif
 }
 
 // memcpy(dst, dstOffset, src, srcOffset, byteLength, stream?): returns when the bytes are there.
@@ -90,15 +92,15 @@ Napi::Value Memcpy(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.memcpy");
   CopyArgs c = ReadCopy(a);
   if (CopyNowOrEnqueue(a, c)) {
-#if NODE_NCCL_WITH_CUDA
-    CheckCuda(cudaStreamSynchronize(StreamArg(a, 5, "stream", c.device)), "cudaStreamSynchronize (memcpy)");
-#endif
+    dev::DeviceGuard guard(c.device);
+    CheckCuda(dev::Get().StreamSynchronize(StreamArg(a, 5, "stream", c.device)), "cudaStreamSynchronize (memcpy)");
   }
   return info.Env().Undefined();
 }
 
-// memcpyEnqueue(...same...): queues the copy on the stream and returns at once. CUDA copies from
-// pageable host memory before returning and copies to pageable memory synchronously, so the JS
+// memcpyEnqueue(...same...): queues the copy on the stream and returns at once. CUDA reads pageable
+// host memory before a copy from it returns (staging it) and copies to pageable memory
+// synchronously ("API synchronization behavior" in the CUDA runtime documentation), so the JS
 // buffers are never touched after the call; device and pinned memory are fully asynchronous.
 Napi::Value MemcpyEnqueue(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.memcpyEnqueue");
@@ -115,9 +117,8 @@ Napi::Value MemcpyAsync(const Napi::CallbackInfo& info) {
     std::memmove(At(c.dst, c.dstOff), At(c.src, c.srcOff), static_cast<size_t>(c.bytes));
     return RunAsync(env, [] {});
   }
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t s = StreamArg(a, 5, "stream", c.device);
-  UseDevice(c.device);
+  dev::Stream s = StreamArg(a, 5, "stream", c.device);
+  dev::DeviceGuard guard(c.device);
   // Keep the JS objects alive until the copy is done.
   auto keep = std::make_shared<std::vector<Napi::Reference<Napi::Value>>>();
   keep->push_back(Napi::Persistent(a[0]));
@@ -139,15 +140,10 @@ Napi::Value MemcpyAsync(const Napi::CallbackInfo& info) {
       Enqueue(c, At(c.dst, c.dstOff), At(c.src, c.srcOff), s);
     }
   }
-  CheckCuda(cudaEventRecord(ev->ev, s), "cudaEventRecord");
-  int dev = c.device;
+  CheckCuda(dev::Get().EventRecord(ev->ev, s), "cudaEventRecord");
   int64_t dstOff = c.dstOff;
   return RunAsync(
-      env,
-      [ev, dev] {
-        cudaSetDevice(dev);
-        CheckCuda(cudaEventSynchronize(ev->ev), "cudaEventSynchronize (memcpyAsync)");
-      },
+      env, [ev] { CheckCuda(dev::Get().EventSynchronize(ev->ev), "cudaEventSynchronize (memcpyAsync)"); },
       [keep, staging, stageOut, dstOff, n](Napi::Env env) -> Napi::Value {
         if (stageOut) {
           // Re-read the destination: it may have been detached while the copy ran.
@@ -162,9 +158,6 @@ Napi::Value MemcpyAsync(const Napi::CallbackInfo& info) {
         }
         return env.Undefined();
       });
-#else
-  return env.Undefined();
-#endif
 }
 
 // memset(dst, offset, byteLength, value, stream?): sets bytes (queued on the stream for device memory).
@@ -182,11 +175,9 @@ Napi::Value Memset(const Napi::CallbackInfo& info) {
     std::memset(At(m, off), value, static_cast<size_t>(n));
     return info.Env().Undefined();
   }
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t s = StreamArg(a, 4, "stream", m.device);
-  UseDevice(m.device);
-  CheckCuda(cudaMemsetAsync(At(m, off), value, static_cast<size_t>(n), s), "cudaMemsetAsync");
-#endif
+  dev::Stream s = StreamArg(a, 4, "stream", m.device);
+  dev::DeviceGuard guard(m.device);
+  CheckCuda(dev::Get().MemsetAsync(At(m, off), value, static_cast<size_t>(n), s), "cudaMemsetAsync");
   return info.Env().Undefined();
 }
 

@@ -327,7 +327,7 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
         a.Fail("'kind' must be one of barrier, allReduce, broadcast, reduce, allGather, reduceScatter, gather, "
                "scatter, allToAll, send, recv; got '" + kind + "'");
       op.kind = k->second;
-      op.dtype = static_cast<DType>(a.OptInt(d, "dtype", 0, 0, cpucomm::kNumDTypes - 1));
+      op.dtype = static_cast<DType>(a.OptInt(d, "dtype", 0, 0, cpucomm::kNumTensorDTypes - 1));
       std::string opName = a.OptString(d, "op", "sum");
       static const std::unordered_map<std::string, RedOp> ops = {
           {"sum", RedOp::Sum}, {"prod", RedOp::Prod}, {"min", RedOp::Min}, {"max", RedOp::Max}, {"avg", RedOp::Avg}};

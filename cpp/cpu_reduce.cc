@@ -9,16 +9,17 @@ namespace cpucomm {
 
 size_t DTypeSize(DType t) {
   switch (t) {
-    case DType::F32: case DType::I32: return 4;
-    case DType::F64: case DType::I64: return 8;
+    case DType::F32: case DType::I32: case DType::U32: return 4;
+    case DType::F64: case DType::I64: case DType::U64: return 8;
     case DType::F16: case DType::BF16: return 2;
-    case DType::U8: case DType::Bool: return 1;
+    case DType::U8: case DType::Bool: case DType::I8: return 1;
   }
   return 1;
 }
 
 const char* DTypeName(DType t) {
-  static const char* names[] = {"float32", "float64", "float16", "bfloat16", "int32", "int64", "uint8", "bool"};
+  static const char* names[] = {"float32", "float64", "float16", "bfloat16", "int32", "int64", "uint8", "bool",
+                                "int8",    "uint32",  "uint64"};
   return static_cast<uint32_t>(t) < kNumDTypes ? names[static_cast<uint32_t>(t)] : "unknown";
 }
 
@@ -200,6 +201,9 @@ void ReduceN(DType t, RedOp op, void* out, const void* const* in, int n, size_t 
     case DType::I32: return ReduceNative<int32_t>(op, static_cast<int32_t*>(out), in, n, count, divisor);
     case DType::I64: return ReduceNative<int64_t>(op, static_cast<int64_t*>(out), in, n, count, divisor);
     case DType::U8: return ReduceNative<uint8_t>(op, static_cast<uint8_t*>(out), in, n, count, divisor);
+    case DType::I8: return ReduceNative<int8_t>(op, static_cast<int8_t*>(out), in, n, count, divisor);
+    case DType::U32: return ReduceNative<uint32_t>(op, static_cast<uint32_t*>(out), in, n, count, divisor);
+    case DType::U64: return ReduceNative<uint64_t>(op, static_cast<uint64_t*>(out), in, n, count, divisor);
     case DType::F16: return ReduceHalf<HalfToFloat, FloatToHalf>(op, static_cast<uint16_t*>(out), in, n, count, divisor);
     case DType::BF16: return ReduceHalf<BF16ToFloat, FloatToBF16>(op, static_cast<uint16_t*>(out), in, n, count, divisor);
     case DType::Bool: return ReduceBool(op, static_cast<uint8_t*>(out), in, n, count);

@@ -11,9 +11,11 @@
 namespace nn {
 namespace cpucomm {
 
-// Same numbering as typings/native.ts DTypeCode.
-enum class DType : uint32_t { F32 = 0, F64 = 1, F16 = 2, BF16 = 3, I32 = 4, I64 = 5, U8 = 6, Bool = 7 };
-constexpr uint32_t kNumDTypes = 8;
+// Same numbering as typings/native.ts DTypeCode (0..7, what the cpu backend's JS side passes);
+// I8, U32 and U64 are for the simulated NCCL's ncclInt8, ncclUint32 and ncclUint64.
+enum class DType : uint32_t { F32 = 0, F64 = 1, F16 = 2, BF16 = 3, I32 = 4, I64 = 5, U8 = 6, Bool = 7, I8 = 8, U32 = 9, U64 = 10 };
+constexpr uint32_t kNumDTypes = 11;
+constexpr uint32_t kNumTensorDTypes = 8;  // the DTypeCode range
 enum class RedOp : uint32_t { Sum = 0, Prod = 1, Min = 2, Max = 3, Avg = 4 };
 constexpr uint32_t kNumRedOps = 5;
 

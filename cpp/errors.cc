@@ -5,9 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
-#if NODE_NCCL_WITH_CUDA
-#include <cuda_runtime.h>
-#endif
+#include "device/device.h"
 
 namespace nn {
 namespace {
@@ -43,6 +41,7 @@ const char* NcclName(int r) {
     case 5: return "ncclInvalidUsage";
     case 6: return "ncclRemoteError";
     case 7: return "ncclInProgress";
+    case 8: return "ncclTimeout";
     default: return "ncclUnknownError";
   }
 }
@@ -64,25 +63,26 @@ void ThrowErrno(const std::string& what, int err) {
 
 void CheckCuda(int status, const char* what) {
   if (status == 0) return;
-#if NODE_NCCL_WITH_CUDA
-  auto e = static_cast<cudaError_t>(status);
-  std::string name = cudaGetErrorName(e);
-  std::string msg = std::string(what) + " failed: " + name + ": " + cudaGetErrorString(e);
+  dev::Api& api = dev::Get();
+  std::string name = api.ErrorName(status);
+  std::string msg = std::string(what) + " failed: " + name + ": " + api.ErrorString(status);
+  std::string detail = api.Diagnostic();
+  if (!detail.empty()) msg += " (" + detail + ")";
   const char* c = code::kCuda;
-  if (e == cudaErrorMemoryAllocation) c = code::kCudaOom;
-  else if (e == cudaErrorNoDevice) c = code::kNoGpu;
-  else if (e == cudaErrorInsufficientDriver || e == cudaErrorStubLibrary) c = code::kNoDriver;
-  else if (e == cudaErrorInvalidDevice) c = code::kInvalidArg;
+  if (status == dev::kErrMemoryAllocation) c = code::kCudaOom;
+  else if (status == dev::kErrNoDevice) c = code::kNoGpu;
+  else if (status == dev::kErrInsufficientDriver || status == dev::kErrStubLibrary) c = code::kNoDriver;
+  else if (status == dev::kErrInvalidDevice) c = code::kInvalidArg;
   throw NativeError(c, msg, status, name);
-#else
-  throw NativeError(code::kNoCuda, std::string(what) + " failed: node-nccl was built without CUDA", status);
-#endif
 }
 
 void CheckCublas(int status, const char* what) {
   if (status == 0) return;
   std::string name = CublasName(status);
-  throw NativeError(status == 3 ? code::kCudaOom : code::kCublas, std::string(what) + " failed: " + name, status, name);
+  std::string msg = std::string(what) + " failed: " + name;
+  std::string detail = dev::Get().Diagnostic();
+  if (!detail.empty()) msg += " (" + detail + ")";
+  throw NativeError(status == 3 ? code::kCudaOom : code::kCublas, msg, status, name);
 }
 
 void CheckNccl(int result, const char* what, const char* lastError) {
@@ -92,6 +92,7 @@ void CheckNccl(int result, const char* what, const char* lastError) {
   if (lastError && *lastError) msg += ": " + std::string(lastError);
   const char* c = code::kNccl;
   if (result == 6) c = code::kDistPeer;
+  else if (result == 8) c = code::kDistTimeout;
   else if (result == 4 || result == 5) c = code::kInvalidArg;
   throw NativeError(c, msg, result, name);
 }

@@ -1,8 +1,9 @@
 // native.kernels: the N-API layer of the kernel ABI (typings/native.ts, NativeKernels). Each
 // export reads its arguments through nn::Args into plain structs, checks every byte range a kernel
 // will touch against its buffer BEFORE any work, checks that all operands live on one device,
-// then calls the host twin (cpp/kernels/*.cc) or queues the CUDA kernel (cpp/kernels/*.cu,
-// cpp/cublas.cc) on the device's current stream.
+// then calls the host twin (cpp/kernels/*.cc) or launches the device kernel through the device
+// interface's kernel table (dev::Get().Kernels(): CUDA's kernels, or the simulation's) or cuBLAS
+// (cpp/cublas.cc), on the device's current stream.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -197,35 +198,27 @@ int SameDevice(const Args& args, const std::vector<Operand>& ops, int dev) {
   return dev;
 }
 
-// Runs host() for host memory, or device(stream) on the device's current stream.
+// Runs host() for host memory, or device(kernels, stream) on the device's current stream with the
+// device current for the call (and the caller's current device restored after).
 template <class H, class D>
 void Dispatch(const Args& args, int dev, H&& host, D&& device) {
   if (dev < 0) return host();
-#if NODE_NCCL_WITH_CUDA
   CheckDevice(dev, args.fn());
-  UseDevice(dev);
-  device(reinterpret_cast<k::Stream>(CurrentStream(dev)));
-#else
-  (void)device;
-  throw NativeError(code::kNoCuda, std::string(args.fn()) + ": device memory given, but the addon was built without CUDA");
-#endif
+  dev::DeviceGuard guard(dev);
+  device(dev::Get().Kernels(), CurrentStream(dev));
 }
 
 // Runs f(scratch) with `bytes` of device memory from the caching allocator, ordered on stream s
 // (freed right after the launch: the allocator reuses it only for later work on that stream).
 template <class F>
 void WithScratch(int dev, k::Stream s, size_t bytes, F&& f) {
-#if NODE_NCCL_WITH_CUDA
   if (bytes == 0) return f(nullptr);
-  DeviceAllocation a = DeviceMalloc(dev, bytes, reinterpret_cast<cudaStream_t>(s));
+  DeviceAllocation a = DeviceMalloc(dev, bytes, s);
   struct Free {
     DeviceAllocation& a;
     ~Free() { DeviceFree(a); }
   } guard{a};
   f(a.ptr);
-#else
-  (void)dev; (void)s; (void)bytes; (void)f;
-#endif
 }
 
 template <int N>
@@ -318,7 +311,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   int dev = SameDevice(args, {&out, &a});
   auto it = MakeIter<2>(shape, {&out, &a});
   Dispatch(args, dev, [&] { k::HostUnary(op, dt, it, p0, p1, scalarF); },
-           [&](k::Stream s) { k::CudaUnary(op, dt, it, p0, p1, scalarF, s); });
+           [&](const k::KernelTable& kt, k::Stream s) { kt.unary(op, dt, it, p0, p1, scalarF, s); });
   return info.Env().Undefined();
 }
 
@@ -337,7 +330,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   CheckView(args, b, shape);
   int dev = SameDevice(args, {&out, &a, &b});
   auto it = MakeIter<3>(shape, {&out, &a, &b});
-  Dispatch(args, dev, [&] { k::HostBinary(op, dt, it); }, [&](k::Stream s) { k::CudaBinary(op, dt, it, s); });
+  Dispatch(args, dev, [&] { k::HostBinary(op, dt, it); }, [&](const k::KernelTable& kt, k::Stream s) { kt.binary(op, dt, it, s); });
   return info.Env().Undefined();
 }
 
@@ -353,7 +346,7 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   for (const Operand* op : {&out, &cond, &a, &b}) CheckView(args, *op, shape);
   int dev = SameDevice(args, {&out, &cond, &a, &b});
   auto it = MakeIter<4>(shape, {&out, &cond, &a, &b});
-  Dispatch(args, dev, [&] { k::HostWhere(dt, it); }, [&](k::Stream s) { k::CudaWhere(dt, it, s); });
+  Dispatch(args, dev, [&] { k::HostWhere(dt, it); }, [&](const k::KernelTable& kt, k::Stream s) { kt.where(dt, it, s); });
   return info.Env().Undefined();
 }
 
@@ -369,7 +362,7 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   CheckView(args, a, shape);
   int dev = SameDevice(args, {&out, &a});
   auto it = MakeIter<2>(shape, {&out, &a});
-  Dispatch(args, dev, [&] { k::HostCopy(src, dst, it); }, [&](k::Stream s) { k::CudaCopy(src, dst, it, s); });
+  Dispatch(args, dev, [&] { k::HostCopy(src, dst, it); }, [&](const k::KernelTable& kt, k::Stream s) { kt.copy(src, dst, it, s); });
   return info.Env().Undefined();
 }
 
@@ -403,9 +396,9 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   if (outN == 0) return info.Env().Undefined();
   int64_t* ip = hasIdx ? reinterpret_cast<int64_t*>(idx.Ptr()) : nullptr;
   Dispatch(args, dev, [&] { k::HostReduce(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), ip, correction); },
-           [&](k::Stream s) {
-             WithScratch(dev, s, k::CudaReduceScratch(outer, size, inner), [&](void* scratch) {
-               k::CudaReduce(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), ip, correction, scratch, s);
+           [&](const k::KernelTable& kt, k::Stream s) {
+             WithScratch(dev, s, kt.reduceScratch(outer, size, inner), [&](void* scratch) {
+               kt.reduce(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), ip, correction, scratch, s);
              });
            });
   return info.Env().Undefined();
@@ -425,9 +418,9 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   int dev = SameDevice(args, {&out, &in});
   if (n == 0) return info.Env().Undefined();
   Dispatch(args, dev, [&] { k::HostSoftmax(dt, rows, cols, out.Ptr(), in.Ptr(), log); },
-           [&](k::Stream s) {
-             WithScratch(dev, s, k::CudaSoftmaxScratch(rows, cols),
-                         [&](void* scratch) { k::CudaSoftmax(dt, rows, cols, out.Ptr(), in.Ptr(), log, scratch, s); });
+           [&](const k::KernelTable& kt, k::Stream s) {
+             WithScratch(dev, s, kt.softmaxScratch(rows, cols),
+                         [&](void* scratch) { kt.softmax(dt, rows, cols, out.Ptr(), in.Ptr(), log, scratch, s); });
            });
   return info.Env().Undefined();
 }
@@ -445,7 +438,7 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
   int dev = SameDevice(args, {&gin, &gout, &y});
   if (n == 0) return info.Env().Undefined();
   Dispatch(args, dev, [&] { k::HostSoftmaxBackward(dt, rows, cols, gin.Ptr(), gout.Ptr(), y.Ptr(), log); },
-           [&](k::Stream s) { k::CudaSoftmaxBackward(dt, rows, cols, gin.Ptr(), gout.Ptr(), y.Ptr(), log, s); });
+           [&](const k::KernelTable& kt, k::Stream s) { kt.softmaxBackward(dt, rows, cols, gin.Ptr(), gout.Ptr(), y.Ptr(), log, s); });
   return info.Env().Undefined();
 }
 
@@ -480,9 +473,9 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   const void* wp = hasW ? w.Ptr() : nullptr;
   const void* bp = hasB ? b.Ptr() : nullptr;
   Dispatch(args, dev, [&] { k::HostLayerNorm(dt, rows, cols, out.Ptr(), mp, rp, x.Ptr(), wp, bp, eps); },
-           [&](k::Stream s) {
-             WithScratch(dev, s, k::CudaLayerNormScratch(rows, cols), [&](void* scratch) {
-               k::CudaLayerNorm(dt, rows, cols, out.Ptr(), mp, rp, x.Ptr(), wp, bp, eps, scratch, s);
+           [&](const k::KernelTable& kt, k::Stream s) {
+             WithScratch(dev, s, kt.layerNormScratch(rows, cols), [&](void* scratch) {
+               kt.layerNorm(dt, rows, cols, out.Ptr(), mp, rp, x.Ptr(), wp, bp, eps, scratch, s);
              });
            });
   return info.Env().Undefined();
@@ -521,8 +514,8 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   const void* rp = rstd.Ptr();
   Dispatch(args, dev,
            [&] { k::HostLayerNormBackward(dt, rows, cols, gx.Ptr(), gwp, gbp, gout.Ptr(), x.Ptr(), mp, rp, wp); },
-           [&](k::Stream s) {
-             k::CudaLayerNormBackward(dt, rows, cols, gx.Ptr(), gwp, gbp, gout.Ptr(), x.Ptr(), mp, rp, wp, s);
+           [&](const k::KernelTable& kt, k::Stream s) {
+             kt.layerNormBackward(dt, rows, cols, gx.Ptr(), gwp, gbp, gout.Ptr(), x.Ptr(), mp, rp, wp, s);
            });
   return info.Env().Undefined();
 }
@@ -570,7 +563,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   g.b = b.Ptr();
   g.c = c.Ptr();
   if (g.batch == 0 || g.m == 0 || g.n == 0) return info.Env().Undefined();
-  Dispatch(args, dev, [&] { k::HostMatmul(dt, g); }, [&](k::Stream s) { k::CublasMatmul(dt, g, dev, s); });
+  Dispatch(args, dev, [&] { k::HostMatmul(dt, g); }, [&](const k::KernelTable& kt, k::Stream s) { k::CublasMatmul(dt, g, dev, s); });
   return info.Env().Undefined();
 }
 
@@ -594,10 +587,10 @@ Napi::Value IndexOp(const Napi::CallbackInfo& info, bool add) {
   const int64_t* ip = reinterpret_cast<const int64_t*>(index.Ptr());
   if (add)
     Dispatch(args, dev, [&] { k::HostIndexAdd(dt, outer, size, inner, out.Ptr(), src.Ptr(), ip, idxLen); },
-             [&](k::Stream s) { k::CudaIndexAdd(dt, outer, size, inner, out.Ptr(), src.Ptr(), ip, idxLen, s); });
+             [&](const k::KernelTable& kt, k::Stream s) { kt.indexAdd(dt, outer, size, inner, out.Ptr(), src.Ptr(), ip, idxLen, s); });
   else
     Dispatch(args, dev, [&] { k::HostIndexSelect(dt, outer, size, inner, out.Ptr(), src.Ptr(), ip, idxLen); },
-             [&](k::Stream s) { k::CudaIndexSelect(dt, outer, size, inner, out.Ptr(), src.Ptr(), ip, idxLen, s); });
+             [&](const k::KernelTable& kt, k::Stream s) { kt.indexSelect(dt, outer, size, inner, out.Ptr(), src.Ptr(), ip, idxLen, s); });
   return info.Env().Undefined();
 }
 Napi::Value IndexSelect(const Napi::CallbackInfo& info) { return IndexOp(info, false); }
@@ -638,10 +631,10 @@ Napi::Value GatherOp(const Napi::CallbackInfo& info, bool scatter) {
   const int64_t* ip = reinterpret_cast<const int64_t*>(index.Ptr());
   if (scatter)
     Dispatch(args, dev, [&] { k::HostScatterAdd(dt, g, out.Ptr(), src.Ptr(), ip); },
-             [&](k::Stream s) { k::CudaScatterAdd(dt, g, out.Ptr(), src.Ptr(), ip, s); });
+             [&](const k::KernelTable& kt, k::Stream s) { kt.scatterAdd(dt, g, out.Ptr(), src.Ptr(), ip, s); });
   else
     Dispatch(args, dev, [&] { k::HostGather(dt, g, out.Ptr(), src.Ptr(), ip); },
-             [&](k::Stream s) { k::CudaGather(dt, g, out.Ptr(), src.Ptr(), ip, s); });
+             [&](const k::KernelTable& kt, k::Stream s) { kt.gather(dt, g, out.Ptr(), src.Ptr(), ip, s); });
   return info.Env().Undefined();
 }
 Napi::Value Gather(const Napi::CallbackInfo& info) { return GatherOp(info, false); }
@@ -680,7 +673,7 @@ Napi::Value Random(const Napi::CallbackInfo& info) {
   int dev = SameDevice(args, {&out});
   if (numel == 0) return info.Env().Undefined();
   Dispatch(args, dev, [&] { k::HostRandom(dist, dt, out.Ptr(), numel, seed, offset, p0, p1); },
-           [&](k::Stream s) { k::CudaRandom(dist, dt, out.Ptr(), numel, seed, offset, p0, p1, s); });
+           [&](const k::KernelTable& kt, k::Stream s) { kt.random(dist, dt, out.Ptr(), numel, seed, offset, p0, p1, s); });
   return info.Env().Undefined();
 }
 
@@ -695,7 +688,7 @@ Napi::Value Arange(const Napi::CallbackInfo& info) {
   int dev = SameDevice(args, {&out});
   if (numel == 0) return info.Env().Undefined();
   Dispatch(args, dev, [&] { k::HostArange(dt, out.Ptr(), numel, start, step); },
-           [&](k::Stream s) { k::CudaArange(dt, out.Ptr(), numel, start, step, s); });
+           [&](const k::KernelTable& kt, k::Stream s) { kt.arange(dt, out.Ptr(), numel, start, step, s); });
   return info.Env().Undefined();
 }
 
@@ -763,7 +756,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < params.size(); i++)
     ts.push_back({params[i].Ptr(), grads[i].Ptr(), m[i].Ptr(), v[i].Ptr(),
                   opt.amsgrad ? vmax[i].Ptr() : nullptr, numels[i]});
-  Dispatch(args, dev, [&] { k::HostAdam(dt, ts, opt); }, [&](k::Stream s) { k::CudaAdam(dt, ts, opt, s); });
+  Dispatch(args, dev, [&] { k::HostAdam(dt, ts, opt); }, [&](const k::KernelTable& kt, k::Stream s) { kt.adam(dt, ts, opt, s); });
   return info.Env().Undefined();
 }
 
@@ -797,7 +790,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < params.size(); i++)
     ts.push_back({params[i].Ptr(), grads[i].Ptr(), opt.momentum != 0 ? mom[i].Ptr() : nullptr, nullptr, nullptr,
                   numels[i]});
-  Dispatch(args, dev, [&] { k::HostSgd(dt, ts, opt); }, [&](k::Stream s) { k::CudaSgd(dt, ts, opt, s); });
+  Dispatch(args, dev, [&] { k::HostSgd(dt, ts, opt); }, [&](const k::KernelTable& kt, k::Stream s) { kt.sgd(dt, ts, opt, s); });
   return info.Env().Undefined();
 }
 
@@ -815,7 +808,7 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   for (auto& s : spans) ptrs.push_back(s.Ptr());
   float* op = reinterpret_cast<float*>(out.Ptr());
   Dispatch(args, dev, [&] { k::HostSumSquares(dt, ptrs, numels, op); },
-           [&](k::Stream s) { k::CudaSumSquares(dt, ptrs, numels, op, s); });
+           [&](const k::KernelTable& kt, k::Stream s) { kt.sumSquares(dt, ptrs, numels, op, s); });
   return info.Env().Undefined();
 }
 

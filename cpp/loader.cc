@@ -23,6 +23,7 @@
 
 #include "addon.h"
 #include "common.h"
+#include "device/device.h"
 #include "errors.h"
 
 extern char** environ;
@@ -172,6 +173,7 @@ struct Slot {
   std::once_flag once;
   LibraryInfo info;
   void* handle = nullptr;
+  const dev::SymbolTable* sim = nullptr;  // the device implementation's stand-in for the library
 };
 Slot gSlots[3];
 
@@ -376,8 +378,26 @@ void ReadVersion(Lib lib, Slot& s) {
   // BLAS: AcceptBlas has filled vendor, version and threads.
 }
 
+// cuBLAS sonames, the one of the driver's CUDA major first: a CUDA-12 driver cannot run the kernels
+// of a CUDA-13 cuBLAS, so libcublas.so.13 must not win just because it is installed too.
+std::vector<const char*> CublasFiles() {
+  int drv = 0;
+  if (dev::Get().DriverGetVersion(&drv) != dev::kSuccess) drv = 0;
+  if (drv >= 12000 && drv < 13000) return {"libcublas.so.12", "libcublas.so.13", "libcublas.so"};
+  return {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+}
+
 void Load(Lib lib, Slot& s) {
-  const Spec& spec = SpecOf(lib);
+  if (const dev::SymbolTable* t = dev::Get().Library(lib)) {
+    s.sim = t;
+    s.info.loaded = true;
+    s.info.path = t->path;
+    s.info.version = t->version;
+    s.info.versionString = t->versionString;
+    return;
+  }
+  Spec spec = SpecOf(lib);
+  if (lib == Lib::Cublas) spec.files = CublasFiles();
   const char* override = getenv(spec.env);
   bool ok = false;
   if (lib == Lib::Blas) {
@@ -510,7 +530,7 @@ int IntraOpThreads() {
 void* LibSym(Lib lib, const char* symbol) {
   Slot& s = Get(lib);
   if (!s.info.loaded) throw NativeError(code::kLibNotFound, s.info.error);
-  void* p = dlsym(s.handle, symbol);
+  void* p = s.sim ? s.sim->lookup(symbol) : dlsym(s.handle, symbol);
   if (!p)
     throw NativeError(code::kSymbolNotFound, std::string(SpecOf(lib).display) + " at " + s.info.path + " has no symbol " +
                                                  symbol + (s.info.versionString.empty() ? "" : " (version " + s.info.versionString + ")"));
@@ -520,7 +540,7 @@ void* LibSym(Lib lib, const char* symbol) {
 void* LibSymOrNull(Lib lib, const char* symbol) {
   Slot& s = Get(lib);
   if (!s.info.loaded) return nullptr;
-  return dlsym(s.handle, symbol);
+  return s.sim ? s.sim->lookup(symbol) : dlsym(s.handle, symbol);
 }
 
 void RegisterLoader(Napi::Env env, Napi::Object exports) {

@@ -4,9 +4,18 @@
 // feature-gated on the loaded version: ncclAvg and bfloat16 need NCCL >= 2.10; the non-blocking
 // init (so that a missing peer is a timeout, not a hang) needs ncclCommInitRankConfig (>= 2.14).
 //
+// Communicators are non-blocking (ncclCommInitRankConfig with blocking = 0; initAll too, as a group
+// of initRank calls): a call NCCL is still issuing in the background returns ncclInProgress. The JS
+// thread never waits for that beyond a short spin (kSettleSpinUs): the op returns `false`, the
+// communicator is "settling" (no NCCL call may be made on it until it has settled), and
+// settle() (a Promise, polled on the thread pool) or settleSync() waits for it, within the
+// communicator's timeout (the process group's timeoutMs), recording the op's completion event once
+// NCCL has put it on its stream. A peer that never arrives is then ERR_DIST_TIMEOUT, not a hang.
+//
 // Lifetime: a CommState owns the ncclComm_t (RAII: a communicator never destroyed explicitly is
 // aborted when its handle is collected or the environment shuts down). destroy() refuses while
-// work this communicator queued may still be running (await synchronize() or call abort()).
+// work this communicator queued may still be running (await synchronize() or call abort()); it
+// finalizes and frees the communicator on the thread pool and returns a Promise.
 #include <climits>
 #include <cstring>
 #include <memory>
@@ -18,6 +27,7 @@
 
 #include "addon.h"
 #include "async.h"
+#include "device/device.h"
 #include "loader.h"
 #include "memref.h"
 #include "runtime.h"
@@ -33,7 +43,9 @@ struct ncclUniqueId {
   char internal[128];
 };
 enum NcclResult { kNcclSuccess = 0, kNcclInProgress = 7 };
-// ncclConfig_t as of NCCL 2.14 (NCCL reads `size` and `version` and accepts older layouts).
+// ncclConfig_t as of NCCL 2.17 (the fields up to netName). NCCL reads `size` and `version` and
+// accepts older layouts: a version below 2.17 would make it ignore cgaClusterSize..netName.
+constexpr unsigned kConfigVersion = 21700;
 struct NcclConfig {
   size_t size;
   unsigned int magic;
@@ -121,22 +133,27 @@ const RedOp& ReadOp(const Args& a, size_t i) {
 }
 
 // ---- communicator state (shared with worker threads) ----
+constexpr int64_t kSettleSpinUs = 200;  // how long the JS thread may poll a call NCCL is still issuing
+
 struct CommState {
   std::mutex mu;
   ncclComm_t comm = nullptr;
   int rank = 0, size = 0, device = 0;
+  int64_t timeoutMs = 600000;  // settle and finalize deadlines: the process group's timeout
   bool aborted = false, destroyed = false;
   bool nonBlocking = false;
+  // A call returned ncclInProgress and has not settled: no NCCL call on this communicator until it
+  // has; the streams whose completion events are recorded once it has.
+  bool settling = false;
+  std::vector<dev::Stream> settleStreams;
   std::string abortReason;
-#if NODE_NCCL_WITH_CUDA
   // One event per stream this communicator queued work on, recorded after the latest op there.
-  std::vector<std::pair<cudaStream_t, cudaEvent_t>> events;
-#endif
+  std::vector<std::pair<dev::Stream, dev::Event>> events;
 
   bool alive() const { return comm && !aborted && !destroyed; }
 
   // Waits out ncclInProgress (non-blocking communicators) with a deadline. Caller holds mu.
-  int Settle(int r, int timeoutMs) {
+  int Settle(int r, int64_t timeoutMs) {
     if (r != kNcclInProgress) return r;
     auto getErr = Sym<FnCommGetAsyncError>("ncclCommGetAsyncError");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
@@ -150,20 +167,99 @@ struct CommState {
     }
   }
 
+  // One look at a settling communicator: true once NCCL has issued the call (the completion events
+  // are then recorded). Throws (after aborting) when NCCL failed. Caller holds mu.
+  bool PollSettledLocked(const char* fn) {
+    if (!settling) return true;
+    if (!alive()) {
+      settling = false;
+      settleStreams.clear();
+      return true;
+    }
+    int state = kNcclInProgress;
+    int r = Sym<FnCommGetAsyncError>("ncclCommGetAsyncError")(comm, &state);
+    if (r == kNcclSuccess && state == kNcclInProgress) return false;
+    if (r != kNcclSuccess || state != kNcclSuccess) {
+      std::string last = LastError(comm) ? LastError(comm) : "";
+      AbortLocked(std::string(fn) + ": NCCL failed while issuing a call");
+      CheckNccl(r != kNcclSuccess ? r : state, fn, last.c_str());
+    }
+    settling = false;
+    std::vector<dev::Stream> streams;
+    streams.swap(settleStreams);
+    for (dev::Stream s : streams) RecordOnLocked(s);
+    return true;
+  }
+
+  // Spins up to kSettleSpinUs for a call that returned ncclInProgress; then leaves it settling.
+  // Returns whether it settled. Caller holds mu and has set settling / settleStreams.
+  bool SpinSettleLocked(const char* fn) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSettleSpinUs);
+    while (!PollSettledLocked(fn)) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  }
+
+  // Waits (on the calling thread) until settled, within timeoutMs: else aborts, ERR_DIST_TIMEOUT.
+  void WaitSettled(const char* fn, int64_t timeoutMs) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    int64_t sleepUs = 20;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (PollSettledLocked(fn)) return;
+        if (std::chrono::steady_clock::now() > deadline) {
+          AbortLocked(std::string(fn) + " timed out");
+          Throw(code::kDistTimeout, std::string(fn) + ": NCCL did not finish issuing the call within " +
+                                        std::to_string(timeoutMs) + " ms (rank " + std::to_string(rank) + " of " +
+                                        std::to_string(size) + "; a peer is missing or stuck); the communicator was aborted");
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(sleepUs));
+      sleepUs = std::min<int64_t>(sleepUs * 2, 2000);
+    }
+  }
+
+  // Records this communicator's completion event on s (after the latest op queued there), on the
+  // communicator's device: an event and a stream must belong to one device.
+  void RecordOnLocked(dev::Stream s) {
+    dev::Api& api = dev::Get();
+    dev::DeviceGuard guard(device);
+    for (auto& [stream, ev] : events)
+      if (stream == s) {
+        CheckCuda(api.EventRecord(ev, s), "cudaEventRecord");
+        return;
+      }
+    dev::Event ev = nullptr;
+    CheckCuda(api.EventCreate(&ev, dev::kEventDisableTiming), "cudaEventCreateWithFlags");
+    events.push_back({s, ev});
+    CheckCuda(api.EventRecord(ev, s), "cudaEventRecord");
+  }
+
+  // True while work this communicator queued may still be running. Caller holds mu.
+  bool PendingLocked() {
+    if (settling) return true;
+    for (auto& [s, e] : events)
+      if (dev::Get().EventQuery(e) == dev::kErrNotReady) return true;
+    return false;
+  }
+
   void AbortLocked(const std::string& why) {
     if (!comm || aborted || destroyed) return;
     aborted = true;
     abortReason = why;
+    settling = false;
+    settleStreams.clear();
     Sym<FnCommAbort>("ncclCommAbort")(comm);
     comm = nullptr;
     ReleaseEvents();
   }
 
   void ReleaseEvents() {
-#if NODE_NCCL_WITH_CUDA
-    for (auto& [s, e] : events) cudaEventDestroy(e);
+    for (auto& [s, e] : events) dev::Get().EventDestroy(e);
     events.clear();
-#endif
   }
 
   ~CommState() {
@@ -192,9 +288,7 @@ Registry& Live() {
 // Group bookkeeping (NCCL groups are per thread; so is this).
 struct GroupOp {
   std::shared_ptr<CommState> comm;
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t stream;
-#endif
+  dev::Stream stream;
 };
 thread_local int tGroupDepth = 0;
 thread_local std::vector<GroupOp> tGroupOps;
@@ -202,7 +296,7 @@ thread_local std::vector<GroupOp> tGroupOps;
 constexpr napi_type_tag kCommTag = {0x6e6e636c636f6d6dULL, 0x77a1c3e95b0d2f48ULL};
 
 // A settled result that is still ncclInProgress ran past its deadline.
-void CheckSettled(int r, const char* what, ncclComm_t c, int timeoutMs) {
+void CheckSettled(int r, const char* what, ncclComm_t c, int64_t timeoutMs) {
   if (r == kNcclInProgress)
     Throw(code::kDistTimeout, std::string(what) + ": NCCL did not finish within " + std::to_string(timeoutMs) + " ms");
   CheckNccl(r, what, c ? LastError(c) : nullptr);
@@ -228,6 +322,9 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
                          M::Method<&Communicator::Send>(env, "send"),
                          M::Method<&Communicator::Recv>(env, "recv"),
                          M::Method<&Communicator::Pending>(env, "pending"),
+                         M::Getter<&Communicator::GetSettling>("settling"),
+                         M::Method<&Communicator::SettleAsync>(env, "settle"),
+                         M::Method<&Communicator::SettleSync>(env, "settleSync"),
                          M::Method<&Communicator::Synchronize>(env, "synchronize"),
                          M::Method<&Communicator::GetAsyncError>(env, "getAsyncError"),
                          M::Method<&Communicator::Abort>(env, "abort"),
@@ -271,6 +368,33 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
   Napi::Value GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), state_->device); }
   Napi::Value GetAborted(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), state_->aborted); }
   Napi::Value GetDestroyed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), state_->destroyed); }
+  Napi::Value GetSettling(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return Napi::Boolean::New(info.Env(), state_->settling);
+  }
+
+  // settle(timeoutMs?): a Promise resolved once NCCL has issued the call(s) it was still issuing
+  // (at once when none), polled on the thread pool. timeoutMs defaults to the communicator's.
+  Napi::Value SettleAsync(const Napi::CallbackInfo& info) {
+    Args a(info, "Communicator.settle");
+    a.Count(0, 1);
+    int64_t timeoutMs = a.IntOr(0, "timeoutMs", state_->timeoutMs, 1, int64_t{1} << 40);
+    std::shared_ptr<CommState> st = state_;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->PollSettledLocked(a.fn())) return RunAsync(info.Env(), [] {});
+    }
+    return RunAsync(info.Env(), [st, timeoutMs] { st->WaitSettled("Communicator.settle", timeoutMs); });
+  }
+
+  // settleSync(timeoutMs?): the blocking form of settle() (it blocks the JS thread until then).
+  Napi::Value SettleSync(const Napi::CallbackInfo& info) {
+    Args a(info, "Communicator.settleSync");
+    a.Count(0, 1);
+    int64_t timeoutMs = a.IntOr(0, "timeoutMs", state_->timeoutMs, 1, int64_t{1} << 40);
+    state_->WaitSettled(a.fn(), timeoutMs);
+    return info.Env().Undefined();
+  }
 
   // allReduce(send, sendOffset, recv, recvOffset, count, dtype, op, stream?)
   Napi::Value AllReduce(const Napi::CallbackInfo& info) {
@@ -332,7 +456,7 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
     Args a(info, "Communicator.pending");
     a.Count(0, 0);
     std::lock_guard<std::mutex> lock(state_->mu);
-    return Napi::Boolean::New(info.Env(), PendingLocked());
+    return Napi::Boolean::New(info.Env(), state_->PendingLocked());
   }
 
   // synchronize(timeoutMs): resolves when the queued work is done; rejects with the communicator's
@@ -340,7 +464,7 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
   Napi::Value Synchronize(const Napi::CallbackInfo& info) {
     Args a(info, "Communicator.synchronize");
     a.Count(0, 1);
-    int64_t timeoutMs = a.IntOr(0, "timeoutMs", 600000, 1, int64_t{1} << 40);
+    int64_t timeoutMs = a.IntOr(0, "timeoutMs", state_->timeoutMs, 1, int64_t{1} << 40);
     CheckAlive(a.fn());
     std::shared_ptr<CommState> st = state_;
     return RunAsync(info.Env(), [st, timeoutMs] { WaitIdle(st, timeoutMs); });
@@ -385,31 +509,38 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
     return info.Env().Undefined();
   }
 
-  // destroy(): frees the communicator once its queued work is done; refuses (ERR_DIST) while work
-  // may still be running: await synchronize() first, or abort().
+  // destroy(): a Promise; finalizes and frees the communicator on the thread pool (within the
+  // communicator's timeout; on failure it is aborted). Refuses (ERR_DIST) while work may still be
+  // running: await synchronize() first, or abort(). Later calls see it destroyed at once.
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
     Args a(info, "Communicator.destroy");
     a.Count(0, 0);
-    std::lock_guard<std::mutex> lock(state_->mu);
-    if (state_->destroyed || state_->aborted) return info.Env().Undefined();
-    if (PendingLocked())
+    std::shared_ptr<CommState> st = state_;
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->destroyed || st->aborted) return RunAsync(info.Env(), [] {});
+    if (st->PendingLocked())
       Throw(code::kDist, "Communicator.destroy: collectives queued on this communicator may still be running; "
                          "await comm.synchronize() first, or call comm.abort()");
-    ncclComm_t c = state_->comm;
-    auto fin = reinterpret_cast<FnCommFinalize>(LibSymOrNull(Lib::Nccl, "ncclCommFinalize"));
-    if (fin) {
-      int r = state_->Settle(fin(c), 60000);
-      if (r != kNcclSuccess) {
-        state_->AbortLocked("ncclCommFinalize failed");
-        CheckSettled(r, "ncclCommFinalize", nullptr, 60000);
+    ncclComm_t c = st->comm;
+    st->destroyed = true;
+    st->comm = nullptr;
+    st->ReleaseEvents();
+    return RunAsync(info.Env(), [st, c] {
+      auto fin = reinterpret_cast<FnCommFinalize>(LibSymOrNull(Lib::Nccl, "ncclCommFinalize"));
+      std::lock_guard<std::mutex> lock(st->mu);
+      st->comm = c;  // for Settle's polling
+      if (fin) {
+        int r = st->Settle(fin(c), st->timeoutMs);
+        if (r != kNcclSuccess) {
+          Sym<FnCommAbort>("ncclCommAbort")(c);
+          st->comm = nullptr;
+          CheckSettled(r, "ncclCommFinalize", nullptr, st->timeoutMs);
+        }
       }
-    }
-    int r = Sym<FnCommDestroy>("ncclCommDestroy")(c);
-    state_->comm = nullptr;
-    state_->destroyed = true;
-    state_->ReleaseEvents();
-    CheckNccl(r, "ncclCommDestroy", nullptr);
-    return info.Env().Undefined();
+      int r = Sym<FnCommDestroy>("ncclCommDestroy")(c);
+      st->comm = nullptr;
+      CheckNccl(r, "ncclCommDestroy", nullptr);
+    });
   }
 
  private:
@@ -469,59 +600,35 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
     });
   }
 
+  // Issues an NCCL call on the stream; returns true when NCCL has issued it, false when it is still
+  // being issued in the background (the communicator is settling: see the file comment).
   template <typename Call>
   Napi::Value Enqueue(const Args& a, size_t streamArg, const Op&, Call&& call) {
-#if NODE_NCCL_WITH_CUDA
-    cudaStream_t s = StreamArg(a, streamArg, "stream", state_->device);
-    UseDevice(state_->device);
-    std::lock_guard<std::mutex> lock(state_->mu);
+    dev::Stream s = StreamArg(a, streamArg, "stream", state_->device);
+    CommState& st = *state_;
+    std::lock_guard<std::mutex> lock(st.mu);
     CheckAlive(a.fn());
-    CheckSettled(state_->Settle(call(state_->comm, s), 600000), a.fn(), state_->comm, 600000);
-    if (tGroupDepth > 0) tGroupOps.push_back({state_, s});
-    else RecordLocked(s);
-#endif
-    return a.env().Undefined();
-  }
-
-#if NODE_NCCL_WITH_CUDA
-  void RecordLocked(cudaStream_t s) { RecordOn(*state_, s); }
-#endif
-
- public:
-#if NODE_NCCL_WITH_CUDA
-  static void RecordOn(CommState& st, cudaStream_t s) {
-    for (auto& [stream, ev] : st.events)
-      if (stream == s) {
-        CheckCuda(cudaEventRecord(ev, s), "cudaEventRecord");
-        return;
-      }
-    cudaEvent_t ev = nullptr;
-    CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-    st.events.push_back({s, ev});
-    CheckCuda(cudaEventRecord(ev, s), "cudaEventRecord");
-  }
-#endif
-
- private:
-  bool PendingLocked() {
-#if NODE_NCCL_WITH_CUDA
-    for (auto& [s, e] : state_->events) {
-      cudaError_t r = cudaEventQuery(e);
-      if (r == cudaErrorNotReady) {
-        cudaGetLastError();
-        return true;
-      }
+    if (st.settling)
+      Throw(code::kDist, std::string(a.fn()) + ": NCCL is still issuing an earlier call on this communicator; "
+                         "await comm.settle() (or call comm.settleSync()) first");
+    dev::DeviceGuard guard(st.device);
+    int r = call(st.comm, s);
+    if (r == kNcclInProgress && tGroupDepth > 0) r = kNcclSuccess;  // queued: ncclGroupEnd issues it
+    if (r == kNcclInProgress) {
+      st.settling = true;
+      st.settleStreams.push_back(s);
+      return Napi::Boolean::New(a.env(), st.SpinSettleLocked(a.fn()));
     }
-#endif
-    return false;
+    CheckNccl(r, a.fn(), LastError(st.comm));
+    if (tGroupDepth > 0) tGroupOps.push_back({state_, s});
+    else st.RecordOnLocked(s);
+    return Napi::Boolean::New(a.env(), true);
   }
 
   // Worker thread: waits until the queued work is done, polling the async error; aborts on timeout.
   static void WaitIdle(const std::shared_ptr<CommState>& st, int64_t timeoutMs) {
+    st->WaitSettled("Communicator.synchronize", timeoutMs);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-#if NODE_NCCL_WITH_CUDA
-    cudaSetDevice(st->device);
-#endif
     auto getErr = Sym<FnCommGetAsyncError>("ncclCommGetAsyncError");
     while (true) {
       {
@@ -537,18 +644,11 @@ class Communicator : public Napi::ObjectWrap<Communicator> {
           CheckNccl(bad, "Communicator.synchronize (ncclCommGetAsyncError)", last.c_str());
         }
         bool busy = false;
-#if NODE_NCCL_WITH_CUDA
         for (auto& [s, e] : st->events) {
-          cudaError_t q = cudaEventQuery(e);
-          if (q == cudaErrorNotReady) {
-            cudaGetLastError();
-            busy = true;
-          } else if (q != cudaSuccess) {
-            cudaGetLastError();
-            CheckCuda(q, "cudaEventQuery (Communicator.synchronize)");
-          }
+          dev::Status q = dev::Get().EventQuery(e);
+          if (q == dev::kErrNotReady) busy = true;
+          else CheckCuda(q, "cudaEventQuery (Communicator.synchronize)");
         }
-#endif
         if (!busy) return;
         if (std::chrono::steady_clock::now() > deadline) {
           st->AbortLocked("synchronize timed out after " + std::to_string(timeoutMs) + " ms");
@@ -578,8 +678,40 @@ Napi::Value GetUniqueId(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Starts a non-blocking init of one rank (ncclCommInitRankConfig, blocking = 0) on `device`, or a
+// blocking one where the NCCL is older than 2.14. Runs on a worker thread; caller holds st->mu.
+void StartInit(CommState& st, const ncclUniqueId& id, FnCommInitRank initRank, FnCommInitRankConfig initConfig, int* r) {
+  dev::DeviceGuard guard(st.device);
+  if (initConfig) {
+    NcclConfig cfg{sizeof(NcclConfig), 0xcafebeef, kConfigVersion, 0, INT_MIN, INT_MIN, INT_MIN, nullptr};
+    *r = initConfig(&st.comm, st.size, id, st.rank, &cfg);
+    st.nonBlocking = true;
+  } else {
+    *r = initRank(&st.comm, st.size, id, st.rank);
+  }
+}
+
+// Waits for a started init within the communicator's timeout; throws (after aborting) on failure.
+void FinishInit(CommState& st, int r, const char* fn) {
+  if (st.nonBlocking && (r == kNcclInProgress || (r == kNcclSuccess && st.comm))) {
+    r = st.Settle(kNcclInProgress, st.timeoutMs);
+    if (r == kNcclInProgress) {
+      st.AbortLocked("init timed out");
+      Throw(code::kDistTimeout, std::string(fn) + ": rank " + std::to_string(st.rank) + " of " + std::to_string(st.size) +
+                                    ": not every rank joined within " + std::to_string(st.timeoutMs) +
+                                    " ms (a peer is missing); the communicator was aborted");
+    }
+  }
+  if (r != kNcclSuccess) {
+    std::string last = st.comm && LastError(st.comm) ? LastError(st.comm) : "";
+    st.AbortLocked("init failed");
+    CheckNccl(r, st.nonBlocking ? "ncclCommInitRankConfig" : "ncclCommInitRank", last.c_str());
+  }
+}
+
 // initRank(nranks, id, rank, device, timeoutMs): a Promise of a Communicator. With NCCL >= 2.14 the
-// init is non-blocking and polled, so a missing peer is ERR_DIST_TIMEOUT after timeoutMs.
+// init is non-blocking and polled on the thread pool, so a missing peer is ERR_DIST_TIMEOUT after
+// timeoutMs; timeoutMs also bounds every later settle and finalize of the communicator.
 Napi::Value InitRank(const Napi::CallbackInfo& info) {
   Args a(info, "nccl.initRank");
   a.Count(4, 5);
@@ -599,68 +731,85 @@ Napi::Value InitRank(const Napi::CallbackInfo& info) {
   st->rank = rank;
   st->size = nranks;
   st->device = device;
+  st->timeoutMs = timeoutMs;
   return RunAsync(
       info.Env(),
-      [st, id, nranks, rank, device, timeoutMs, initRank, initConfig] {
-#if NODE_NCCL_WITH_CUDA
-        CheckCuda(cudaSetDevice(device), "cudaSetDevice");
-#endif
+      [st, id, initRank, initConfig] {
         std::lock_guard<std::mutex> lock(st->mu);
-        if (initConfig) {
-          NcclConfig cfg{sizeof(NcclConfig), 0xcafebeef, 21400, 0, INT_MIN, INT_MIN, INT_MIN, nullptr};
-          int r = initConfig(&st->comm, nranks, id, rank, &cfg);
-          st->nonBlocking = true;
-          if (r == kNcclInProgress || (r == kNcclSuccess && st->comm)) {
-            r = st->Settle(kNcclInProgress, static_cast<int>(std::min<int64_t>(timeoutMs, INT_MAX)));
-            if (r == kNcclInProgress) {
-              st->AbortLocked("init timed out");
-              Throw(code::kDistTimeout, "nccl.initRank: rank " + std::to_string(rank) + " of " + std::to_string(nranks) +
-                                            ": not every rank joined within " + std::to_string(timeoutMs) +
-                                            " ms (a peer is missing); the communicator was aborted");
-            }
-          }
-          if (r != kNcclSuccess) {
-            std::string last = st->comm && LastError(st->comm) ? LastError(st->comm) : "";
-            st->AbortLocked("init failed");
-            CheckNccl(r, "ncclCommInitRankConfig", last.c_str());
-          }
-        } else {
-          CheckNccl(initRank(&st->comm, nranks, id, rank), "ncclCommInitRank", nullptr);
-        }
+        int r = kNcclSuccess;
+        StartInit(*st, id, initRank, initConfig, &r);
+        FinishInit(*st, r, "nccl.initRank");
       },
       [st](Napi::Env env) -> Napi::Value { return Communicator::Wrap(env, st); });
 }
 
-// initAll(devices): one communicator per device, in one process (ncclCommInitAll).
+// initAll(devices, timeoutMs?): a Promise of one communicator per device, in one process: a group
+// of non-blocking initRank calls sharing one unique id (what ncclCommInitAll does, as NCCL's
+// documentation describes it), so the communicators behave as initRank's do.
 Napi::Value InitAll(const Napi::CallbackInfo& info) {
   Args a(info, "nccl.initAll");
-  a.Count(1, 1);
+  a.Count(1, 2);
   std::vector<int64_t> devs = a.Ints(0, "devices", 0, 1 << 20, 1024);
   if (devs.empty()) a.Fail(0, "devices", "a non-empty array of device indices");
-  auto initAll = Sym<FnCommInitAll>("ncclCommInitAll");
-  std::vector<int> list;
+  int64_t timeoutMs = a.IntOr(1, "timeoutMs", 600000, 1, int64_t{1} << 40);
+  auto getId = Sym<FnGetUniqueId>("ncclGetUniqueId");
+  auto initRank = Sym<FnCommInitRank>("ncclCommInitRank");
+  auto initConfig = reinterpret_cast<FnCommInitRankConfig>(LibSymOrNull(Lib::Nccl, "ncclCommInitRankConfig"));
+  auto groupStart = Sym<FnGroup>("ncclGroupStart");
+  auto groupEnd = Sym<FnGroup>("ncclGroupEnd");
+  std::vector<std::shared_ptr<CommState>> comms;
   for (int64_t d : devs) {
     CheckDevice(static_cast<int>(d), a.fn());
-    for (int x : list)
-      if (x == d) a.Fail(0, "devices", "distinct device indices");
-    list.push_back(static_cast<int>(d));
+    for (auto& c : comms)
+      if (c->device == d) a.Fail(0, "devices", "distinct device indices");
+    auto st = std::make_shared<CommState>();
+    st->rank = static_cast<int>(comms.size());
+    st->device = static_cast<int>(d);
+    st->timeoutMs = timeoutMs;
+    comms.push_back(st);
   }
-  auto comms = std::make_shared<std::vector<ncclComm_t>>(list.size(), nullptr);
+  for (auto& c : comms) c->size = static_cast<int>(comms.size());
   return RunAsync(
       info.Env(),
-      [comms, list, initAll] {
-        CheckNccl(initAll(comms->data(), static_cast<int>(list.size()), list.data()), "ncclCommInitAll", nullptr);
-      },
-      [comms, list](Napi::Env env) -> Napi::Value {
-        Napi::Array out = Napi::Array::New(env, list.size());
-        for (size_t i = 0; i < list.size(); i++) {
-          auto st = std::make_shared<CommState>();
-          st->comm = (*comms)[i];
-          st->rank = static_cast<int>(i);
-          st->size = static_cast<int>(list.size());
-          st->device = list[i];
-          out.Set(static_cast<uint32_t>(i), Communicator::Wrap(env, st));
+      [comms, getId, initRank, initConfig, groupStart, groupEnd] {
+        ncclUniqueId id;
+        std::memset(&id, 0, sizeof id);
+        CheckNccl(getId(&id), "ncclGetUniqueId", nullptr);
+        std::vector<int> results(comms.size(), kNcclSuccess);
+        CheckNccl(groupStart(), "ncclGroupStart", nullptr);
+        for (size_t i = 0; i < comms.size(); i++) {
+          std::lock_guard<std::mutex> lock(comms[i]->mu);
+          StartInit(*comms[i], id, initRank, initConfig, &results[i]);
         }
+        int g = groupEnd();
+        if (g != kNcclSuccess && g != kNcclInProgress) {
+          for (auto& c : comms) {
+            std::lock_guard<std::mutex> lock(c->mu);
+            c->AbortLocked("init failed");
+          }
+          CheckNccl(g, "ncclGroupEnd (nccl.initAll)", nullptr);
+        }
+        std::unique_ptr<NativeError> first;
+        for (size_t i = 0; i < comms.size(); i++) {
+          std::lock_guard<std::mutex> lock(comms[i]->mu);
+          int r = results[i] == kNcclSuccess && g == kNcclInProgress ? kNcclInProgress : results[i];
+          try {
+            FinishInit(*comms[i], r, "nccl.initAll");
+          } catch (const NativeError& e) {
+            if (!first) first = std::make_unique<NativeError>(e);
+          }
+        }
+        if (first) {
+          for (auto& c : comms) {
+            std::lock_guard<std::mutex> lock(c->mu);
+            c->AbortLocked("another rank of initAll failed");
+          }
+          throw *first;
+        }
+      },
+      [comms](Napi::Env env) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, comms.size());
+        for (size_t i = 0; i < comms.size(); i++) out.Set(static_cast<uint32_t>(i), Communicator::Wrap(env, comms[i]));
         return out;
       });
 }
@@ -673,7 +822,8 @@ Napi::Value GroupStart(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// groupEnd(): launches the grouped ops; for non-blocking communicators, waits until they are queued.
+// groupEnd(): launches the grouped ops. Returns true when NCCL has issued them all, false when some
+// communicator is still issuing them in the background (it is settling: await its settle()).
 Napi::Value GroupEnd(const Napi::CallbackInfo& info) {
   Args a(info, "nccl.groupEnd");
   a.Count(0, 0);
@@ -682,22 +832,24 @@ Napi::Value GroupEnd(const Napi::CallbackInfo& info) {
   tGroupDepth--;
   std::vector<GroupOp> ops;
   if (tGroupDepth == 0) ops.swap(tGroupOps);
-  if (r == kNcclInProgress) {
-    for (GroupOp& op : ops) {
-      std::lock_guard<std::mutex> lock(op.comm->mu);
-      if (!op.comm->alive()) continue;
-      CheckSettled(op.comm->Settle(kNcclInProgress, 600000), "ncclGroupEnd", op.comm->comm, 600000);
-    }
-    r = kNcclSuccess;
-  }
-  CheckNccl(r, "ncclGroupEnd", nullptr);
-#if NODE_NCCL_WITH_CUDA
+  if (r != kNcclSuccess && r != kNcclInProgress) CheckNccl(r, "ncclGroupEnd", nullptr);
+  bool all = true;
   for (GroupOp& op : ops) {
     std::lock_guard<std::mutex> lock(op.comm->mu);
-    if (op.comm->alive()) Communicator::RecordOn(*op.comm, op.stream);
+    if (!op.comm->alive()) continue;
+    if (r == kNcclInProgress) {
+      op.comm->settling = true;
+      op.comm->settleStreams.push_back(op.stream);
+    } else {
+      op.comm->RecordOnLocked(op.stream);
+    }
   }
-#endif
-  return info.Env().Undefined();
+  if (r == kNcclInProgress)
+    for (GroupOp& op : ops) {
+      std::lock_guard<std::mutex> lock(op.comm->mu);
+      if (op.comm->alive() && !op.comm->SpinSettleLocked("nccl.groupEnd")) all = false;
+    }
+  return Napi::Boolean::New(info.Env(), all);
 }
 
 // Environment teardown: abort every communicator still alive (destroy could wait for peers).

@@ -15,45 +15,28 @@ namespace {
 struct Discovery {
   int count = 0;
   std::string reason;  // why count is 0
-  int status = 0;      // the cudaError_t of cudaGetDeviceCount
 };
 
 const Discovery& Discover() {
   static Discovery d;
   static std::once_flag once;
   std::call_once(once, [] {
-#if NODE_NCCL_WITH_CUDA
+    dev::Api& api = dev::Get();
     int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    d.status = static_cast<int>(e);
-    if (e == cudaSuccess && n > 0) {
-      d.count = n;
-    } else if (e == cudaErrorInsufficientDriver || e == cudaErrorStubLibrary || e == cudaErrorCallRequiresNewerDriver) {
-      int drv = 0;
-      cudaDriverGetVersion(&drv);
-      d.reason = drv == 0 ? "no CUDA driver" : "CUDA driver too old (" + std::to_string(drv / 1000) + "." +
-                                                    std::to_string(drv % 1000 / 10) + ") for this CUDA runtime";
-    } else if (e == cudaErrorNoDevice || (e == cudaSuccess && n == 0)) {
-      d.reason = "no GPU";
-    } else {
-      d.reason = std::string("CUDA unavailable: ") + cudaGetErrorName(e) + ": " + cudaGetErrorString(e);
-    }
-    cudaGetLastError();  // clear the sticky-free error so later calls start clean
-#else
-    d.reason = "built without CUDA";
-#endif
+    if (api.GetDeviceCount(&n) == dev::kSuccess && n > 0) d.count = n;
+    else d.reason = api.Description();
+    api.GetLastError();
   });
   return d;
 }
 
-#if NODE_NCCL_WITH_CUDA
-thread_local std::vector<cudaStream_t> tCurrent;
-#endif
+thread_local std::vector<dev::Stream> tCurrent;
 
 [[noreturn]] void ThrowNoGpu(const char* fn) {
   const Discovery& d = Discover();
   const char* c = code::kNoGpu;
   if (d.reason == "built without CUDA") c = code::kNoCuda;
+  else if (d.reason.rfind("NODE_NCCL_SIM_", 0) == 0) c = code::kInvalidArg;
   else if (d.reason.rfind("no CUDA driver", 0) == 0 || d.reason.rfind("CUDA driver too old", 0) == 0) c = code::kNoDriver;
   Throw(c, std::string(fn) + ": no CUDA device is usable: " + d.reason);
 }
@@ -106,13 +89,8 @@ Napi::Value GetDeviceProperties(const Napi::CallbackInfo& info) {
   int dev = ReadDevice(a, 0, false);
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-#if NODE_NCCL_WITH_CUDA
-  cudaDeviceProp p{};
-  CheckCuda(cudaGetDeviceProperties(&p, dev), "cudaGetDeviceProperties");
-  auto attr = [&](cudaDeviceAttr at) {
-    int v = 0;
-    return cudaDeviceGetAttribute(&v, at, dev) == cudaSuccess ? v : 0;
-  };
+  dev::Props p;
+  CheckCuda(dev::Get().GetDeviceProperties(&p, dev), "cudaGetDeviceProperties");
   o.Set("index", Napi::Number::New(env, dev));
   o.Set("name", Napi::String::New(env, p.name));
   o.Set("major", Napi::Number::New(env, p.major));
@@ -127,22 +105,34 @@ Napi::Value GetDeviceProperties(const Napi::CallbackInfo& info) {
   o.Set("sharedMemoryPerBlockOptin", Napi::Number::New(env, static_cast<double>(p.sharedMemPerBlockOptin)));
   o.Set("l2CacheSize", Napi::Number::New(env, p.l2CacheSize));
   o.Set("memoryBusWidth", Napi::Number::New(env, p.memoryBusWidth));
-  o.Set("clockRateKHz", Napi::Number::New(env, attr(cudaDevAttrClockRate)));
-  o.Set("memoryClockRateKHz", Napi::Number::New(env, attr(cudaDevAttrMemoryClockRate)));
+  o.Set("clockRateKHz", Napi::Number::New(env, p.clockRateKHz));
+  o.Set("memoryClockRateKHz", Napi::Number::New(env, p.memoryClockRateKHz));
   o.Set("pciBusId", Napi::Number::New(env, p.pciBusID));
   o.Set("pciDeviceId", Napi::Number::New(env, p.pciDeviceID));
   o.Set("pciDomainId", Napi::Number::New(env, p.pciDomainID));
   char uuid[64];
-  const unsigned char* u = reinterpret_cast<const unsigned char*>(p.uuid.bytes);
+  const unsigned char* u = p.uuid;
   snprintf(uuid, sizeof uuid, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
            u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
   o.Set("uuid", Napi::String::New(env, uuid));
-  o.Set("integrated", Napi::Boolean::New(env, p.integrated != 0));
-  o.Set("eccEnabled", Napi::Boolean::New(env, p.ECCEnabled != 0));
-  o.Set("concurrentKernels", Napi::Boolean::New(env, p.concurrentKernels != 0));
-  o.Set("streamPriorities", Napi::Boolean::New(env, p.streamPrioritiesSupported != 0));
-#endif
-  (void)dev;
+  o.Set("integrated", Napi::Boolean::New(env, p.integrated));
+  o.Set("eccEnabled", Napi::Boolean::New(env, p.eccEnabled));
+  o.Set("concurrentKernels", Napi::Boolean::New(env, p.concurrentKernels));
+  o.Set("streamPriorities", Napi::Boolean::New(env, p.streamPriorities));
+  o.Set("simulated", Napi::Boolean::New(env, std::string(dev::Get().Kind()) == "simulated"));
+  return o;
+}
+
+// deviceApi(): which implementation is below the device interface ('cuda', 'simulated' or 'none'),
+// and its description (the simulated devices' count and memory, or why there is no device).
+Napi::Value DeviceApi(const Napi::CallbackInfo& info) {
+  Args a(info, "cuda.deviceApi");
+  a.Count(0, 0);
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  dev::Api& api = dev::Get();
+  o.Set("kind", Napi::String::New(env, api.Kind()));
+  o.Set("description", Napi::String::New(env, api.Description()));
   return o;
 }
 
@@ -150,10 +140,7 @@ Napi::Value SetDevice(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.setDevice");
   a.Count(1, 1);
   int dev = ReadDevice(a, 0, false);
-#if NODE_NCCL_WITH_CUDA
-  CheckCuda(cudaSetDevice(dev), "cudaSetDevice");
-#endif
-  (void)dev;
+  CheckCuda(dev::Get().SetDevice(dev), "cudaSetDevice");
   return info.Env().Undefined();
 }
 
@@ -170,14 +157,11 @@ Napi::Value MemGetInfo(const Napi::CallbackInfo& info) {
   int dev = ReadDevice(a, 0, true);
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-#if NODE_NCCL_WITH_CUDA
-  UseDevice(dev);
+  dev::DeviceGuard guard(dev);
   size_t freeB = 0, totalB = 0;
-  CheckCuda(cudaMemGetInfo(&freeB, &totalB), "cudaMemGetInfo");
+  CheckCuda(dev::Get().MemGetInfo(&freeB, &totalB), "cudaMemGetInfo");
   o.Set("free", Napi::Number::New(env, static_cast<double>(freeB)));
   o.Set("total", Napi::Number::New(env, static_cast<double>(totalB)));
-#endif
-  (void)dev;
   return o;
 }
 
@@ -188,11 +172,8 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   a.Count(0, 1);
   int dev = ReadDevice(a, 0, true);
   return RunAsync(info.Env(), [dev] {
-#if NODE_NCCL_WITH_CUDA
-    UseDevice(dev);
-    CheckCuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-#endif
-    (void)dev;
+    dev::DeviceGuard guard(dev);
+    CheckCuda(dev::Get().DeviceSynchronize(), "cudaDeviceSynchronize");
   });
 }
 
@@ -201,11 +182,8 @@ Napi::Value SynchronizeSync(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.synchronizeSync");
   a.Count(0, 1);
   int dev = ReadDevice(a, 0, true);
-#if NODE_NCCL_WITH_CUDA
-  UseDevice(dev);
-  CheckCuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-#endif
-  (void)dev;
+  dev::DeviceGuard guard(dev);
+  CheckCuda(dev::Get().DeviceSynchronize(), "cudaDeviceSynchronize");
   return info.Env().Undefined();
 }
 
@@ -224,54 +202,32 @@ void CheckDevice(int device, const char* fn) {
 }
 
 int CurrentDevice() {
-#if NODE_NCCL_WITH_CUDA
   if (DeviceCount() == 0) return 0;
   int d = 0;
-  CheckCuda(cudaGetDevice(&d), "cudaGetDevice");
+  CheckCuda(dev::Get().GetDevice(&d), "cudaGetDevice");
   return d;
-#else
-  return 0;
-#endif
 }
 
 int DriverVersion() {
-#if NODE_NCCL_WITH_CUDA
   int v = 0;
-  if (cudaDriverGetVersion(&v) != cudaSuccess) return 0;
-  return v;
-#else
-  return 0;
-#endif
+  return dev::Get().DriverGetVersion(&v) == dev::kSuccess ? v : 0;
 }
 
 int RuntimeVersion() {
-#if NODE_NCCL_WITH_CUDA
   int v = 0;
-  if (cudaRuntimeGetVersion(&v) != cudaSuccess) return 0;
-  return v;
-#else
-  return 0;
-#endif
+  return dev::Get().RuntimeGetVersion(&v) == dev::kSuccess ? v : 0;
 }
 
-#if NODE_NCCL_WITH_CUDA
-void UseDevice(int device) {
-  int cur = -1;
-  if (cudaGetDevice(&cur) == cudaSuccess && cur == device) return;
-  CheckCuda(cudaSetDevice(device), "cudaSetDevice");
-}
-
-cudaStream_t CurrentStream(int device) {
+dev::Stream CurrentStream(int device) {
   if (device < 0 || static_cast<size_t>(device) >= tCurrent.size()) return nullptr;
   return tCurrent[device];
 }
 
-void SetCurrentStream(int device, cudaStream_t stream) {
+void SetCurrentStream(int device, dev::Stream stream) {
   if (device < 0 || device >= DeviceCount()) return;
   if (tCurrent.size() < static_cast<size_t>(DeviceCount())) tCurrent.resize(DeviceCount(), nullptr);
   tCurrent[device] = stream;
 }
-#endif
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   Napi::Object cuda = Namespace(exports, "cuda");
@@ -280,6 +236,7 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   cuda.Set("noGpuReason", Napi::Function::New(env, NN_FN(JsNoGpuReason), "noGpuReason"));
   cuda.Set("versions", Napi::Function::New(env, NN_FN(Versions), "versions"));
   cuda.Set("getDeviceProperties", Napi::Function::New(env, NN_FN(GetDeviceProperties), "getDeviceProperties"));
+  cuda.Set("deviceApi", Napi::Function::New(env, NN_FN(DeviceApi), "deviceApi"));
   cuda.Set("setDevice", Napi::Function::New(env, NN_FN(SetDevice), "setDevice"));
   cuda.Set("currentDevice", Napi::Function::New(env, NN_FN(JsCurrentDevice), "currentDevice"));
   cuda.Set("memGetInfo", Napi::Function::New(env, NN_FN(MemGetInfo), "memGetInfo"));

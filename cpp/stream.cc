@@ -1,11 +1,21 @@
-// cuda.Stream and cuda.Event: RAII handles over cudaStream_t / cudaEvent_t, type-tagged before
-// unwrapping. Waiting (synchronize) never blocks the JS thread: an event recorded now is waited on
-// from the thread pool (blocking-sync events, so the waiting thread sleeps instead of spinning) and
-// the Promise resolves there. The current stream per device is kept here (AddonData) so that
-// currentStream() returns the same object each time and a current stream cannot be collected.
+// cuda.Stream and cuda.Event: RAII handles over streams and events of the device interface,
+// type-tagged before unwrapping. Waiting (synchronize) never blocks the JS thread: an event recorded
+// now is waited on from the thread pool (blocking-sync events, so the waiting thread sleeps instead
+// of spinning) and the Promise resolves there. The current stream per device is kept here
+// (AddonData) so that currentStream() returns the same object each time and a current stream
+// cannot be collected.
+//
+// Streams are pooled, never destroyed (as PyTorch's stream pools): dispose() returns the stream to
+// a per-(device, priority) pool and a later Stream takes it from there. The caching allocator keys
+// cached blocks by stream; a destroyed stream's handle could be reused by a new, unrelated stream,
+// which would then be handed blocks whose last use on the old stream may still be running. A pooled
+// stream is the same stream, so stream-ordered reuse stays correct.
 #include "stream.h"
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "addon.h"
 #include "async.h"
@@ -30,6 +40,36 @@ int ResolveDevice(const Args& a, int d) {
   return d;
 }
 int ReadDeviceOr(const Args& a, size_t i) { return ResolveDevice(a, ReadDeviceArg(a, i)); }
+
+struct StreamPool {
+  std::mutex mu;
+  std::map<std::pair<int, int>, std::vector<dev::Stream>> free;  // (device, priority) -> streams
+};
+StreamPool& Pool() {
+  static StreamPool* p = new StreamPool();  // never destroyed, like the streams it holds
+  return *p;
+}
+
+dev::Stream TakeStream(int device, int priority) {
+  {
+    std::lock_guard<std::mutex> lock(Pool().mu);
+    auto& list = Pool().free[{device, priority}];
+    if (!list.empty()) {
+      dev::Stream s = list.back();
+      list.pop_back();
+      return s;
+    }
+  }
+  dev::DeviceGuard guard(device);
+  dev::Stream s = nullptr;
+  CheckCuda(dev::Get().StreamCreate(&s, priority), "cudaStreamCreateWithPriority");
+  return s;
+}
+
+void ReturnStream(int device, int priority, dev::Stream s) {
+  std::lock_guard<std::mutex> lock(Pool().mu);
+  Pool().free[{device, priority}].push_back(s);
+}
 
 class Stream : public Napi::ObjectWrap<Stream> {
  public:
@@ -68,19 +108,17 @@ class Stream : public Napi::ObjectWrap<Stream> {
       int priority = static_cast<int>(a.IntOr(1, "priority", 0, -1000, 1000));
       bool isDefault = a.BoolOr(2, "isDefault", false);
       device = ResolveDevice(a, device);
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(device);
       if (!isDefault) {
+        dev::DeviceGuard guard(device);
         int least = 0, greatest = 0;
-        CheckCuda(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
+        CheckCuda(dev::Get().DeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
         // CUDA clamps out-of-range priorities; lower numbers are higher priority (as in PyTorch).
         priority = std::max(greatest, std::min(least, priority));
-        CheckCuda(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority");
+        stream_ = TakeStream(device, priority);
         owned_ = true;
       } else {
         priority = 0;
       }
-#endif
       device_ = device;
       priority_ = priority;
       isDefault_ = isDefault;
@@ -92,9 +130,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
 
   bool alive() const { return alive_; }
   int device() const { return device_; }
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t stream() const { return stream_; }
-#endif
+  dev::Stream stream() const { return stream_; }
 
   void CheckAlive(const char* fn) const {
     if (!alive_) Throw(code::kDisposed, std::string(fn) + ": the Stream was disposed");
@@ -105,18 +141,12 @@ class Stream : public Napi::ObjectWrap<Stream> {
   void Destroy() {
     if (!alive_) return;
     alive_ = false;
-#if NODE_NCCL_WITH_CUDA
     if (owned_ && stream_) {
       // A stream that is still current falls back to the default stream.
       if (CurrentStream(device_) == stream_) SetCurrentStream(device_, nullptr);
-      int prev = -1;
-      cudaGetDevice(&prev);
-      cudaSetDevice(device_);
-      cudaStreamDestroy(stream_);  // returns at once; CUDA frees it when its queued work is done
-      if (prev >= 0) cudaSetDevice(prev);
+      ReturnStream(device_, priority_, stream_);  // its queued work runs on; later users order after it
     }
     stream_ = nullptr;
-#endif
   }
 
   Napi::Value GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
@@ -124,11 +154,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
   Napi::Value GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !alive_); }
   Napi::Value GetIsDefault(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), isDefault_); }
   Napi::Value GetHandle(const Napi::CallbackInfo& info) {
-#if NODE_NCCL_WITH_CUDA
     return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(stream_)));
-#else
-    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(0));
-#endif
   }
 
   // query(): true when all work queued so far has finished.
@@ -137,18 +163,11 @@ class Stream : public Napi::ObjectWrap<Stream> {
       Args a(info, "Stream.query");
       a.Count(0, 0);
       CheckAlive(a.fn());
-      bool done = true;
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(device_);
-      cudaError_t e = cudaStreamQuery(stream_);
-      if (e == cudaErrorNotReady) {
-        cudaGetLastError();
-        done = false;
-      } else {
-        CheckCuda(e, "cudaStreamQuery");
-      }
-#endif
-      return Napi::Boolean::New(info.Env(), done);
+      dev::DeviceGuard guard(device_);
+      dev::Status e = dev::Get().StreamQuery(stream_);
+      if (e == dev::kErrNotReady) return Napi::Boolean::New(info.Env(), false);
+      CheckCuda(e, "cudaStreamQuery");
+      return Napi::Boolean::New(info.Env(), true);
     });
   }
 
@@ -159,25 +178,22 @@ class Stream : public Napi::ObjectWrap<Stream> {
       Args a(info, "Stream.synchronize");
       a.Count(0, 0);
       CheckAlive(a.fn());
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(device_);
-      cudaEvent_t ev = nullptr;
-      CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreateWithFlags");
-      cudaError_t e = cudaEventRecord(ev, stream_);
-      if (e != cudaSuccess) {
-        cudaEventDestroy(ev);
+      dev::Api& api = dev::Get();
+      dev::DeviceGuard guard(device_);
+      dev::Event ev = nullptr;
+      CheckCuda(api.EventCreate(&ev, dev::kEventDisableTiming | dev::kEventBlockingSync), "cudaEventCreateWithFlags");
+      dev::Status e = api.EventRecord(ev, stream_);
+      if (e != dev::kSuccess) {
+        api.EventDestroy(ev);
         CheckCuda(e, "cudaEventRecord");
       }
-      int dev = device_;
-      return RunAsync(info.Env(), [ev, dev] {
-        cudaSetDevice(dev);
-        cudaError_t r = cudaEventSynchronize(ev);
-        cudaEventDestroy(ev);
+      int device = device_;
+      return RunAsync(info.Env(), [ev, device] {
+        dev::DeviceGuard guard(device);
+        dev::Status r = dev::Get().EventSynchronize(ev);
+        dev::Get().EventDestroy(ev);
         CheckCuda(r, "cudaEventSynchronize (Stream.synchronize)");
       });
-#else
-      return RunAsync(info.Env(), [] {});
-#endif
     });
   }
 
@@ -186,10 +202,8 @@ class Stream : public Napi::ObjectWrap<Stream> {
       Args a(info, "Stream.synchronizeSync");
       a.Count(0, 0);
       CheckAlive(a.fn());
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(device_);
-      CheckCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-#endif
+      dev::DeviceGuard guard(device_);
+      CheckCuda(dev::Get().StreamSynchronize(stream_), "cudaStreamSynchronize");
       return info.Env().Undefined();
     });
   }
@@ -215,11 +229,8 @@ class Stream : public Napi::ObjectWrap<Stream> {
       int dev = ReadDeviceOr(a, 0);
       Napi::Object o = Napi::Object::New(info.Env());
       int least = 0, greatest = 0;
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(dev);
-      CheckCuda(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
-#endif
-      (void)dev;
+      dev::DeviceGuard guard(dev);
+      CheckCuda(dev::Get().DeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
       o.Set("least", Napi::Number::New(info.Env(), least));
       o.Set("greatest", Napi::Number::New(info.Env(), greatest));
       return o;
@@ -231,9 +242,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
   bool isDefault_ = false;
   bool owned_ = false;
   bool alive_ = false;
-#if NODE_NCCL_WITH_CUDA
-  cudaStream_t stream_ = nullptr;
-#endif
+  dev::Stream stream_ = nullptr;
 };
 
 class Event : public Napi::ObjectWrap<Event> {
@@ -271,12 +280,9 @@ class Event : public Napi::ObjectWrap<Event> {
       bool timing = a.BoolOr(1, "enableTiming", false);
       bool blocking = a.BoolOr(2, "blocking", false);
       device = ResolveDevice(a, device);
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(device);
-      unsigned flags = (timing ? 0u : cudaEventDisableTiming) | (blocking ? cudaEventBlockingSync : 0u);
-      CheckCuda(cudaEventCreateWithFlags(&event_, flags), "cudaEventCreateWithFlags");
-#endif
-      (void)blocking;
+      dev::DeviceGuard guard(device);
+      unsigned flags = (timing ? 0u : dev::kEventDisableTiming) | (blocking ? dev::kEventBlockingSync : 0u);
+      CheckCuda(dev::Get().EventCreate(&event_, flags), "cudaEventCreateWithFlags");
       device_ = device;
       timing_ = timing;
       alive_ = true;
@@ -288,9 +294,7 @@ class Event : public Napi::ObjectWrap<Event> {
   void CheckAlive(const char* fn) const {
     if (!alive_) Throw(code::kDisposed, std::string(fn) + ": the Event was disposed");
   }
-#if NODE_NCCL_WITH_CUDA
-  cudaEvent_t event() const { return event_; }
-#endif
+  dev::Event event() const { return event_; }
   int device() const { return device_; }
   bool recorded() const { return recorded_; }
 
@@ -299,10 +303,8 @@ class Event : public Napi::ObjectWrap<Event> {
   void Destroy() {
     if (!alive_) return;
     alive_ = false;
-#if NODE_NCCL_WITH_CUDA
-    if (pending_ == 0 && event_) cudaEventDestroy(event_);
+    if (pending_ == 0 && event_) dev::Get().EventDestroy(event_);
     if (pending_ == 0) event_ = nullptr;
-#endif
   }
 
   Napi::Value GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
@@ -316,11 +318,9 @@ class Event : public Napi::ObjectWrap<Event> {
       Args a(info, "Event.record");
       a.Count(0, 1);
       CheckAlive(a.fn());
-#if NODE_NCCL_WITH_CUDA
-      cudaStream_t s = StreamArg(a, 0, "stream", device_);
-      UseDevice(device_);
-      CheckCuda(cudaEventRecord(event_, s), "cudaEventRecord");
-#endif
+      dev::Stream s = StreamArg(a, 0, "stream", device_);
+      dev::DeviceGuard guard(device_);
+      CheckCuda(dev::Get().EventRecord(event_, s), "cudaEventRecord");
       recorded_ = true;
       return info.Env().Undefined();
     });
@@ -331,18 +331,10 @@ class Event : public Napi::ObjectWrap<Event> {
       Args a(info, "Event.query");
       a.Count(0, 0);
       CheckAlive(a.fn());
-      bool done = true;
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(device_);
-      cudaError_t e = cudaEventQuery(event_);
-      if (e == cudaErrorNotReady) {
-        cudaGetLastError();
-        done = false;
-      } else {
-        CheckCuda(e, "cudaEventQuery");
-      }
-#endif
-      return Napi::Boolean::New(info.Env(), done);
+      dev::Status e = dev::Get().EventQuery(event_);
+      if (e == dev::kErrNotReady) return Napi::Boolean::New(info.Env(), false);
+      CheckCuda(e, "cudaEventQuery");
+      return Napi::Boolean::New(info.Env(), true);
     });
   }
 
@@ -353,34 +345,24 @@ class Event : public Napi::ObjectWrap<Event> {
       Args a(info, "Event.synchronize");
       a.Count(0, 0);
       CheckAlive(a.fn());
-#if NODE_NCCL_WITH_CUDA
-      cudaEvent_t ev = event_;
-      int dev = device_;
+      dev::Event ev = event_;
       pending_++;
       auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info.This().As<Napi::Object>()));
       return RunAsync(
           info.Env(),
-          [ev, dev] {
-            cudaSetDevice(dev);
-            CheckCuda(cudaEventSynchronize(ev), "cudaEventSynchronize (Event.synchronize)");
-          },
+          [ev] { CheckCuda(dev::Get().EventSynchronize(ev), "cudaEventSynchronize (Event.synchronize)"); },
           [this, self](Napi::Env env) -> Napi::Value {
             Settle();
             return env.Undefined();
           });
-#else
-      return RunAsync(info.Env(), [] {});
-#endif
     });
   }
 
   void Settle() {
-#if NODE_NCCL_WITH_CUDA
     if (--pending_ == 0 && !alive_ && event_) {
-      cudaEventDestroy(event_);
+      dev::Get().EventDestroy(event_);
       event_ = nullptr;
     }
-#endif
   }
 
   Napi::Value SynchronizeSync(const Napi::CallbackInfo& info) {
@@ -388,9 +370,7 @@ class Event : public Napi::ObjectWrap<Event> {
       Args a(info, "Event.synchronizeSync");
       a.Count(0, 0);
       CheckAlive(a.fn());
-#if NODE_NCCL_WITH_CUDA
-      CheckCuda(cudaEventSynchronize(event_), "cudaEventSynchronize");
-#endif
+      CheckCuda(dev::Get().EventSynchronize(event_), "cudaEventSynchronize");
       return info.Env().Undefined();
     });
   }
@@ -411,15 +391,10 @@ class Event : public Napi::ObjectWrap<Event> {
         Throw(code::kDeviceMismatch, std::string(a.fn()) + ": the events are on devices " + std::to_string(device_) +
                                          " and " + std::to_string(end->device_));
       float ms = 0;
-#if NODE_NCCL_WITH_CUDA
-      UseDevice(device_);
-      cudaError_t e = cudaEventElapsedTime(&ms, event_, end->event_);
-      if (e == cudaErrorNotReady) {
-        cudaGetLastError();
+      dev::Status e = dev::Get().EventElapsedTime(&ms, event_, end->event_);
+      if (e == dev::kErrNotReady)
         Throw(code::kCuda, std::string(a.fn()) + ": the events have not completed yet (await synchronize() first)");
-      }
       CheckCuda(e, "cudaEventElapsedTime");
-#endif
       return Napi::Number::New(info.Env(), ms);
     });
   }
@@ -438,9 +413,7 @@ class Event : public Napi::ObjectWrap<Event> {
   bool alive_ = false;
   bool recorded_ = false;
   int pending_ = 0;
-#if NODE_NCCL_WITH_CUDA
-  cudaEvent_t event_ = nullptr;
-#endif
+  dev::Event event_ = nullptr;
   friend class Stream;
 };
 
@@ -453,10 +426,8 @@ Napi::Value Stream::WaitEvent(const Napi::CallbackInfo& info) {
     Event* ev = Event::FromValue(a[0]);
     if (!ev) a.Fail(0, "event", "an Event");
     ev->CheckAlive(a.fn());
-#if NODE_NCCL_WITH_CUDA
-    UseDevice(device_);
-    CheckCuda(cudaStreamWaitEvent(stream_, ev->event(), 0), "cudaStreamWaitEvent");
-#endif
+    dev::DeviceGuard guard(device_);
+    CheckCuda(dev::Get().StreamWaitEvent(stream_, ev->event()), "cudaStreamWaitEvent");
     return info.Env().Undefined();
   });
 }
@@ -470,18 +441,20 @@ Napi::Value Stream::WaitStream(const Napi::CallbackInfo& info) {
     Stream* other = FromValue(a[0]);
     if (!other) a.Fail(0, "other", "a Stream");
     other->CheckAlive(a.fn());
-#if NODE_NCCL_WITH_CUDA
-    UseDevice(other->device_);
-    cudaEvent_t ev = nullptr;
-    CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-    cudaError_t e = cudaEventRecord(ev, other->stream_);
-    if (e == cudaSuccess) {
-      UseDevice(device_);
-      e = cudaStreamWaitEvent(stream_, ev, 0);
+    dev::Api& api = dev::Get();
+    dev::Event ev = nullptr;
+    dev::Status e;
+    {
+      dev::DeviceGuard guard(other->device_);  // the event belongs to the other stream's device
+      CheckCuda(api.EventCreate(&ev, dev::kEventDisableTiming), "cudaEventCreateWithFlags");
+      e = api.EventRecord(ev, other->stream_);
     }
-    cudaEventDestroy(ev);  // deferred by CUDA until the wait is resolved
+    if (e == dev::kSuccess) {
+      dev::DeviceGuard guard(device_);
+      e = api.StreamWaitEvent(stream_, ev);
+    }
+    api.EventDestroy(ev);  // deferred until the wait is resolved
     CheckCuda(e, "Stream.waitStream");
-#endif
     return info.Env().Undefined();
   });
 }
@@ -522,17 +495,14 @@ Napi::Value JsSetCurrentStream(const Napi::CallbackInfo& info) {
   int dev = st->device();
   AddonData& d = Data(info.Env());
   if (d.currentStreams.size() <= static_cast<size_t>(dev)) d.currentStreams.resize(dev + 1);
-#if NODE_NCCL_WITH_CUDA
   SetCurrentStream(dev, st->stream());
-#endif
   d.currentStreams[dev] = Napi::Persistent(a[0].As<Napi::Object>());
   return info.Env().Undefined();
 }
 
 }  // namespace
 
-#if NODE_NCCL_WITH_CUDA
-cudaStream_t StreamArg(const Args& a, size_t i, const char* name, int device) {
+dev::Stream StreamArg(const Args& a, size_t i, const char* name, int device) {
   if (a.IsMissing(i)) return CurrentStream(device);
   Stream* s = Stream::FromValue(a[i]);
   if (!s) a.Fail(i, name, "a Stream");
@@ -542,7 +512,6 @@ cudaStream_t StreamArg(const Args& a, size_t i, const char* name, int device) {
                                      std::to_string(s->device()) + ", expected one on device " + std::to_string(device));
   return s->stream();
 }
-#endif
 
 void RegisterStreams(Napi::Env env, Napi::Object exports) {
   Napi::Object cuda = Namespace(exports, "cuda");

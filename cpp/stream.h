@@ -7,10 +7,8 @@
 
 namespace nn {
 
-#if NODE_NCCL_WITH_CUDA
 // Reads a Stream handle at argument i (checked alive and on `device` when device >= 0). A missing
 // argument (undefined/null) is the current stream of `device`.
-cudaStream_t StreamArg(const Args& a, size_t i, const char* name, int device);
-#endif
+dev::Stream StreamArg(const Args& a, size_t i, const char* name, int device);
 
 }  // namespace nn

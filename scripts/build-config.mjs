@@ -73,7 +73,7 @@ export function buildConfig(env = process.env) {
   const libs = ['-ldl', '-lpthread', ...(cuda ? ['-lrt'] : [])];
 
   return {
-    sources: [...listDir('cpp', ['.cc']), ...listDir('cpp/kernels', ['.cc'])],
+    sources: [...listDir('cpp', ['.cc']), ...listDir('cpp/device', ['.cc']), ...listDir('cpp/kernels', ['.cc'])],
     cuda_sources: cuda ? listDir('cpp/kernels', ['.cu']) : [],
     cuda: cuda ? '1' : '0',
     nvcc: nvcc ?? '',

@@ -153,5 +153,34 @@ void CudaSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::v
 // cuBLAS (cpp/cublas.cc): batched GEMM on `device`'s current stream.
 void CublasMatmul(DType dt, const GemmArgs& g, int device, Stream s);
 
+
+// ---- the kernel launch interface ------------------------------------------------------------------
+// What kernels.cc calls for device memory: dev::Get().Kernels(). CUDA's table holds the Cuda*
+// functions below; the simulation's (cpp/device/sim_kernels.cc) queues the Host* twin on the stream.
+// Each entry has the Cuda* function's meaning: queued on `s`, the stream's device current.
+struct KernelTable {
+  void (*unary)(UOp op, DType dt, Iter<2> it, double p0, double p1, bool scalarF, Stream s);
+  void (*binary)(BOp op, DType dt, Iter<3> it, Stream s);
+  void (*where)(DType dt, Iter<4> it, Stream s);
+  void (*copy)(DType src, DType dst, Iter<2> it, Stream s);
+  size_t (*reduceScratch)(int64_t outer, int64_t size, int64_t inner);
+  void (*reduce)(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, int64_t* indices, double correction, void* scratch, Stream s);
+  size_t (*softmaxScratch)(int64_t rows, int64_t cols);
+  size_t (*layerNormScratch)(int64_t rows, int64_t cols);
+  void (*softmax)(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, void* scratch, Stream s);
+  void (*softmaxBackward)(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log, Stream s);
+  void (*layerNorm)(DType dt, int64_t rows, int64_t cols, void* out, void* mean, void* rstd, const void* x, const void* w, const void* b, double eps, void* scratch, Stream s);
+  void (*layerNormBackward)(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout, const void* x, const void* mean, const void* rstd, const void* w, Stream s);
+  void (*indexSelect)(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src, const int64_t* index, int64_t idxLen, Stream s);
+  void (*indexAdd)(DType dt, int64_t outer, int64_t outSize, int64_t inner, void* out, const void* src, const int64_t* index, int64_t idxLen, Stream s);
+  void (*gather)(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index, Stream s);
+  void (*scatterAdd)(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index, Stream s);
+  void (*random)(Dist dist, DType dt, void* out, int64_t numel, uint64_t seed, uint64_t offset, double p0, double p1, Stream s);
+  void (*arange)(DType dt, void* out, int64_t numel, double start, double step, Stream s);
+  void (*adam)(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o, Stream s);
+  void (*sgd)(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Stream s);
+  void (*sumSquares)(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out, Stream s);
+};
+
 }  // namespace k
 }  // namespace nn
