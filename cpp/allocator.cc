@@ -233,8 +233,6 @@ class DeviceCache {
     auto it = pool.lower_bound(&key);
     if (it == pool.end() || (*it)->stream != stream) return nullptr;
     Block* b = *it;
-    // Do not hand a huge cached block to a small large-pool request: it would stay pinned to it.
-    if (&pool == &large_ && size < kMinLargeAlloc && b->size >= kMinLargeAlloc) return nullptr;
     pool.erase(it);
     return b;
   }

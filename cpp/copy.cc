@@ -39,13 +39,38 @@ CopyArgs ReadCopy(const Args& a) {
   return c;
 }
 
+// `waiter` (a stream of one device) waits for what `s` (a stream of `device`) has queued so far.
+void StreamWaits(dev::Stream waiter, int waiterDevice, dev::Stream s, int device) {
+  dev::Api& api = dev::Get();
+  dev::Event ev = nullptr;
+  {
+    dev::DeviceGuard guard(device);
+    CheckCuda(api.EventCreate(&ev, dev::kEventDisableTiming), "cudaEventCreateWithFlags");
+    dev::Status e = api.EventRecord(ev, s);
+    if (e != dev::kSuccess) {
+      api.EventDestroy(ev);
+      CheckCuda(e, "cudaEventRecord");
+    }
+  }
+  dev::DeviceGuard guard(waiterDevice);
+  dev::Status e = api.StreamWaitEvent(waiter, ev);
+  api.EventDestroy(ev);  // deferred until the wait is resolved
+  CheckCuda(e, "cudaStreamWaitEvent");
+}
+
 // Queues the copy on s. Pinned host memory the copy reads or writes directly is recorded as used
-// on s, so that the pinned pool does not hand it out again before the copy is done.
+// on s, so that the pinned pool does not hand it out again before the copy is done. A copy between
+// two devices is ordered with both devices' current streams, as PyTorch's cross-device copy_ is:
+// it runs after the work queued on the source device so far (the producer of the bytes), and the
+// source device's later work (which may reuse the source memory) runs after it.
 void Enqueue(const CopyArgs& c, void* dst, const void* src, dev::Stream s) {
   dev::Api& api = dev::Get();
   size_t n = static_cast<size_t>(c.bytes);
   if (c.dst.device >= 0 && c.src.device >= 0 && c.dst.device != c.src.device) {
+    dev::Stream srcStream = CurrentStream(c.src.device);
+    StreamWaits(s, c.device, srcStream, c.src.device);
     CheckCuda(api.MemcpyPeerAsync(dst, c.dst.device, src, c.src.device, n, s), "cudaMemcpyPeerAsync");
+    StreamWaits(srcStream, c.src.device, s, c.device);
   } else {
     CheckCuda(api.MemcpyAsync(dst, src, n, s), "cudaMemcpyAsync");
   }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Runs the compiled tests (dist/test/**/*.test.js) with node:test.
-//   node scripts/run-tests.mjs            everything that needs no GPU (GPU tests skip, saying why)
-//   node scripts/run-tests.mjs --gpu      only test/gpu/ (on a GPU machine)
-//   node scripts/run-tests.mjs <filter>   only files whose path contains <filter>
+//   node scripts/run-tests.mjs            everything, then test/gpu/ again on 2 simulated devices
+//                                         (NODE_NCCL_SIM_DEVICES=2): without a GPU the first pass
+//                                         skips the GPU tests, saying why, and the second runs them
+//   node scripts/run-tests.mjs --gpu      only test/gpu/, on the real devices (a GPU machine)
+//   node scripts/run-tests.mjs <filter>   only files whose path contains <filter> (both passes)
 //   --tap                                 the raw TAP stream on stdout instead of dots and a summary
 //
 // Progress is one dot per test; the full TAP report goes to dist/test/results.tap, and a summary
@@ -42,26 +44,41 @@ const scratch = mkdtempSync(join(tmpdir(), 'node-nccl-test-'));
 const tapFile = join(testRoot, 'results.tap');
 mkdirSync(dirname(tapFile), { recursive: true });
 const concurrency = Math.max(2, Math.min(4, availableParallelism()));
-const reporters = rawTap
-  ? ['--test-reporter=tap', '--test-reporter-destination=stdout']
-  : ['--test-reporter=dot', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`];
-const t0 = Date.now();
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...reporters, ...files], {
-  stdio: 'inherit',
-  cwd: root,
-  env: { ...process.env, TMPDIR: scratch },
-});
+const isGpu = (f) => relative(testRoot, f).startsWith('gpu');
+
+/** One node --test run of `list` with `env`; its TAP report goes to `tap` (and is summarized). */
+function run(list, env, tap, title) {
+  const reporters = rawTap
+    ? ['--test-reporter=tap', '--test-reporter-destination=stdout']
+    : ['--test-reporter=dot', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`];
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...reporters, ...list], {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...env, TMPDIR: scratch },
+  });
+  if (!rawTap) summarize(readFileSync(tap, 'utf8'), (Date.now() - t0) / 1000, list.length, title);
+  return r.status ?? 1;
+}
+
+const { NODE_NCCL_SIM_DEVICES: _sim, ...plain } = process.env;
+let status = run(files, gpuOnly ? process.env : plain, tapFile, 'node-nccl tests');
+const gpuFiles = gpuOnly ? [] : files.filter(isGpu);
+if (gpuFiles.length) {
+  const simTap = join(testRoot, 'results-simulated.tap');
+  process.stdout.write(`\ntest/gpu again on 2 simulated devices (NODE_NCCL_SIM_DEVICES=2):\n`);
+  status = run(gpuFiles, { ...plain, NODE_NCCL_SIM_DEVICES: '2' }, simTap, 'GPU tests on simulated devices') || status;
+}
 
 const left = readdirSync(scratch);
 rmSync(scratch, { recursive: true, force: true });
-if (!rawTap) summarize(readFileSync(tapFile, 'utf8'), (Date.now() - t0) / 1000);
 if (left.length) {
   process.stdout.write(`\nnote: the tests left ${left.length} entr${left.length === 1 ? 'y' : 'ies'} in their temporary folder (removed now): ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', ...' : ''}\n`);
 }
-process.exit(r.status ?? 1);
+process.exit(status);
 
 /** Failures, skips by reason and the totals, from node's TAP output. */
-function summarize(tap, seconds) {
+function summarize(tap, seconds, nFiles, title) {
   const lines = tap.split('\n');
   const total = (k) => Number((tap.match(new RegExp(`^# ${k} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
   const failures = [];
@@ -81,7 +98,7 @@ function summarize(tap, seconds) {
       .filter((l) => l && !/^(code|name|expected|actual|operator|stack):/.test(l) && !/^at |\(file:\/\//.test(l));
     failures.push({ name: m[3], location: location.replace(/^file:\/\//, '').replace(`${root}/`, ''), error: error.slice(0, 4) });
   }
-  const out = ['', '', `node-nccl tests: ${files.length} file(s), ${seconds.toFixed(0)} s`];
+  const out = ['', '', `${title}: ${nFiles} file(s), ${seconds.toFixed(0)} s`];
   if (failures.length) {
     out.push('', 'FAILED:');
     for (const f of failures) {
@@ -94,7 +111,7 @@ function summarize(tap, seconds) {
     for (const [why, n] of [...skips].sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(4)}  ${why}`);
   }
   const cancelled = total('cancelled');
-  out.push('', `full TAP report: ${relative(process.cwd(), tapFile) || tapFile}`);
+  out.push('', `full TAP report: ${relative(process.cwd(), tap) || tap}`);
   out.push(`${total('pass')} passed, ${total('fail')} failed, ${total('skipped')} skipped${cancelled ? `, ${cancelled} cancelled` : ''}`);
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -59,6 +59,8 @@ export interface DeviceProperties {
   eccEnabled: boolean;
   concurrentKernels: boolean;
   streamPriorities: boolean;
+  /** A simulated device (NODE_NCCL_SIM_DEVICES), not a GPU. */
+  simulated: boolean;
 }
 
 /** Counters of one device's caching allocator (bytes and counts), plus the pinned host pool. */
@@ -142,11 +144,19 @@ export interface NativeDeviceBufferClass {
   new (byteLength: number, device?: number, stream?: NativeStream | null): NativeDeviceBuffer;
 }
 
+export interface DeviceApiInfo {
+  kind: 'cuda' | 'simulated' | 'none';
+  /** The simulated devices ("2 simulated device(s), 2048 MiB each ..."), or why there is none; "" for CUDA. */
+  description: string;
+}
+
 export interface NativeCuda {
   isAvailable(): boolean;
   deviceCount(): number;
   /** Why deviceCount() is 0: "built without CUDA", "no CUDA driver", "no GPU", ...; "" otherwise. */
   noGpuReason(): string;
+  /** What drives the devices: the CUDA runtime, NODE_NCCL_SIM_DEVICES simulated devices, or none (with why). */
+  deviceApi(): DeviceApiInfo;
   /** CUDA encodes versions as 1000 * major + 10 * minor; null when absent (no driver). */
   versions(): { driver: number | null; runtime: number | null };
   getDeviceProperties(device: number): DeviceProperties;
@@ -509,45 +519,56 @@ export interface NcclAsyncError {
   message: string;
 }
 
+/**
+ * A communicator. Each op returns true when NCCL has issued it on the stream, false when NCCL is
+ * still issuing it in the background (the communicator is `settling`: no op may be issued on it
+ * until settle() resolves or settleSync() returns; an op called meanwhile throws ERR_DIST).
+ */
 export interface NativeNcclCommunicator {
   readonly rank: number;
   readonly size: number;
   readonly device: number;
   readonly aborted: boolean;
   readonly destroyed: boolean;
+  readonly settling: boolean;
   allReduce(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-            count: number, dtype: NcclDTypeName, op: NcclOpName, stream?: NativeStream | null): void;
+            count: number, dtype: NcclDTypeName, op: NcclOpName, stream?: NativeStream | null): boolean;
   broadcast(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-            count: number, dtype: NcclDTypeName, root: number, stream?: NativeStream | null): void;
+            count: number, dtype: NcclDTypeName, root: number, stream?: NativeStream | null): boolean;
   reduce(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-         count: number, dtype: NcclDTypeName, op: NcclOpName, root: number, stream?: NativeStream | null): void;
+         count: number, dtype: NcclDTypeName, op: NcclOpName, root: number, stream?: NativeStream | null): boolean;
   /** recv holds size * sendCount elements. */
   allGather(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-            sendCount: number, dtype: NcclDTypeName, stream?: NativeStream | null): void;
+            sendCount: number, dtype: NcclDTypeName, stream?: NativeStream | null): boolean;
   /** send holds size * recvCount elements. */
   reduceScatter(send: NativeDeviceBuffer, sendOffset: number, recv: NativeDeviceBuffer, recvOffset: number,
-                recvCount: number, dtype: NcclDTypeName, op: NcclOpName, stream?: NativeStream | null): void;
-  send(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: NcclDTypeName, peer: number, stream?: NativeStream | null): void;
-  recv(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: NcclDTypeName, peer: number, stream?: NativeStream | null): void;
-  /** True while work this communicator queued may still be running. */
+                recvCount: number, dtype: NcclDTypeName, op: NcclOpName, stream?: NativeStream | null): boolean;
+  send(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: NcclDTypeName, peer: number, stream?: NativeStream | null): boolean;
+  recv(buffer: NativeDeviceBuffer, offset: number, count: number, dtype: NcclDTypeName, peer: number, stream?: NativeStream | null): boolean;
+  /** Resolves once NCCL has issued what it was still issuing (at once when nothing), within timeoutMs (default: initRank's); on timeout the communicator is aborted (ERR_DIST_TIMEOUT). */
+  settle(timeoutMs?: number): Promise<void>;
+  /** The blocking form of settle(). */
+  settleSync(timeoutMs?: number): void;
+  /** True while work this communicator queued may still be running (or is still being issued). */
   pending(): boolean;
-  /** Resolves when the queued work is done; rejects with the async error, or aborts after timeoutMs (ERR_DIST_TIMEOUT). */
+  /** Resolves when the queued work is done; rejects with the async error, or aborts after timeoutMs (ERR_DIST_TIMEOUT; default: initRank's). */
   synchronize(timeoutMs?: number): Promise<void>;
   getAsyncError(): NcclAsyncError | null;
   /** Ends the communicator now (queued and later ops fail); idempotent. */
   abort(reason?: string): void;
-  /** Frees it; refuses (ERR_DIST) while queued work may still run: synchronize() first, or abort(). */
-  destroy(): void;
+  /** Finalizes and frees it on the thread pool; refuses (ERR_DIST) while queued work may still run: synchronize() first, or abort(). */
+  destroy(): Promise<void>;
 }
 
 export interface NativeNccl {
   /** ncclGetUniqueId: 128 bytes to share with every rank. */
   getUniqueId(): Uint8Array;
-  /** ncclCommInitRank (non-blocking and polled with NCCL >= 2.14: ERR_DIST_TIMEOUT after timeoutMs, default 10 min). */
+  /** ncclCommInitRankConfig, non-blocking and polled on the thread pool (NCCL >= 2.14): ERR_DIST_TIMEOUT after timeoutMs (default 10 min), which also bounds the communicator's later settles. */
   initRank(nranks: number, id: Uint8Array, rank: number, device: number, timeoutMs?: number): Promise<NativeNcclCommunicator>;
-  /** ncclCommInitAll: one communicator per device, rank i on devices[i]. */
-  initAll(devices: number[]): NativeNcclCommunicator[];
+  /** One communicator per device of this process, rank i on devices[i] (a group of initRank calls, as ncclCommInitAll). */
+  initAll(devices: number[], timeoutMs?: number): Promise<NativeNcclCommunicator[]>;
   groupStart(): void;
-  groupEnd(): void;
+  /** True when NCCL issued every grouped op; false when a communicator is still settling. */
+  groupEnd(): boolean;
   Communicator: { readonly prototype: NativeNcclCommunicator };
 }

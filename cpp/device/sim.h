@@ -55,8 +55,9 @@ class StreamImpl {
   StreamImpl(int device, int priority, bool isDefault);
   const int device, priority;
   const bool isDefault;
-  // Queues fn; returns its ticket (1, 2, ...). The worker runs fn, then marks the ticket done.
-  uint64_t Enqueue(std::function<void()> fn);
+  // Queues fn; returns its ticket (1, 2, ...). The worker runs fn, then marks the ticket done,
+  // then runs `after` (an event's completion: once it is seen, the stream has passed that point).
+  uint64_t Enqueue(std::function<void()> fn, std::function<void()> after = nullptr);
   uint64_t enqueued();
   bool Done(uint64_t ticket);
   void Wait(uint64_t ticket);  // until the ticket is done (0: at once)
@@ -66,7 +67,7 @@ class StreamImpl {
   void Loop();
   std::mutex mu_;
   std::condition_variable cv_, done_;
-  std::deque<std::function<void()>> q_;
+  std::deque<std::pair<std::function<void()>, std::function<void()>>> q_;
   uint64_t enq_ = 0, comp_ = 0;
   bool retired_ = false;
 };

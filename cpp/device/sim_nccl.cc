@@ -25,6 +25,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -60,6 +61,10 @@ constexpr char kIdMagic[8] = {'n', 'n', 's', 'i', 'm', 'n', 'c', 'l'};
 
 thread_local std::string tLastError;
 
+struct QueuedOp {
+  cpucomm::Op op;
+};
+
 struct Comm {
   int rank = 0, size = 1, device = 0;
   bool blocking = true;
@@ -72,6 +77,10 @@ struct Comm {
   bool aborted = false, destroyed = false;
   uint64_t issued = 0, ran = 0;  // tickets handed out / jobs finished (in ticket order)
   std::thread worker;            // background init or finalize
+  // Non-blocking communicators: calls being issued in the background (see Launch).
+  std::deque<std::vector<std::pair<StreamImpl*, QueuedOp>>> launches;
+  std::condition_variable launchCv;
+  bool launching = false, launcherStarted = false, connected = false;
 };
 
 struct Registry {
@@ -256,10 +265,6 @@ int GetUniqueId(UniqueId* out) {
 
 // ---- operations ------------------------------------------------------------------------------------
 
-struct QueuedOp {
-  cpucomm::Op op;
-};
-
 // A group's (or a single call's) work on one communicator: runs once every stream it spans has
 // reached it, in the communicator's issue order.
 struct Job {
@@ -282,10 +287,24 @@ struct Job {
     const NativeError* failure = nullptr;
     std::unique_ptr<NativeError> err;
     try {
-      std::vector<cpucomm::Op*> p2p;
+      std::vector<cpucomm::Op*> p2p, selfSends, selfRecvs;
       for (QueuedOp& q : ops) {
-        if (q.op.kind == Kind::Send || q.op.kind == Kind::Recv) p2p.push_back(&q.op);
-        else c.transport->Run(q.op);
+        bool isP2P = q.op.kind == Kind::Send || q.op.kind == Kind::Recv;
+        if (!isP2P) c.transport->Run(q.op);
+        else if (q.op.root != c.rank) p2p.push_back(&q.op);
+        else (q.op.kind == Kind::Send ? selfSends : selfRecvs).push_back(&q.op);
+      }
+      // A rank's sends to itself match its receives from itself in order, as in NCCL.
+      if (selfSends.size() != selfRecvs.size())
+        Throw(code::kInvalidArg, "a group has " + std::to_string(selfSends.size()) + " send(s) to this rank itself but " +
+                                     std::to_string(selfRecvs.size()) + " receive(s) from itself: each must be matched");
+      for (size_t i = 0; i < selfSends.size(); i++) {
+        cpucomm::Op& snd = *selfSends[i];
+        cpucomm::Op& rcv = *selfRecvs[i];
+        if (snd.count != rcv.count || snd.dtype != rcv.dtype)
+          Throw(code::kInvalidArg, "a send to this rank itself (" + std::to_string(snd.count) + " elements) does not match "
+                                   "its receive (" + std::to_string(rcv.count) + " elements)");
+        std::memmove(rcv.recv, snd.send, static_cast<size_t>(snd.count) * cpucomm::DTypeSize(snd.dtype));
       }
       if (!p2p.empty()) {
         struct Hooks : cpucomm::P2PHooks {
@@ -363,6 +382,65 @@ void Submit(const std::shared_ptr<Comm>& c, std::vector<std::pair<StreamImpl*, Q
   }
 }
 
+// Non-blocking communicators issue in the background, as NCCL's group launch does: the call
+// returns ncclInProgress and ncclCommGetAsyncError reports it until the op is on its streams. The
+// first call of a communicator first waits until every rank has made one (NCCL connects lazily,
+// at the first operation), so a peer that is late keeps the call in progress, never the caller.
+void LaunchLoop(std::shared_ptr<Comm> c) {
+  const auto delay = std::chrono::microseconds(Cfg().delayUs);
+  for (;;) {
+    std::vector<std::pair<StreamImpl*, QueuedOp>> ops;
+    {
+      std::unique_lock<std::mutex> lock(c->mu);
+      c->launchCv.wait(lock, [&] { return !c->launches.empty() || c->aborted || c->destroyed; });
+      if (c->aborted || c->destroyed) return;
+      ops = std::move(c->launches.front());
+      c->launches.pop_front();
+    }
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (!c->connected) {
+      try {
+        cpucomm::Op barrier;
+        barrier.kind = Kind::Barrier;
+        c->transport->Run(barrier);
+        c->connected = true;
+      } catch (const NativeError& e) {
+        std::lock_guard<std::mutex> lock(c->mu);
+        if (!c->aborted) {
+          c->state = MapError(e);
+          c->lastError = std::string("connecting to the peers failed: ") + e.what();
+        }
+        c->launching = false;
+        c->cv.notify_all();
+        continue;
+      }
+    }
+    Submit(c, std::move(ops));
+    std::lock_guard<std::mutex> lock(c->mu);
+    if (c->state == kInProgress) c->state = kOk;
+    c->launching = false;
+    c->cv.notify_all();
+  }
+}
+
+// Issues ops of one communicator: at once (blocking communicators) or in the background.
+int Launch(const std::shared_ptr<Comm>& c, std::vector<std::pair<StreamImpl*, QueuedOp>> ops) {
+  if (c->blocking) {
+    Submit(c, std::move(ops));
+    return kOk;
+  }
+  std::lock_guard<std::mutex> lock(c->mu);
+  c->state = kInProgress;
+  c->launching = true;
+  c->launches.push_back(std::move(ops));
+  if (!c->launcherStarted) {
+    c->launcherStarted = true;
+    std::thread(LaunchLoop, c).detach();
+  }
+  c->launchCv.notify_one();
+  return kInProgress;
+}
+
 bool DType(int code, cpucomm::DType* out) {
   using D = cpucomm::DType;
   static const D map[] = {D::I8, D::U8, D::I32, D::U32, D::I64, D::U64, D::F16, D::F32, D::F64, D::BF16};
@@ -385,6 +463,9 @@ int Issue(const char* fn, void* h, Kind kind, const void* send, size_t sendElems
     if (c->aborted) return fail(kInvalidUsage, "the communicator was aborted");
     if (!c->ready) return fail(kInvalidUsage, c->state == kInProgress ? "communicator initialization has not completed"
                                                                      : "communicator initialization failed");
+    if (c->launching)
+      return fail(kInvalidUsage, "the previous call on this non-blocking communicator is still in progress "
+                                 "(poll ncclCommGetAsyncError until it is no longer ncclInProgress)");
     if (c->state != kOk) return fail(c->state, "the communicator has an asynchronous error: " + c->lastError);
   }
   cpucomm::Op op;
@@ -422,14 +503,11 @@ int Issue(const char* fn, void* h, Kind kind, const void* send, size_t sendElems
   if (kind == Kind::Broadcast && c->rank != root) q.op.send = q.op.recv;  // the root copies send to recv itself
   if (kind == Kind::Send) q.op.recv = nullptr;
   if (kind == Kind::Recv) q.op.send = nullptr;
-  if (c->size == 1 && (kind == Kind::Send || kind == Kind::Recv))
-    return fail(kInvalidUsage, "send/recv to oneself in a communicator of one rank");
   if (tDepth > 0) {
     tOps.push_back({c, s, q});
     return kOk;
   }
-  Submit(c, {{s, q}});
-  return kOk;
+  return Launch(c, {{s, q}});
 }
 
 int AllReduce(const void* sb, void* rb, size_t n, int dt, int op, void* c, Stream s) {
@@ -479,13 +557,17 @@ int GroupEnd() {
   std::vector<std::shared_ptr<Comm>> order;
   for (GroupOp& g : ops)
     if (std::find(order.begin(), order.end(), g.comm) == order.end()) order.push_back(g.comm);
+  for (auto& c : order)
+    if (c->blocking != order[0]->blocking)
+      return Err(kInvalidUsage, "Blocking and nonblocking communicators are not allowed in the same group.");
+  int r = kOk;
   for (auto& c : order) {
     std::vector<std::pair<StreamImpl*, QueuedOp>> mine;
     for (GroupOp& g : ops)
       if (g.comm == c) mine.push_back({g.stream, g.op});
-    Submit(c, std::move(mine));
+    if (Launch(c, std::move(mine)) == kInProgress) r = kInProgress;
   }
-  return kOk;
+  return r;
 }
 
 int GetAsyncError(void* h, int* state) {
@@ -510,12 +592,13 @@ int Abort(void* h) {
   c->aborted = true;
   if (c->transport) c->transport->Abort("ncclCommAbort was called");
   c->cv.notify_all();
+  c->launchCv.notify_all();
   return kOk;
 }
 
 // Waits until every job issued on c has run (or c is aborted). Caller holds lock.
 void Quiesce(Comm& c, std::unique_lock<std::mutex>& lock) {
-  c.cv.wait(lock, [&] { return c.ran >= c.issued || c.aborted; });
+  c.cv.wait(lock, [&] { return (c.ran >= c.issued && !c.launching) || c.aborted; });
 }
 
 int Finalize(void* h) {
@@ -546,6 +629,7 @@ int Destroy(void* h) {
     std::unique_lock<std::mutex> lock(c->mu);
     Quiesce(*c, lock);
     c->destroyed = true;
+    c->launchCv.notify_all();
   }
   Forget(c.get());
   if (c->transport && c->ready) c->transport->Leave();

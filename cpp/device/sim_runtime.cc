@@ -152,8 +152,10 @@ class SimApi final : public Api {
  public:
   const char* Kind() const override { return "simulated"; }
   std::string Description() const override {
-    return std::to_string(gCfg.devices) + " simulated device(s), " + std::to_string(gCfg.memoryBytes >> 20) +
-           " MiB each (NODE_NCCL_SIM_DEVICES)";
+    std::string d = std::to_string(gCfg.devices) + (gCfg.devices == 1 ? " simulated device, " : " simulated devices, ") +
+                    std::to_string(gCfg.memoryBytes >> 20) + " MiB each";
+    if (gCfg.delayUs > 0) d += ", " + std::to_string(gCfg.delayUs) + " us delay per queued op";
+    return d;
   }
 
   Status GetDeviceCount(int* n) override {
@@ -313,7 +315,7 @@ class SimApi final : public Api {
       std::lock_guard<std::mutex> lock(e->mu);
       gen = ++e->recorded;
     }
-    s->Enqueue([e, gen] {
+    s->Enqueue(nullptr, [e, gen] {
       std::lock_guard<std::mutex> lock(e->mu);
       if (gen > e->completed) {
         e->completed = gen;
@@ -504,9 +506,9 @@ StreamImpl::StreamImpl(int d, int p, bool def) : device(d), priority(p), isDefau
   std::thread([this] { Loop(); }).detach();
 }
 
-uint64_t StreamImpl::Enqueue(std::function<void()> fn) {
+uint64_t StreamImpl::Enqueue(std::function<void()> fn, std::function<void()> after) {
   std::lock_guard<std::mutex> lock(mu_);
-  q_.push_back(std::move(fn));
+  q_.push_back({std::move(fn), std::move(after)});
   cv_.notify_one();
   return ++enq_;
 }
@@ -535,19 +537,23 @@ void StreamImpl::Retire() {
 void StreamImpl::Loop() {
   const auto delay = std::chrono::microseconds(gCfg.delayUs);
   for (;;) {
-    std::function<void()> fn;
+    std::function<void()> fn, after;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return !q_.empty() || retired_; });
       if (q_.empty()) return;
-      fn = std::move(q_.front());
+      fn = std::move(q_.front().first);
+      after = std::move(q_.front().second);
       q_.pop_front();
     }
     if (delay.count() > 0) std::this_thread::sleep_for(delay);
-    fn();
-    std::lock_guard<std::mutex> lock(mu_);
-    comp_++;
-    done_.notify_all();
+    if (fn) fn();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      comp_++;
+      done_.notify_all();
+    }
+    if (after) after();
   }
 }
 

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BuildInfo, DeviceProperties, LibraryInfo, NativeAddon } from '../../typings/native.js';
+import type { BuildInfo, DeviceApiInfo, DeviceProperties, LibraryInfo, NativeAddon } from '../../typings/native.js';
 import type { Command } from './main.js';
 
 const require = createRequire(import.meta.url);
@@ -29,6 +29,8 @@ export interface DoctorReport {
   build: { cuda: boolean; cudaArchs: string[]; cudaOffReason: string | null } | null;
   cuda: {
     available: boolean;
+    /** What drives the devices: the CUDA runtime, simulated devices (NODE_NCCL_SIM_DEVICES), or none. */
+    deviceApi: DeviceApiInfo;
     deviceCount: number;
     /** Why there is no usable device ("" when there is one). */
     reason: string;
@@ -99,6 +101,7 @@ export async function collect(): Promise<DoctorReport> {
   }
   report.cuda = {
     available: count > 0,
+    deviceApi: c.deviceApi(),
     deviceCount: count,
     reason: c.noGpuReason(),
     driverVersion: cudaVersion(versions.driver),
@@ -108,7 +111,13 @@ export async function collect(): Promise<DoctorReport> {
   report.libraries = { nccl: native.loader.info('nccl'), cublas: native.loader.info('cublas'), blas: native.loader.info('blas') };
 
   const n = report.notes;
-  if (!build.cuda) {
+  if (report.cuda.deviceApi.kind === 'simulated') {
+    n.push(`The devices are simulated (${report.cuda.deviceApi.description}): every GPU API works and runs on the CPU, ` +
+      'with CUDA\'s stream and device rules enforced, so multi-GPU code can be written and tested here; it proves ' +
+      'ordering and API use, not CUDA kernels, their speed, or NCCL itself. Unset NODE_NCCL_SIM_DEVICES to use real GPUs.');
+  } else if (report.cuda.reason.startsWith('NODE_NCCL_SIM_')) {
+    n.push(`Simulated devices were asked for, but ${report.cuda.reason}. Fix the variable, or unset it to use real GPUs.`);
+  } else if (!build.cuda) {
     const why = build.cudaOffReason ?? 'nvcc was not found at build time';
     n.push(`The addon was built without CUDA (${why}): GPU features are off and everything runs on the CPU. ` +
       (why.startsWith('NODE_NCCL_WITH_CUDA=0')
@@ -185,9 +194,13 @@ export function format(r: DoctorReport): string {
     row('Build', r.build.cuda ? `CUDA kernels compiled for ${r.build.cudaArchs.join(', ')} (+ PTX)` : `CPU-only (${r.build.cudaOffReason ?? 'built without nvcc'})`);
   }
   if (r.cuda) {
-    const runtime = r.cuda.runtimeVersion === null ? 'none (CPU-only build)' : `${r.cuda.runtimeVersion} (linked into the addon)`;
-    const driver = r.cuda.driverVersion ?? (r.cuda.runtimeVersion === null ? 'not needed' : 'none, so CUDA cannot be used here');
-    row('CUDA', `runtime ${runtime}, driver ${driver}`);
+    if (r.cuda.deviceApi.kind === 'simulated') {
+      row('CUDA', `simulated (NODE_NCCL_SIM_DEVICES): ${r.cuda.deviceApi.description}`);
+    } else {
+      const runtime = r.cuda.runtimeVersion === null ? 'none (CPU-only build)' : `${r.cuda.runtimeVersion} (linked into the addon)`;
+      const driver = r.cuda.driverVersion ?? (r.cuda.runtimeVersion === null ? 'not needed' : 'none, so CUDA cannot be used here');
+      row('CUDA', `runtime ${runtime}, driver ${driver}`);
+    }
     if (r.cuda.devices.length === 0) row('Devices', `none: ${r.cuda.reason}`);
     else {
       row('Devices', r.cuda.devices.map((d) =>

@@ -1,9 +1,9 @@
 /** Devices: discovery, properties, the current device, versions and device-wide synchronize. */
 import { ArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
-import type { DeviceProperties } from '../../typings/native.js';
+import type { DeviceApiInfo, DeviceProperties } from '../../typings/native.js';
 
-export type { DeviceProperties };
+export type { DeviceApiInfo, DeviceProperties };
 
 /**
  * A CUDA device: its index, `'cuda'` (the current device), `'cuda:N'`, or an object with
@@ -51,6 +51,20 @@ export function deviceCount(): number {
 /** Why deviceCount() is 0: "built without CUDA", "no CUDA driver", "no GPU", ...; "" when it is not. */
 export function noGpuReason(): string {
   return native.cuda.noGpuReason();
+}
+
+/**
+ * What drives the devices: 'cuda' (the CUDA runtime), 'simulated' (NODE_NCCL_SIM_DEVICES=N
+ * simulated devices on the CPU) or 'none', with a description (the simulated devices, or why
+ * there is no device).
+ */
+export function deviceApi(): DeviceApiInfo {
+  return native.cuda.deviceApi();
+}
+
+/** True when the devices are simulated (NODE_NCCL_SIM_DEVICES), not GPUs. */
+export function isSimulated(): boolean {
+  return native.cuda.deviceApi().kind === 'simulated';
 }
 
 /** Properties of a device (default: the current one): name, compute capability, memory, SMs, ... */

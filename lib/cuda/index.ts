@@ -10,7 +10,7 @@
 import { ArgumentError } from '../errors.js';
 import { copyDeviceToDevice, copyDeviceToHost, copyHostToDevice, memset } from './copy.js';
 import {
-  currentDevice, deviceCount, deviceIndex, driverVersion, getDeviceCapability, getDeviceName, getDeviceProperties,
+  currentDevice, deviceApi, deviceCount, deviceIndex, driverVersion, isSimulated, getDeviceCapability, getDeviceName, getDeviceProperties,
   isAvailable, memGetInfo, noGpuReason, runtimeVersion, setDevice, synchronize, synchronizeSync,
 } from './device.js';
 import {
@@ -28,7 +28,7 @@ export { DeviceBuffer, Event, Stream };
 let allowTf32 = false;
 
 export const cuda = {
-  isAvailable, deviceCount, noGpuReason, getDeviceProperties, getDeviceName, getDeviceCapability, setDevice,
+  isAvailable, deviceCount, noGpuReason, deviceApi, isSimulated, getDeviceProperties, getDeviceName, getDeviceCapability, setDevice,
   currentDevice, synchronize, synchronizeSync, driverVersion, runtimeVersion, memGetInfo, deviceIndex,
   Stream, Event, currentStream, defaultStream, setCurrentStream, withStream,
   DeviceBuffer, memoryStats, memoryAllocated, memoryReserved, maxMemoryAllocated, maxMemoryReserved,

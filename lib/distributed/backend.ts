@@ -63,8 +63,8 @@ export interface Backend {
   barrier(): BackendWork;
   /** Fails everything in flight and later (ERR_DIST_ABORTED). */
   abort(reason: string): void;
-  /** Releases the communicator (in-flight ops fail). */
-  destroy(): void;
+  /** Releases the communicator (in-flight ops fail); the nccl backend finalizes it off the JS thread. */
+  destroy(): void | Promise<void>;
   /** Ranks of the group a peer failure named (processes known to be gone), where the backend knows. */
   readonly deadRanks?: readonly number[];
 }

@@ -526,6 +526,6 @@ export class ProcessGroup {
     const be = this.#backend;
     this.#dead = [...(be?.deadRanks ?? [])];
     this.#backend = null;
-    be?.destroy();
+    await be?.destroy();
   }
 }

@@ -3,7 +3,7 @@
  * low-level communicators for people who bring their own memory (lib/cuda DeviceBuffers).
  *
  * ```ts
- * const [a, b] = nccl.Communicator.initAll([0, 1]);
+ * const [a, b] = await nccl.Communicator.initAll([0, 1]);
  * nccl.groupStart();
  * a.allReduce(bufA, bufA, n, 'float32', 'sum');
  * b.allReduce(bufB, bufB, n, 'float32', 'sum');
@@ -12,6 +12,12 @@
  *
  * Every call is enqueued on a CUDA stream (the device's current stream unless one is given) and
  * returns at once; synchronize the stream (or record an Event) to know when the data is in place.
+ *
+ * Communicators are non-blocking (NCCL >= 2.14): NCCL may still be issuing a call in the
+ * background when it returns (while it connects to a peer, say). The communicator is then
+ * `settling`; `await comm.settle()` waits for that without blocking the event loop. The next call
+ * on a settling communicator waits for it first, blocking the JS thread (within the
+ * communicator's timeout): await settle() before it to avoid that.
  */
 import { ArgumentError } from '../errors.js';
 import { native } from '../native/index.js';
@@ -59,6 +65,12 @@ function opCode(fn: string, op: NcclOp): NcclOp {
   return op;
 }
 
+/** A call may not be made while the communicator settles: wait for it (blocking) first. */
+function ready(n: NativeNcclCommunicator): NativeNcclCommunicator {
+  if (n.settling) n.settleSync();
+  return n;
+}
+
 /** A 128-byte ncclUniqueId (ncclGetUniqueId): create it on one rank and share it with all. */
 export function getUniqueId(): Uint8Array {
   return native.nccl.getUniqueId();
@@ -72,9 +84,12 @@ export function groupStart(): void {
   native.nccl.groupStart();
 }
 
-/** Ends a group (ncclGroupEnd). */
-export function groupEnd(): void {
-  native.nccl.groupEnd();
+/**
+ * Ends a group (ncclGroupEnd). Returns true when NCCL has issued every grouped call, false when a
+ * communicator of the group is still settling (see Communicator.settle).
+ */
+export function groupEnd(): boolean {
+  return native.nccl.groupEnd();
 }
 
 /** Options of a two-buffer collective. */
@@ -132,9 +147,12 @@ export class Communicator {
     return new Communicator(await native.nccl.initRank(nranks, id, rank, device, options.timeoutMs));
   }
 
-  /** ncclCommInitAll: one communicator per device of this process, rank i on devices[i]. */
-  static initAll(devices: number[]): Communicator[] {
-    return native.nccl.initAll(devices).map((n) => new Communicator(n));
+  /**
+   * One communicator per device of this process, rank i on devices[i] (ncclCommInitAll's meaning),
+   * initialized on a worker thread. Drive them from one thread inside groupStart()/groupEnd().
+   */
+  static async initAll(devices: number[], options: { timeoutMs?: number } = {}): Promise<Communicator[]> {
+    return (await native.nccl.initAll(devices, options.timeoutMs)).map((n) => new Communicator(n));
   }
 
   /** This rank in [0, size). */
@@ -153,46 +171,59 @@ export class Communicator {
   get destroyed(): boolean {
     return this.native.destroyed;
   }
+  /** True while NCCL is still issuing an earlier call of this communicator in the background. */
+  get settling(): boolean {
+    return this.native.settling;
+  }
+  /**
+   * Resolves once NCCL has issued the calls it was still issuing (at once when there are none),
+   * without blocking the event loop; after `timeoutMs` (default: initRank's) the communicator is
+   * aborted and this rejects with ERR_DIST_TIMEOUT.
+   */
+  settle(timeoutMs?: number): Promise<void> {
+    return this.native.settle(timeoutMs);
+  }
+
 
   /** recv = op over the ranks of send (count elements; send may be recv: in place). */
   allReduce(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, op: NcclOp = 'sum', options: CollectiveOptions = {}): void {
     options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.allReduce');
-    this.native.allReduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
+    ready(this.native).allReduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
       dtypeCode('allReduce', dtype), opCode('allReduce', op), options.stream?.native ?? null);
   }
   /** recv = root's send on every rank (count elements). */
   broadcast(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, root = 0, options: CollectiveOptions = {}): void {
     options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.broadcast');
-    this.native.broadcast(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
+    ready(this.native).broadcast(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
       dtypeCode('broadcast', dtype), root, options.stream?.native ?? null);
   }
   /** root's recv = op over the ranks of send (count elements). */
   reduce(send: DeviceBuffer, recv: DeviceBuffer, count: number, dtype: NcclDType, op: NcclOp = 'sum', root = 0, options: CollectiveOptions = {}): void {
     options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.reduce');
-    this.native.reduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
+    ready(this.native).reduce(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, count,
       dtypeCode('reduce', dtype), opCode('reduce', op), root, options.stream?.native ?? null);
   }
   /** recv (size * sendCount elements) = every rank's send, in rank order. */
   allGather(send: DeviceBuffer, recv: DeviceBuffer, sendCount: number, dtype: NcclDType, options: CollectiveOptions = {}): void {
     options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.allGather');
-    this.native.allGather(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, sendCount,
+    ready(this.native).allGather(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, sendCount,
       dtypeCode('allGather', dtype), options.stream?.native ?? null);
   }
   /** recv (recvCount elements) = block `rank` of op over the ranks of send (size * recvCount elements). */
   reduceScatter(send: DeviceBuffer, recv: DeviceBuffer, recvCount: number, dtype: NcclDType, op: NcclOp = 'sum', options: CollectiveOptions = {}): void {
     options = checkOptions(options, COLLECTIVE_OPTIONS, 'Communicator.reduceScatter');
-    this.native.reduceScatter(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, recvCount,
+    ready(this.native).reduceScatter(send.native, options.sendOffset ?? 0, recv.native, options.recvOffset ?? 0, recvCount,
       dtypeCode('reduceScatter', dtype), opCode('reduceScatter', op), options.stream?.native ?? null);
   }
   /** Sends count elements to `peer` (pair it with recv there; group several with groupStart/End). */
   send(buffer: DeviceBuffer, count: number, dtype: NcclDType, peer: number, options: P2POptions = {}): void {
     options = checkOptions(options, P2P_OPTIONS, 'Communicator.send');
-    this.native.send(buffer.native, options.offset ?? 0, count, dtypeCode('send', dtype), peer, options.stream?.native ?? null);
+    ready(this.native).send(buffer.native, options.offset ?? 0, count, dtypeCode('send', dtype), peer, options.stream?.native ?? null);
   }
   /** Receives count elements from `peer`. */
   recv(buffer: DeviceBuffer, count: number, dtype: NcclDType, peer: number, options: P2POptions = {}): void {
     options = checkOptions(options, P2P_OPTIONS, 'Communicator.recv');
-    this.native.recv(buffer.native, options.offset ?? 0, count, dtypeCode('recv', dtype), peer, options.stream?.native ?? null);
+    ready(this.native).recv(buffer.native, options.offset ?? 0, count, dtypeCode('recv', dtype), peer, options.stream?.native ?? null);
   }
 
   /** null, or the asynchronous failure NCCL reports (a peer gone, a network error, ...). */
@@ -218,15 +249,19 @@ export class Communicator {
   abort(reason?: string): void {
     this.native.abort(reason);
   }
-  /** Frees the communicator; refuses (ERR_DIST) while queued work may still run: `await synchronize()` first, or abort(). Idempotent. */
-  destroy(): void {
-    this.native.destroy();
+  /**
+   * Finalizes and frees the communicator (ncclCommFinalize + ncclCommDestroy, on a worker thread);
+   * refuses (ERR_DIST) while queued work may still run: `await synchronize()` first, or abort().
+   * Idempotent.
+   */
+  destroy(): Promise<void> {
+    return this.native.destroy();
   }
-  /** `using comm = ...`: destroys it when idle, else aborts it. */
-  [Symbol.dispose](): void {
+  /** `await using comm = ...`: destroys it when idle, else aborts it. */
+  async [Symbol.asyncDispose](): Promise<void> {
     if (this.native.destroyed || this.native.aborted) return;
     if (this.native.pending()) this.native.abort('disposed with work in flight');
-    else this.native.destroy();
+    else await this.native.destroy();
   }
 }
 

@@ -64,17 +64,18 @@ export abstract class Module {
     if (own && !own.get && own.value !== undefined && own.value !== null && !(own.value instanceof Tensor) && !(own.value instanceof Module)) {
       throw createError('ERR_INVALID_ARG', `${owner}: attribute "${name}" already exists and is not a tensor or module`);
     }
-    const self = this;
+    // The accessors read `this`, not a captured module: a copy of the module (DataParallel's
+    // replicas copy own properties) then reads its own parameters, not the original's.
     Object.defineProperty(this, name, {
       configurable: true,
       enumerable: true,
-      get() {
-        return kind === 'parameter' ? self._parameters.get(name) : kind === 'buffer' ? self._buffers.get(name) : self._modules.get(name);
+      get(this: Module) {
+        return kind === 'parameter' ? this._parameters.get(name) : kind === 'buffer' ? this._buffers.get(name) : this._modules.get(name);
       },
-      set(v: unknown) {
-        if (kind === 'parameter') self.registerParameter(name, v as Parameter | null);
-        else if (kind === 'buffer') self.registerBuffer(name, v as Tensor | null, { persistent: !self._nonPersistent.has(name) });
-        else self.registerModule(name, v as Module | null);
+      set(this: Module, v: unknown) {
+        if (kind === 'parameter') this.registerParameter(name, v as Parameter | null);
+        else if (kind === 'buffer') this.registerBuffer(name, v as Tensor | null, { persistent: !this._nonPersistent.has(name) });
+        else this.registerModule(name, v as Module | null);
       },
     });
   }

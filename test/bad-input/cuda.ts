@@ -91,6 +91,7 @@ export const cudaTable: Table = {
     ...noArgRows('cuda.isAvailable', c.isAvailable),
     ...noArgRows('cuda.deviceCount', c.deviceCount),
     ...noArgRows('cuda.noGpuReason', c.noGpuReason),
+    ...noArgRows('cuda.deviceApi', c.deviceApi),
     ...noArgRows('cuda.versions', c.versions),
     ...noArgRows('cuda.currentDevice', c.currentDevice),
     { export: 'cuda.currentDevice', what: 'no device here', call: () => c.currentDevice(), code: NO_DEVICE, needs: 'no-gpu' },

@@ -156,11 +156,18 @@ test('out of memory: cache emptied, retried, then a clear error', { skip }, () =
   assert.ok(after.reservedBytes <= before.reservedBytes, 'the cache was emptied');
 });
 
-test('device bytes count as V8 external memory', { skip }, () => {
-  const before = process.memoryUsage().external;
-  const b = new cuda.DeviceBuffer(64 << 20);
-  const during = process.memoryUsage().external;
-  assert.ok(during - before >= 60 << 20, `external grew by ${during - before}`);
-  b.dispose();
-  assert.ok(process.memoryUsage().external - before < 8 << 20);
+test('device bytes count as V8 external memory: dropped buffers are collected before the device fills', { skip }, async () => {
+  // process.memoryUsage().external does not include napi_adjust_external_memory on Node 20, so
+  // the reporting is proven by what it is for: V8 collects dropped DeviceBuffers under the
+  // pressure of the bytes they hold. Allocating three times the device's memory in 64 MiB buffers
+  // that are never disposed runs out of memory unless they are collected on the way.
+  const chunk = 64 << 20;
+  const n = Math.ceil((3 * cuda.memGetInfo().total) / chunk);
+  let peak = 0;
+  for (let i = 0; i < n; i++) {
+    new cuda.DeviceBuffer(chunk); // dropped at once
+    peak = Math.max(peak, cuda.memoryStats().allocatedBytes);
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(peak < cuda.memGetInfo().total, `peak ${peak} B allocated`);
 });

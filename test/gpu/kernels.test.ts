@@ -57,7 +57,8 @@ const view = (mem: NativeMemory, strides: number[], offset = 0): View => ({ mem,
 const UNARY: UnaryOp[] = ['neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'gelu', 'gelu_tanh', 'silu',
   'sign', 'square', 'reciprocal', 'log1p', 'expm1', 'erf', 'logical_not', 'fill', 'add_scalar', 'mul_scalar', 'rsub_scalar', 'rdiv_scalar',
   'pow_scalar', 'rpow_scalar', 'maximum_scalar', 'minimum_scalar', 'clamp', 'eq_scalar', 'ne_scalar', 'lt_scalar', 'le_scalar', 'gt_scalar', 'ge_scalar'];
-const BOOL_OUT = /^(logical_|eq|ne|lt|le|gt|ge)/;
+// Exact names: a prefix test would take neg (ne…) and gelu_backward (ge…) for comparisons.
+const BOOL_OUT = /^(logical_(not|and|or)|(eq|ne|lt|le|gt|ge)(_scalar)?)$/;
 
 test('unary: CUDA (vectorized contiguous and strided paths) matches the CPU for every op and float dtype', { skip }, () => {
   const r = rng(100);

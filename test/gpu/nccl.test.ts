@@ -60,16 +60,16 @@ test('world size 1: every collective equals the local value', { skip }, async (t
   assert.equal(comm.getAsyncError(), null);
   await comm.synchronize(10_000);
   assert.equal(comm.pending(), false);
-  comm.destroy();
+  await comm.destroy();
   assert.equal(comm.destroyed, true);
-  comm.destroy(); // idempotent
+  await comm.destroy(); // idempotent
   const b = new cuda.DeviceBuffer(8);
   assert.throws(() => comm.allReduce(b, b, 1, 'float32'), { code: 'ERR_DISPOSED' });
   b.dispose();
 });
 
 test('Communicator.initAll([0]): one communicator, all-reduce in a group', { skip }, async () => {
-  const [c] = nccl.Communicator.initAll([0]);
+  const [c] = await nccl.Communicator.initAll([0]);
   assert.ok(c);
   assert.deepEqual([c.rank, c.size, c.device], [0, 1, 0]);
   const x = rand(1000);
@@ -109,7 +109,7 @@ test('2 ranks on one GPU in 2 processes (NCCL_MULTI_RANK_GPU_ENABLE=1): allReduc
       if (a[i] !== (i % 97) || a[n + i] !== (i % 97) * 2) throw new Error('gather wrong at ' + i);
     }
     await comm.synchronize(60000);
-    comm.destroy();
+    await comm.destroy();
     console.log('ok ' + rank);`;
   const run = (r: number): Promise<{ status: number | null; out: string }> =>
     new Promise((resolve) => {

@@ -10,6 +10,16 @@
  * op rejects with ERR_DIST_PEER_FAILURE / ERR_DIST_TIMEOUT naming the collective (every later op
  * rejects with ERR_DIST_ABORTED). Point-to-point batches, gather, scatter and allToAll are grouped
  * send/recv calls (ncclGroupStart/End), as in PyTorch; barrier is an all-reduce of one element.
+ *
+ * Memory: every device buffer an op uses is recordStream'ed on the group's stream (as PyTorch's
+ * ProcessGroupNCCL does), so a tensor disposed or collected while NCCL still reads or writes it
+ * goes back to the caching allocator only once that work is done; the op keeps its buffers
+ * referenced until it settles.
+ *
+ * Issuing: the communicator is non-blocking, so NCCL may still be issuing an op when the call
+ * returns (connecting to a peer). Then the op's completion Event is recorded once the communicator
+ * has settled (native settle(), polled off the JS thread within the group's timeout), and later
+ * ops wait in order behind it; only a synchronous wait (onWait) on such an op blocks until then.
  */
 import type { NativeDeviceBuffer, NativeEvent, NativeNcclCommunicator, NativeStream, NcclDTypeName, NcclOpName } from '../../../typings/native.js';
 import { createError } from '../../errors.js';
@@ -41,6 +51,45 @@ function dev(b: Buf | null, who: string): NativeDeviceBuffer {
   return m;
 }
 
+/** One op on its way to NCCL: `issued` resolves once its completion Event is recorded. */
+class QueuedOp {
+  readonly issued: Promise<void>;
+  isIssued = false;
+  failed: Error | null = null;
+  #resolve!: () => void;
+  #reject!: (e: Error) => void;
+
+  constructor(
+    readonly what: string,
+    // Held until the op settles: the buffers must outlive NCCL's use of them.
+    readonly bufs: ReadonlyArray<Buf | null>,
+    readonly enqueue: (s: NativeStream) => boolean,
+    readonly after: NativeEvent,
+  ) {
+    this.issued = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  markIssued(stream: NativeStream): void {
+    try {
+      this.after.record(stream);
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    this.isIssued = true;
+    this.#resolve();
+  }
+
+  fail(e: Error): void {
+    this.failed = e;
+    if (!this.after.disposed) this.after.dispose();
+    this.#reject(e);
+  }
+}
+
 export interface NcclBackendOptions {
   /** The CUDA device of this rank. */
   device: number;
@@ -57,6 +106,10 @@ export class NcclBackend implements Backend {
   readonly #group: string;
   #abortReason: string | null = null;
   readonly #inflight = new Set<() => void>();
+  #settling = false;             // the communicator is finishing an earlier call (see the file comment)
+  #settleGen = 0;                // invalidates a settle() that a settleSync() overtook
+  readonly #unrecorded: QueuedOp[] = [];  // issued while settling: their events wait for it
+  readonly #queued: QueuedOp[] = [];      // to issue, in order, once it has settled
 
   private constructor(comm: NativeNcclCommunicator, stream: NativeStream, init: BackendInit) {
     this.#comm = comm;
@@ -108,28 +161,96 @@ export class NcclBackend implements Backend {
     native.cuda.memcpyEnqueue(dev(dst, 'copy'), dst.byteOffset, dev(src, 'copy'), src.byteOffset, bytes, native.cuda.currentStream(this.device));
   }
 
-  /** Runs `enqueue` on the group's stream after the caller's stream; the work settles when it is done. */
-  #run(what: string, enqueue: (s: NativeStream) => void): BackendWork {
+  /**
+   * Runs `enqueue` on the group's stream after the caller's stream; the work settles when it is
+   * done. `bufs` are the device buffers it reads or writes. `enqueue` returns whether NCCL issued
+   * the op (false: the communicator is settling).
+   */
+  #run(what: string, bufs: ReadonlyArray<Buf | null>, enqueue: (s: NativeStream) => boolean): BackendWork {
     if (this.#abortReason !== null) return { done: Promise.reject(createError('ERR_DIST_ABORTED', `${what}: process group ${this.#group} was aborted (${this.#abortReason})`)) };
-    let after: NativeEvent;
+    let op: QueuedOp;
     try {
       const before = new native.cuda.Event(this.device, false);
       before.record(native.cuda.currentStream(this.device));
       this.#stream.waitEvent(before);
       before.dispose();
-      enqueue(this.#stream);
-      after = new native.cuda.Event(this.device, false);
-      after.record(this.#stream);
+      for (const b of bufs) if (b) dev(b, what).recordStream(this.#stream);
+      op = new QueuedOp(what, bufs, enqueue, new native.cuda.Event(this.device, false));
     } catch (e) {
       return { done: Promise.reject(e) };
     }
-    const done = this.#watch(what, after);
+    this.#issue(op);
+    const done = op.issued.then(() => this.#watch(what, op.after));
     return {
       done,
       onWait: () => {
-        if (!after.disposed) native.cuda.currentStream(this.device).waitEvent(after);
+        if (!op.isIssued) this.#drainSync(op);
+        if (!op.after.disposed) native.cuda.currentStream(this.device).waitEvent(op.after);
       },
     };
+  }
+
+  /** Issues op now, or queues it behind a settling communicator. */
+  #issue(op: QueuedOp): void {
+    if (this.#settling) {
+      this.#queued.push(op);
+      return;
+    }
+    let issued: boolean;
+    try {
+      issued = op.enqueue(this.#stream);
+    } catch (e) {
+      op.fail(e as Error);
+      return;
+    }
+    if (issued) {
+      op.markIssued(this.#stream);
+    } else {
+      this.#unrecorded.push(op);
+      this.#startSettle();
+    }
+  }
+
+  #startSettle(): void {
+    const gen = ++this.#settleGen;
+    this.#settling = true;
+    this.#comm.settle(this.#timeoutMs).then(
+      () => {
+        if (gen === this.#settleGen) this.#settled();
+      },
+      (e: Error) => {
+        if (gen === this.#settleGen) this.#settleFailed(e);
+      },
+    );
+  }
+
+  /** The communicator settled: record the issued ops' events, then issue the queued ones. */
+  #settled(): void {
+    this.#settling = false;
+    this.#settleGen++;
+    for (const op of this.#unrecorded.splice(0)) op.markIssued(this.#stream);
+    while (!this.#settling && this.#queued.length > 0) this.#issue(this.#queued.shift()!);
+  }
+
+  #settleFailed(e: Error): void {
+    this.#settling = false;
+    this.#settleGen++;
+    this.abort(`issuing an op failed: ${e.message}`);
+    for (const op of [...this.#unrecorded.splice(0), ...this.#queued.splice(0)]) op.fail(e);
+  }
+
+  /** A synchronous wait on an op NCCL has not issued yet: settle (blocking) until it has. */
+  #drainSync(op: QueuedOp): void {
+    while (!op.isIssued && !op.failed) {
+      try {
+        this.#comm.settleSync(this.#timeoutMs);
+      } catch (e) {
+        this.#settleFailed(e as Error);
+        throw e;
+      }
+      this.#settled();
+    }
+    if (op.failed) throw op.failed;
   }
 
   /** Settles when `ev` has completed; aborts on an asynchronous NCCL error or the timeout. */
@@ -186,8 +307,11 @@ export class NcclBackend implements Backend {
     });
   }
 
-  /** Runs the calls between ncclGroupStart and ncclGroupEnd (the group is closed even if one throws). */
-  #grouped(calls: Array<() => void>): void {
+  /**
+   * Runs the calls between ncclGroupStart and ncclGroupEnd (the group is closed even if one
+   * throws); returns whether NCCL issued them all.
+   */
+  #grouped(calls: Array<() => unknown>): boolean {
     native.nccl.groupStart();
     let first: unknown;
     for (const c of calls) {
@@ -197,37 +321,38 @@ export class NcclBackend implements Backend {
         first ??= e;
       }
     }
-    native.nccl.groupEnd();
+    const issued = native.nccl.groupEnd();
     if (first !== undefined) throw first;
+    return issued;
   }
 
   allReduce(send: Buf, recv: Buf, count: number, dtype: DType, op: ReduceOpName): BackendWork {
-    return this.#run('allReduce', (s) =>
+    return this.#run('allReduce', [send, recv], (s) =>
       this.#comm.allReduce(dev(send, 'allReduce'), send.byteOffset, dev(recv, 'allReduce'), recv.byteOffset, count, NCCL_DTYPE[dtype], opCode(dtype, op, 'allReduce'), s));
   }
 
   broadcast(buf: Buf, count: number, dtype: DType, root: number): BackendWork {
-    return this.#run('broadcast', (s) => this.#comm.broadcast(dev(buf, 'broadcast'), buf.byteOffset, dev(buf, 'broadcast'), buf.byteOffset, count, NCCL_DTYPE[dtype], root, s));
+    return this.#run('broadcast', [buf], (s) => this.#comm.broadcast(dev(buf, 'broadcast'), buf.byteOffset, dev(buf, 'broadcast'), buf.byteOffset, count, NCCL_DTYPE[dtype], root, s));
   }
 
   reduce(send: Buf, recv: Buf, count: number, dtype: DType, op: ReduceOpName, root: number): BackendWork {
-    return this.#run('reduce', (s) =>
+    return this.#run('reduce', [send, recv], (s) =>
       this.#comm.reduce(dev(send, 'reduce'), send.byteOffset, dev(recv, 'reduce'), recv.byteOffset, count, NCCL_DTYPE[dtype], opCode(dtype, op, 'reduce'), root, s));
   }
 
   allGather(send: Buf, recv: Buf, count: number, dtype: DType): BackendWork {
-    return this.#run('allGather', (s) => this.#comm.allGather(dev(send, 'allGather'), send.byteOffset, dev(recv, 'allGather'), recv.byteOffset, count, NCCL_DTYPE[dtype], s));
+    return this.#run('allGather', [send, recv], (s) => this.#comm.allGather(dev(send, 'allGather'), send.byteOffset, dev(recv, 'allGather'), recv.byteOffset, count, NCCL_DTYPE[dtype], s));
   }
 
   reduceScatter(send: Buf, recv: Buf, count: number, dtype: DType, op: ReduceOpName): BackendWork {
-    return this.#run('reduceScatter', (s) =>
+    return this.#run('reduceScatter', [send, recv], (s) =>
       this.#comm.reduceScatter(dev(send, 'reduceScatter'), send.byteOffset, dev(recv, 'reduceScatter'), recv.byteOffset, count, NCCL_DTYPE[dtype], opCode(dtype, op, 'reduceScatter'), s));
   }
 
   gather(send: Buf, recv: Buf | null, count: number, dtype: DType, root: number): BackendWork {
     const bytes = count * DTYPE_BYTES[dtype];
     const dt = NCCL_DTYPE[dtype];
-    return this.#run('gather', (s) => {
+    return this.#run('gather', [send, recv], (s) => {
       const calls: Array<() => void> = [];
       if (this.rank === root) {
         const r = dev(recv, 'gather');
@@ -241,14 +366,14 @@ export class NcclBackend implements Backend {
       } else {
         calls.push(() => this.#comm.send(dev(send, 'gather'), send.byteOffset, count, dt, root, s));
       }
-      this.#grouped(calls);
+      return this.#grouped(calls);
     });
   }
 
   scatter(send: Buf | null, recv: Buf, count: number, dtype: DType, root: number): BackendWork {
     const bytes = count * DTYPE_BYTES[dtype];
     const dt = NCCL_DTYPE[dtype];
-    return this.#run('scatter', (s) => {
+    return this.#run('scatter', [send, recv], (s) => {
       const calls: Array<() => void> = [];
       if (this.rank === root) {
         const sb = dev(send, 'scatter');
@@ -262,14 +387,14 @@ export class NcclBackend implements Backend {
       } else {
         calls.push(() => this.#comm.recv(dev(recv, 'scatter'), recv.byteOffset, count, dt, root, s));
       }
-      this.#grouped(calls);
+      return this.#grouped(calls);
     });
   }
 
   allToAll(send: Buf, recv: Buf, sendCounts: number[], recvCounts: number[], dtype: DType): BackendWork {
     const eb = DTYPE_BYTES[dtype];
     const dt = NCCL_DTYPE[dtype];
-    return this.#run('allToAll', (s) => {
+    return this.#run('allToAll', [send, recv], (s) => {
       const sb = dev(send, 'allToAll');
       const rb = dev(recv, 'allToAll');
       const calls: Array<() => void> = [];
@@ -289,13 +414,13 @@ export class NcclBackend implements Backend {
         so += sc * eb;
         ro += rc * eb;
       }
-      this.#grouped(calls);
+      return this.#grouped(calls);
     });
   }
 
   p2p(ops: P2PDesc[]): BackendWork[] {
     // One group for the batch: every op shares the batch's completion.
-    const w = this.#run(ops.length === 1 ? ops[0]!.kind : 'batchIsendIrecv', (s) =>
+    const w = this.#run(ops.length === 1 ? ops[0]!.kind : 'batchIsendIrecv', ops.map((o) => o.buf), (s) =>
       this.#grouped(
         ops.map((o) => () =>
           o.kind === 'send'
@@ -307,7 +432,7 @@ export class NcclBackend implements Backend {
 
   barrier(): BackendWork {
     const buf = new native.cuda.DeviceBuffer(4, this.device, this.#stream);
-    const w = this.#run('barrier', (s) => this.#comm.allReduce(buf, 0, buf, 0, 1, 'int32', 'sum', s));
+    const w = this.#run('barrier', [{ mem: buf, byteOffset: 0 }], (s) => this.#comm.allReduce(buf, 0, buf, 0, 1, 'int32', 'sum', s));
     const release = (): void => {
       buf.dispose();
     };
@@ -321,14 +446,21 @@ export class NcclBackend implements Backend {
     for (const cancel of [...this.#inflight]) cancel();
   }
 
-  destroy(): void {
+  async destroy(): Promise<void> {
     if (this.#abortReason === null) this.#abortReason = 'destroyed';
     for (const cancel of [...this.#inflight]) cancel();
-    if (!this.#comm.destroyed && !this.#comm.aborted) {
-      // NCCL frees a communicator only when its queued work is done: abort one that is still busy.
-      if (this.#comm.pending()) this.#comm.abort('process group destroyed with work in flight');
-      else this.#comm.destroy();
+    const waiting = [...this.#unrecorded.splice(0), ...this.#queued.splice(0)];
+    this.#settleGen++;
+    try {
+      if (!this.#comm.destroyed && !this.#comm.aborted) {
+        // NCCL frees a communicator only when its queued work is done: abort one that is still busy.
+        if (this.#comm.pending()) this.#comm.abort('process group destroyed with work in flight');
+        else await this.#comm.destroy();
+      }
+    } finally {
+      const gone = createError('ERR_DIST_ABORTED', `process group ${this.#group} was destroyed`);
+      for (const op of waiting) op.fail(gone);
+      this.#stream.dispose();
     }
-    this.#stream.dispose();
   }
 }
