@@ -25,6 +25,8 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
                        M::Getter<&DeviceBuffer::GetAddress>("address"),
                        M::Method<&DeviceBuffer::Dispose>(env, "dispose"),
                        M::Method<&DeviceBuffer::JsRecordStream>(env, "recordStream"),
+                       M::Method<&DeviceBuffer::Hold>(env, "hold"),
+                       M::Method<&DeviceBuffer::Unhold>(env, "unhold"),
                    });
   return ctor;
 }
@@ -68,7 +70,8 @@ void DeviceBuffer::Init(const Napi::CallbackInfo& info) {
 DeviceBuffer::~DeviceBuffer() {
   // Finalizer (the JS object was collected without dispose()): return the memory, quietly.
   try {
-    Release();
+    disposed_ = true;
+    if (alloc_.ptr || reported_ > 0) Free();
   } catch (...) {
   }
 }
@@ -78,6 +81,11 @@ void* DeviceBuffer::ptr() const { return alloc_.ptr; }
 void DeviceBuffer::Release() {
   if (disposed_) return;
   disposed_ = true;
+  if (holds_ > 0) return;  // freed by the last unhold()
+  Free();
+}
+
+void DeviceBuffer::Free() {
   DeviceFree(alloc_);
   alloc_ = DeviceAllocation{};
   if (reported_ > 0) {
@@ -104,13 +112,36 @@ Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
   });
 }
 
+// hold() / unhold(): while held, dispose() takes effect for JS at once (the buffer reads as
+// disposed) but the memory goes back to the allocator only at the last unhold(). For work that is
+// not on a stream yet (an NCCL call still being issued): unhold() once it is, after recordStream.
+Napi::Value DeviceBuffer::Hold(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    Args a(info, "DeviceBuffer.hold");
+    a.Count(0, 0);
+    if (disposed_) Throw(code::kDisposed, "DeviceBuffer.hold: the buffer was disposed");
+    holds_++;
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value DeviceBuffer::Unhold(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    Args a(info, "DeviceBuffer.unhold");
+    a.Count(0, 0);
+    if (holds_ == 0) a.Fail("unhold() without a matching hold()");
+    if (--holds_ == 0 && disposed_ && alloc_.ptr) Free();
+    return info.Env().Undefined();
+  });
+}
+
 // recordStream(stream): like torch.Tensor.record_stream — the memory is not reused until the work
-// queued on `stream` so far has finished.
+// queued on `stream` so far has finished. Allowed on a held buffer that was disposed meanwhile.
 Napi::Value DeviceBuffer::JsRecordStream(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     Args a(info, "DeviceBuffer.recordStream");
     a.Count(1, 1);
-    if (disposed_) Throw(code::kDisposed, "DeviceBuffer.recordStream: the buffer was disposed");
+    if (disposed_ && holds_ == 0) Throw(code::kDisposed, "DeviceBuffer.recordStream: the buffer was disposed");
     RecordStream(alloc_, StreamArg(a, 0, "stream", device_));
     return info.Env().Undefined();
   });
@@ -178,7 +209,7 @@ MemRef GetMemRef(const Args& args, size_t i, const char* name) {
     m.bytes = h.bytes;
     m.shared = h.shared;
   } else if (DeviceBuffer* b = DeviceBuffer::FromValue(v)) {
-    if (b->disposed())
+    if (!b->usable())
       Throw(code::kDisposed, std::string(args.fn()) + ": argument '" + name + "' is a DeviceBuffer that was disposed");
     m.ptr = b->ptr();
     m.bytes = b->bytes();

@@ -19,6 +19,8 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   ~DeviceBuffer() override;
 
   bool disposed() const { return disposed_; }
+  // Its memory may still be used: not disposed, or disposed while held (hold()).
+  bool usable() const { return !disposed_ || holds_ > 0; }
   void* ptr() const;
   size_t bytes() const { return bytes_; }
   int device() const { return device_; }
@@ -33,14 +35,18 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   Napi::Value GetAddress(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value JsRecordStream(const Napi::CallbackInfo& info);
+  Napi::Value Hold(const Napi::CallbackInfo& info);
+  Napi::Value Unhold(const Napi::CallbackInfo& info);
 
  private:
   void Init(const Napi::CallbackInfo& info);
+  void Free();  // returns the memory to the allocator and the external-memory report
 
   bool disposed_ = true;
   size_t bytes_ = 0;
   int device_ = -1;
   int64_t reported_ = 0;  // bytes reported to V8 as external memory
+  int holds_ = 0;         // hold() count: the memory outlives dispose() until the last unhold()
   DeviceAllocation alloc_;
 };
 

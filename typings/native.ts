@@ -250,6 +250,9 @@ export interface NativeDeviceBuffer {
   dispose(): void;
   /** Like torch.Tensor.record_stream: not reused before the work queued on `stream` is done. */
   recordStream(stream: NativeStream): void;
+  /** While held, dispose() frees the memory only at the last unhold() (for work not yet on a stream). */
+  hold(): void;
+  unhold(): void;
 }
 
 /** Host memory: an ArrayBuffer (pageable or pinned), or any view of one. */

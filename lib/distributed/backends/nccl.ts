@@ -11,10 +11,10 @@
  * rejects with ERR_DIST_ABORTED). Point-to-point batches, gather, scatter and allToAll are grouped
  * send/recv calls (ncclGroupStart/End), as in PyTorch; barrier is an all-reduce of one element.
  *
- * Memory: every device buffer an op uses is recordStream'ed on the group's stream (as PyTorch's
- * ProcessGroupNCCL does), so a tensor disposed or collected while NCCL still reads or writes it
- * goes back to the caching allocator only once that work is done; the op keeps its buffers
- * referenced until it settles.
+ * Memory: every device buffer an op uses is held until the op is on the group's stream, then
+ * recordStream'ed there (as PyTorch's ProcessGroupNCCL does), so a tensor disposed or collected
+ * while NCCL still reads or writes it goes back to the caching allocator only once that work is
+ * done, even when NCCL was still issuing the op when the tensor was disposed.
  *
  * Issuing: the communicator is non-blocking, so NCCL may still be issuing an op when the call
  * returns (connecting to a peer). Then the op's completion Event is recorded once the communicator
@@ -59,13 +59,17 @@ class QueuedOp {
   #resolve!: () => void;
   #reject!: (e: Error) => void;
 
+  /**
+   * `mems` are held (a dispose meanwhile frees them only later) until the op is on the group's
+   * stream; then they are recordStream'ed there, so the allocator reuses them only after NCCL's use.
+   */
   constructor(
     readonly what: string,
-    // Held until the op settles: the buffers must outlive NCCL's use of them.
-    readonly bufs: ReadonlyArray<Buf | null>,
+    readonly mems: NativeDeviceBuffer[],
     readonly enqueue: (s: NativeStream) => boolean,
     readonly after: NativeEvent,
   ) {
+    for (const m of mems) m.hold();
     this.issued = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -75,18 +79,25 @@ class QueuedOp {
   markIssued(stream: NativeStream): void {
     try {
       this.after.record(stream);
+      for (const m of this.mems) m.recordStream(stream);
     } catch (e) {
       this.fail(e as Error);
       return;
     }
+    this.#unhold();
     this.isIssued = true;
     this.#resolve();
   }
 
   fail(e: Error): void {
     this.failed = e;
+    this.#unhold();
     if (!this.after.disposed) this.after.dispose();
     this.#reject(e);
+  }
+
+  #unhold(): void {
+    for (const m of this.mems.splice(0)) m.unhold();
   }
 }
 
@@ -174,8 +185,8 @@ export class NcclBackend implements Backend {
       before.record(native.cuda.currentStream(this.device));
       this.#stream.waitEvent(before);
       before.dispose();
-      for (const b of bufs) if (b) dev(b, what).recordStream(this.#stream);
-      op = new QueuedOp(what, bufs, enqueue, new native.cuda.Event(this.device, false));
+      const mems = bufs.filter((b): b is Buf => b !== null).map((b) => dev(b, what));
+      op = new QueuedOp(what, mems, enqueue, new native.cuda.Event(this.device, false));
     } catch (e) {
       return { done: Promise.reject(e) };
     }

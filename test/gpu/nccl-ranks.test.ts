@@ -1,0 +1,64 @@
+/**
+ * The nccl process-group backend with several real processes, one device each: every collective
+ * against local references at world sizes 2 and 3, the memory of a collective whose input is
+ * disposed early (D2), a late peer that must not block the event loop and a missing one that is
+ * ERR_DIST_TIMEOUT within the group's timeout (D7), and DDP with deviceIds at world size 2 against
+ * one process with the whole batch. They need as many devices as ranks: on one GPU (the GPU
+ * machine) they skip, saying so; in `npm test` they run on simulated devices.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cuda, nccl } from '../../lib/index.js';
+import { explain, runRanks, type RankResult } from '../parallel/spawn-ranks.js';
+import { maxAbsDiff, referenceRun } from '../parallel/workers/common.js';
+
+const gpus = cuda.deviceCount();
+const simulated = gpus > 0 && cuda.isSimulated();
+// Simulated ranks get as many simulated devices as they need.
+const needs = (n: number): string | false =>
+  gpus === 0 ? `no GPU: ${cuda.noGpuReason()}` : !nccl.isAvailable() ? `NCCL not found: ${nccl.libraryInfo().error}`
+    : gpus < n && !simulated ? `${n} ranks need ${n} devices, this machine has ${gpus}` : false;
+const devicesFor = (n: number): Record<string, string> => (simulated ? { NODE_NCCL_SIM_DEVICES: String(Math.max(n, gpus)) } : {});
+
+function ok(rs: RankResult[]): void {
+  for (const r of rs) assert.equal(r.code, 0, explain(r));
+}
+
+test('nccl backend, 2 ranks: every collective, dtype and op against local references', { skip: needs(2), timeout: 180_000 }, async () => {
+  ok(await runRanks('nccl-rank.js', 2, ['collectives'], { timeoutMs: 170_000 }));
+});
+
+test('nccl backend, 3 ranks (odd world size): every collective against local references', { skip: needs(3), timeout: 180_000 }, async () => {
+  ok(await runRanks('nccl-rank.js', 3, ['collectives'], { timeoutMs: 170_000, env: devicesFor(3) }));
+});
+
+test('a collective whose input is disposed while NCCL waits for a peer still sends the real values (D2)', { skip: needs(2), timeout: 60_000 }, async () => {
+  ok(await runRanks('nccl-rank.js', 2, ['disposed'], { timeoutMs: 50_000 }));
+});
+
+test('a peer 1.5 s late does not block the event loop of the rank waiting for it (D7)', { skip: needs(2), timeout: 60_000 }, async () => {
+  const rs = await runRanks('nccl-rank.js', 2, ['late'], { timeoutMs: 50_000 });
+  ok(rs);
+  const r0 = rs[0]!.result as { ticks: number; maxGap: number; ms: number };
+  assert.ok(r0.ms >= 1000, `rank 0 waited ${r0.ms} ms`);
+  assert.ok(r0.maxGap < 500, `rank 0's event loop stalled for ${r0.maxGap} ms while waiting for its peer`);
+  assert.ok(r0.ticks > 20, `only ${r0.ticks} timer ticks in ${r0.ms} ms`);
+});
+
+test("a peer that never issues the collective is ERR_DIST_TIMEOUT within the group's timeout (D7)", { skip: needs(2), timeout: 60_000 }, async () => {
+  const rs = await runRanks('nccl-rank.js', 2, ['missing'], { timeoutMs: 50_000, env: { TEST_GROUP_TIMEOUT_MS: '1500', TEST_HOLD_MS: '8000' } });
+  ok(rs);
+  const r0 = rs[0]!.result as { code: string; message: string; elapsedMs: number };
+  assert.equal(r0.code, 'ERR_DIST_TIMEOUT', r0.message);
+  assert.ok(r0.elapsedMs >= 1400 && r0.elapsedMs < 6000, `timed out after ${r0.elapsedMs} ms (group timeout 1500 ms)`);
+});
+
+test('DDP on NCCL with deviceIds, 2 ranks, equals one process with the whole batch', { skip: needs(2), timeout: 120_000 }, async () => {
+  const rs = await runRanks('ddp-gpu.js', 2, [], { timeoutMs: 110_000 });
+  ok(rs);
+  const ref = await referenceRun('sgd', 2, 8, 3);
+  for (const r of rs) {
+    const d = maxAbsDiff(r.result as number[][], ref);
+    assert.ok(d < 1e-5, `rank ${r.rank}: NCCL DDP differs from the whole-batch run by ${d}`);
+  }
+});
