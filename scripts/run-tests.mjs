@@ -57,7 +57,7 @@ function run(list, env, tap, title) {
     cwd: root,
     env: { ...env, TMPDIR: scratch },
   });
-  if (!rawTap) summarize(readFileSync(tap, 'utf8'), (Date.now() - t0) / 1000, list.length, title);
+  if (!rawTap) summarize(readFileSync(tap, 'utf8'), tap, (Date.now() - t0) / 1000, list.length, title);
   return r.status ?? 1;
 }
 
@@ -78,7 +78,7 @@ if (left.length) {
 process.exit(status);
 
 /** Failures, skips by reason and the totals, from node's TAP output. */
-function summarize(tap, seconds, nFiles, title) {
+function summarize(tap, tapPath, seconds, nFiles, title) {
   const lines = tap.split('\n');
   const total = (k) => Number((tap.match(new RegExp(`^# ${k} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
   const failures = [];
@@ -111,7 +111,7 @@ function summarize(tap, seconds, nFiles, title) {
     for (const [why, n] of [...skips].sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(4)}  ${why}`);
   }
   const cancelled = total('cancelled');
-  out.push('', `full TAP report: ${relative(process.cwd(), tap) || tap}`);
+  out.push('', `full TAP report: ${relative(process.cwd(), tapPath) || tapPath}`);
   out.push(`${total('pass')} passed, ${total('fail')} failed, ${total('skipped')} skipped${cancelled ? `, ${cancelled} cancelled` : ''}`);
   process.stdout.write(out.join('\n') + '\n');
 }
