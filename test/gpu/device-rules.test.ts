@@ -191,3 +191,38 @@ test('simulated devices: settings are checked, memory is NODE_NCCL_SIM_MEMORY, a
   assert.match(s.msg!, /cudaErrorAssert.*index/s);
   assert.equal(s.later, 'ERR_CUDA');
 });
+
+test('a pinned buffer dropped while a queued copy still reads it is not handed out again before the copy is done', { skip: simOnly }, () => {
+  // Collected pinned ArrayBuffers return their block to the pool; a queued copy recorded its use.
+  const r = runChild(`
+    const { cuda } = lib;
+    const { native } = await import(${JSON.stringify(libIndex.replace(/index\.js$/, 'native/index.js'))});
+    const n = 1 << 20;
+    const s = new cuda.Stream();
+    const scratch = new cuda.DeviceBuffer(32 << 20, { stream: s });
+    for (let i = 0; i < 30; i++) cuda.memset(scratch, 0, 32 << 20, i, { stream: s }); // the copy below runs late
+    const dst = new cuda.DeviceBuffer(n * 4, { stream: s });
+    // memcpyEnqueue keeps no reference to its source: once this function returns, it is garbage
+    (() => native.cuda.memcpyEnqueue(dst.native, 0, new Float32Array(cuda.pinnedBuffer(n * 4)).fill(7), 0, n * 4, s.native))();
+    globalThis.gc();
+    await new Promise((r) => setTimeout(r, 20)); // finalizers run: the pinned block goes back to the pool
+    const returned = cuda.memoryStats().pinnedAllocatedBytes === 0;
+    const again = new Float32Array(cuda.pinnedBuffer(n * 4)).fill(-1); // same size class
+    const out = new Float32Array(n);
+    cuda.copyDeviceToHost(out, dst, 0, { stream: s });
+    process.stdout.write(JSON.stringify({ first: out[0], last: out[n - 1], again: again[0], returned }));`,
+  { NODE_NCCL_SIM_DEVICES: '1', NODE_NCCL_SIM_DELAY_US: '5000', NODE_OPTIONS: '--expose-gc' });
+  assert.equal(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout) as { first: number; last: number; returned: boolean };
+  assert.ok(o.returned, 'the dropped pinned buffer was not collected: the test proves nothing');
+  assert.deepEqual([o.first, o.last], [7, 7], 'the copy read a pinned block that had been handed out again');
+});
+
+test('streams are pooled: a disposed stream comes back for the next one of its device and priority', { skip: noGpu }, () => {
+  const a = new cuda.Stream({ priority: 0 });
+  const handle = a.native.handle;
+  a.dispose();
+  const b = new cuda.Stream({ priority: 0 });
+  assert.equal(b.native.handle, handle);
+  b.dispose();
+});
