@@ -7,6 +7,11 @@
  * machine) they skip, saying so; in `npm test` they run on simulated devices.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { cuda, nccl } from '../../lib/index.js';
 import { explain, runRanks, type RankResult } from '../parallel/spawn-ranks.js';
@@ -45,13 +50,26 @@ test('a peer 1.5 s late does not block the event loop of the rank waiting for it
   assert.ok(r0.ticks > 20, `only ${r0.ticks} timer ticks in ${r0.ms} ms`);
 });
 
-test("a peer that never issues the collective is ERR_DIST_TIMEOUT within the group's timeout (D7)", { skip: needs(2), timeout: 60_000 }, async () => {
-  const rs = await runRanks('nccl-rank.js', 2, ['missing'], { timeoutMs: 50_000, env: { TEST_GROUP_TIMEOUT_MS: '1500', TEST_HOLD_MS: '8000' } });
-  ok(rs);
-  const r0 = rs[0]!.result as { code: string; message: string; elapsedMs: number };
-  assert.equal(r0.code, 'ERR_DIST_TIMEOUT', r0.message);
-  assert.ok(r0.elapsedMs >= 1400 && r0.elapsedMs < 6000, `timed out after ${r0.elapsedMs} ms (group timeout 1500 ms)`);
-});
+for (const [when, scenario] of [['its first collective (while NCCL connects)', 'missing'], ['a later collective', 'missing-late']] as const) {
+  test(`a peer that never issues ${when} is ERR_DIST_TIMEOUT within the group's timeout (D7)`, { skip: needs(2), timeout: 60_000 }, async () => {
+    const rs = await runRanks('nccl-rank.js', 2, [scenario], { timeoutMs: 50_000, env: { TEST_GROUP_TIMEOUT_MS: '1500', TEST_HOLD_MS: '8000' } });
+    ok(rs);
+    const r0 = rs[0]!.result as { code: string; message: string; elapsedMs: number };
+    assert.equal(r0.code, 'ERR_DIST_TIMEOUT', r0.message);
+    assert.ok(r0.elapsedMs >= 1400 && r0.elapsedMs < 6000, `timed out after ${r0.elapsedMs} ms (group timeout 1500 ms)`);
+  });
+}
+
+for (const when of ['early', 'late'] as const) {
+  test(`a peer killed ${when === 'early' ? 'before the first collective (while NCCL connects)' : 'between collectives'} is ERR_DIST_PEER_FAILURE on the other rank, not a hang`, { skip: needs(2), timeout: 60_000 }, async () => {
+    const rs = await runRanks('nccl-rank.js', 2, [`dies-${when}`], { timeoutMs: 50_000, env: { TEST_DIST_TIMEOUT_MS: '30000' } });
+    assert.equal(rs[1]!.signal, 'SIGKILL', explain(rs[1]!));
+    assert.equal(rs[0]!.code, 0, explain(rs[0]!));
+    const r0 = rs[0]!.result as { code: string; message: string; elapsedMs: number };
+    assert.equal(r0.code, 'ERR_DIST_PEER_FAILURE', r0.message);
+    assert.ok(r0.elapsedMs < 15_000, `noticed after ${r0.elapsedMs} ms (group timeout 30 s)`);
+  });
+}
 
 test('DDP on NCCL with deviceIds, 2 ranks, equals one process with the whole batch', { skip: needs(2), timeout: 120_000 }, async () => {
   const rs = await runRanks('ddp-gpu.js', 2, [], { timeoutMs: 110_000 });
@@ -61,4 +79,15 @@ test('DDP on NCCL with deviceIds, 2 ranks, equals one process with the whole bat
     const d = maxAbsDiff(r.result as number[][], ref);
     assert.ok(d < 1e-5, `rank ${r.rank}: NCCL DDP differs from the whole-batch run by ${d}`);
   }
+});
+
+test("npm start's job under the launcher on the nccl backend: the MNIST DDP example trains on 2 devices", { skip: needs(2), timeout: 180_000 }, () => {
+  const root = fileURLToPath(new URL('../../..', import.meta.url));
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'node-nccl.js'), 'run', '--nproc-per-node', '2', join(root, 'dist', 'examples', 'mnist-ddp.js'), '--epochs', '2'], {
+    encoding: 'utf8', timeout: 170_000, cwd: mkdtempSync(join(tmpdir(), 'mnist-nccl-')), env: { ...process.env, ...devicesFor(2) },
+  });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /2 rank\(s\), backend nccl/);
+  const acc = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
+  assert.ok(acc > 90, `accuracy ${acc}%`);
 });

@@ -292,11 +292,13 @@ export class NcclBackend implements Backend {
           }
           const err = this.#comm.destroyed ? null : this.#comm.getAsyncError();
           if (err) {
+            this.#inflight.delete(cancel); // this op fails with the peer failure, not as "aborted"
             this.abort(`${what} failed: ${err.message}`);
             fail(createError('ERR_DIST_PEER_FAILURE', `${what} on process group ${this.#group} (rank ${this.rank} of ${this.size}) failed: ${err.name}: ${err.message}`));
             return;
           }
           if (Date.now() - start > this.#timeoutMs) {
+            this.#inflight.delete(cancel);
             this.abort(`${what} timed out`);
             fail(createError('ERR_DIST_TIMEOUT', `${what} on process group ${this.#group} (rank ${this.rank} of ${this.size}) did not complete within ${this.#timeoutMs} ms; the communicator was aborted`));
             return;

@@ -186,7 +186,8 @@ async function latePeer(): Promise<Record<string, unknown>> {
 }
 
 /** D7: a peer that never issues the collective is ERR_DIST_TIMEOUT within the group's timeout. */
-async function missingPeer(): Promise<Record<string, unknown>> {
+async function missingPeer(afterFirst: boolean): Promise<Record<string, unknown>> {
+  if (afterFirst) await dist.allReduce(onDevice('float32', Float32Array.from([1]) as unknown as Arr), { op: 'sum' });
   if (rank === 1) {
     await new Promise((r) => setTimeout(r, Number(process.env.TEST_HOLD_MS ?? 8000)));
     return { held: true };
@@ -201,15 +202,36 @@ async function missingPeer(): Promise<Record<string, unknown>> {
   return fail('allReduce succeeded without its peer');
 }
 
+/**
+ * A peer process killed before this rank's first collective (NCCL is still connecting) or after
+ * it (the collective runs on the stream): ERR_DIST_PEER_FAILURE here, well within the timeout.
+ */
+async function deadPeer(afterFirst: boolean): Promise<Record<string, unknown>> {
+  const t = onDevice('float32', Float32Array.from([1]) as unknown as Arr);
+  if (afterFirst) await dist.allReduce(t, { op: 'sum' });
+  if (rank === 1) process.kill(process.pid, 'SIGKILL');
+  await new Promise((r) => setTimeout(r, 200));
+  const start = Date.now();
+  try {
+    await dist.allReduce(t, { op: 'sum' });
+  } catch (e) {
+    return { code: (e as { code?: string }).code, message: (e as Error).message, elapsedMs: Date.now() - start };
+  }
+  return fail('allReduce succeeded with its peer dead');
+}
+
 async function main(): Promise<void> {
-  const timeout = scenario === 'missing' ? Number(process.env.TEST_GROUP_TIMEOUT_MS ?? 1500) : timeoutMs;
+  const timeout = scenario.startsWith('missing') ? Number(process.env.TEST_GROUP_TIMEOUT_MS ?? 1500) : timeoutMs;
   cuda.setDevice(Number(process.env.LOCAL_RANK ?? 0));
   await dist.initProcessGroup({ backend: 'nccl', timeoutMs: timeout });
-  const run = { collectives, disposed: disposedInput, late: latePeer, missing: missingPeer }[scenario];
+  const run = {
+    collectives, disposed: disposedInput, late: latePeer, missing: () => missingPeer(false), 'missing-late': () => missingPeer(true),
+    'dies-early': () => deadPeer(false), 'dies-late': () => deadPeer(true),
+  }[scenario];
   if (!run) fail(`unknown scenario ${scenario}`);
   const result = await run();
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
-  if (scenario === 'missing') process.exit(0); // the group was aborted: nothing to tear down
+  if (scenario.startsWith('missing') || scenario.startsWith('dies')) process.exit(0); // the group was aborted: nothing to tear down
   await dist.destroyProcessGroup();
 }
 
