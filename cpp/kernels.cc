@@ -515,7 +515,9 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   Dispatch(args, dev,
            [&] { k::HostLayerNormBackward(dt, rows, cols, gx.Ptr(), gwp, gbp, gout.Ptr(), x.Ptr(), mp, rp, wp); },
            [&](const k::KernelTable& kt, k::Stream s) {
-             kt.layerNormBackward(dt, rows, cols, gx.Ptr(), gwp, gbp, gout.Ptr(), x.Ptr(), mp, rp, wp, s);
+             WithScratch(dev, s, kt.layerNormBackwardScratch(rows, cols), [&](void* scratch) {
+               kt.layerNormBackward(dt, rows, cols, gx.Ptr(), gwp, gbp, gout.Ptr(), x.Ptr(), mp, rp, wp, scratch, s);
+             });
            });
   return info.Env().Undefined();
 }

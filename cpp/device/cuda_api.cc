@@ -32,6 +32,7 @@ k::KernelTable CudaKernels() {
   t.softmax = &k::CudaSoftmax;
   t.softmaxBackward = &k::CudaSoftmaxBackward;
   t.layerNorm = &k::CudaLayerNorm;
+  t.layerNormBackwardScratch = &k::CudaLayerNormBackwardScratch;
   t.layerNormBackward = &k::CudaLayerNormBackward;
   t.indexSelect = &k::CudaIndexSelect;
   t.indexAdd = &k::CudaIndexAdd;

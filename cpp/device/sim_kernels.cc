@@ -47,7 +47,7 @@ void LayerNorm(DType dt, int64_t rows, int64_t cols, void* out, void* mean, void
          [=] { HostLayerNorm(dt, rows, cols, out, mean, rstd, x, w, b, eps); });
 }
 void LayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
-                       const void* x, const void* mean, const void* rstd, const void* w, Stream s) {
+                       const void* x, const void* mean, const void* rstd, const void* w, void*, Stream s) {
   Launch("layerNormBackward", s, {gx, gw, gb, gout, rows > 0 ? x : nullptr, rows > 0 ? mean : nullptr, rows > 0 ? rstd : nullptr, w},
          [=] { HostLayerNormBackward(dt, rows, cols, gx, gw, gb, gout, x, mean, rstd, w); });
 }
@@ -110,6 +110,7 @@ KernelTable Make() {
   t.softmax = &Softmax;
   t.softmaxBackward = &SoftmaxBackward;
   t.layerNorm = &LayerNorm;
+  t.layerNormBackwardScratch = &NoScratch2;
   t.layerNormBackward = &LayerNormBackward;
   t.indexSelect = &IndexSelect;
   t.indexAdd = &IndexAdd;

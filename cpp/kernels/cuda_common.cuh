@@ -27,12 +27,37 @@ inline unsigned GridFor(int64_t n, int threads = kThreads, int perThread = 1) {
 // Split-row path of softmax/layerNorm: rows longer than 4 chunks, fewer than two rows per SM.
 constexpr int64_t kSplitChunk = 8192;
 inline int64_t SplitChunks(int64_t cols) { return (cols + kSplitChunk - 1) / kSplitChunk; }
+inline int SmCount();
 inline bool SplitRows(int64_t rows, int64_t cols) {
   if (cols <= 4 * kSplitChunk || rows > 65535) return false;
+  return rows < 2 * static_cast<int64_t>(SmCount());
+}
+
+// Multiprocessors of the current device (0 when it cannot be read).
+inline int SmCount() {
   int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-    return false;
-  return rows < 2 * static_cast<int64_t>(sms);
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return sms;
+}
+
+// Blocks for a row-per-block kernel that loops over rows (row = blockIdx.x; row += gridDim.x): as
+// many as fill the device (32 per SM), never more than rows, so any row count is launched (a grid
+// of `rows` blocks would overflow unsigned and gridDim.x's 2^31 - 1 limit).
+inline unsigned RowGrid(int64_t rows) {
+  const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(SmCount()) * 32);
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(rows, cap)));
+}
+
+// Row chunks for a two-stage column reduction of `outputs` columns over `rows`: enough threads
+// (outputs x chunks) to fill the device, each chunk at least 16 rows, at most 256 chunks; 1 when
+// one thread per column already fills it.
+inline int64_t ColumnChunks(int64_t outputs, int64_t rows) {
+  const int64_t want = static_cast<int64_t>(std::max(SmCount(), 1)) * 2048;
+  if (outputs <= 0 || outputs >= want) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>({(want + outputs - 1) / outputs, rows / 16, 256}));
 }
 
 #define NN_CUDA_CHECK_LAUNCH(name) ::nn::CheckCuda(static_cast<int>(cudaGetLastError()), name)

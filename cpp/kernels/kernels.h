@@ -134,8 +134,11 @@ void CudaSoftmaxBackward(DType dt, int64_t rows, int64_t cols, void* gin, const 
                          Stream s);
 void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, void* mean, void* rstd, const void* x,
                    const void* w, const void* b, double eps, void* scratch, Stream s);
+// gradWeight/gradBias of few columns over many rows reduce in two stages through `scratch` bytes
+// (CudaLayerNormBackwardScratch; 0: one stage).
+size_t CudaLayerNormBackwardScratch(int64_t rows, int64_t cols);
 void CudaLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
-                           const void* x, const void* mean, const void* rstd, const void* w, Stream s);
+                           const void* x, const void* mean, const void* rstd, const void* w, void* scratch, Stream s);
 // Device index kernels skip out-of-range indices (lib/tensor checks them before launch).
 void CudaIndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src,
                      const int64_t* index, int64_t idxLen, Stream s);
@@ -170,7 +173,9 @@ struct KernelTable {
   void (*softmax)(DType dt, int64_t rows, int64_t cols, void* out, const void* in, bool log, void* scratch, Stream s);
   void (*softmaxBackward)(DType dt, int64_t rows, int64_t cols, void* gin, const void* gout, const void* y, bool log, Stream s);
   void (*layerNorm)(DType dt, int64_t rows, int64_t cols, void* out, void* mean, void* rstd, const void* x, const void* w, const void* b, double eps, void* scratch, Stream s);
-  void (*layerNormBackward)(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout, const void* x, const void* mean, const void* rstd, const void* w, Stream s);
+  size_t (*layerNormBackwardScratch)(int64_t rows, int64_t cols);
+  void (*layerNormBackward)(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
+                            const void* x, const void* mean, const void* rstd, const void* w, void* scratch, Stream s);
   void (*indexSelect)(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src, const int64_t* index, int64_t idxLen, Stream s);
   void (*indexAdd)(DType dt, int64_t outer, int64_t outSize, int64_t inner, void* out, const void* src, const int64_t* index, int64_t idxLen, Stream s);
   void (*gather)(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index, Stream s);

@@ -1,8 +1,10 @@
 // CUDA reductions of the middle axis of contiguous [outer, size, inner]. inner == 1: one block
 // per output row with warp-shuffle reductions, or, for few long rows (a full reduction), several
 // blocks per row writing per-chunk partials to scratch and a second kernel combining them;
-// inner > 1: one thread per output column, reading
-// coalesced across the inner axis. Float sums accumulate in float (double for float64), integer
+// inner > 1: one thread per output column, reading coalesced across the inner axis, or, where
+// that would not fill the device (few columns, a long axis: a bias gradient), two stages: a thread
+// per (row chunk, column) writes a partial to scratch, a second kernel combines each column's
+// partials in chunk order. Float sums accumulate in float (double for float64), integer
 // sums and products in int64; max/min propagate NaN and keep the first index, as on the host.
 #include "cuda_common.cuh"
 
@@ -269,12 +271,98 @@ __global__ void ReduceCombineK(int op, int64_t size, int64_t chunks, void* out, 
   }
 }
 
+// ---- split columns (inner > 1, few outputs): partials per (row chunk, output) -------------------
+int64_t ColChunks(int64_t outer, int64_t size, int64_t inner) {
+  return inner > 1 ? ColumnChunks(outer * inner, size) : 1;
+}
+
+template <class T, class A>
+__global__ void ReduceColsPartial(int op, int64_t outer, int64_t size, int64_t inner, int64_t chunks, const T* in,
+                                  Partial<A>* partial) {
+  const ROp rop = static_cast<ROp>(op);
+  const int64_t n = outer * inner, len = (size + chunks - 1) / chunks;
+  for (int64_t t = GlobalId(); t < n * chunks; t += GlobalStride()) {
+    const int64_t c = t / n, idx = t - c * n, o = idx / inner, j = idx - o * inner;
+    const int64_t s0 = c * len, s1 = min(size, s0 + len);
+    const T* x = in + o * size * inner + j;
+    Partial<A> res{A(0), 0, A(0)};
+    if (rop == ROp::Max || rop == ROp::Min || rop == ROp::Argmax || rop == ROp::Argmin) {
+      const bool isMax = rop == ROp::Max || rop == ROp::Argmax;
+      Pick<A> p{A(0), -1};
+      for (int64_t s = s0; s < s1; s++) p = Better(p, Pick<A>{Load<A>(x[s * inner]), s}, isMax);
+      res.v = p.v;
+      res.i = p.i;
+    } else if (rop == ROp::Prod) {
+      A v = A(1);
+      for (int64_t s = s0; s < s1; s++) v *= Load<A>(x[s * inner]);
+      res.v = v;
+    } else {
+      A sum = A(0);
+      for (int64_t s = s0; s < s1; s++) sum += Load<A>(x[s * inner]);
+      res.v = sum;
+      res.i = s1 > s0 ? s1 - s0 : 0;
+      if (rop == ROp::Var && res.i > 0) {
+        const A mean = sum / static_cast<A>(res.i);
+        A sq = A(0);
+        for (int64_t s = s0; s < s1; s++) {
+          const A d = Load<A>(x[s * inner]) - mean;
+          sq += d * d;
+        }
+        res.v = mean;
+        res.m2 = sq;
+      }
+    }
+    partial[c * n + idx] = res;
+  }
+}
+
+template <class T, class A>
+__global__ void ReduceColsCombine(int op, int64_t n, int64_t size, int64_t chunks, void* out, const Partial<A>* partial,
+                                  int64_t* indices, double correction) {
+  const ROp rop = static_cast<ROp>(op);
+  for (int64_t t = GlobalId(); t < n; t += GlobalStride()) {
+    if (rop == ROp::Max || rop == ROp::Min || rop == ROp::Argmax || rop == ROp::Argmin) {
+      const bool isMax = rop == ROp::Max || rop == ROp::Argmax;
+      Pick<A> b{A(0), -1};
+      for (int64_t c = 0; c < chunks; c++) b = Better(b, Pick<A>{partial[c * n + t].v, partial[c * n + t].i}, isMax);
+      if (rop == ROp::Argmax || rop == ROp::Argmin) {
+        static_cast<int64_t*>(out)[t] = b.i;
+      } else {
+        static_cast<T*>(out)[t] = Store<T>(b.v);
+        if (indices) indices[t] = b.i;
+      }
+    } else if (rop == ROp::Prod) {
+      A v = A(1);
+      for (int64_t c = 0; c < chunks; c++) v *= partial[c * n + t].v;
+      static_cast<T*>(out)[t] = Store<T>(v);
+    } else if (rop == ROp::Var) {
+      A sum = A(0);  // Chan et al., as ReduceCombineK
+      for (int64_t c = 0; c < chunks; c++) sum += partial[c * n + t].v * static_cast<A>(partial[c * n + t].i);
+      const A mean = sum / static_cast<A>(size);
+      A m2 = A(0);
+      for (int64_t c = 0; c < chunks; c++) {
+        const Partial<A>& p = partial[c * n + t];
+        const A d = p.v - mean;
+        m2 += p.m2 + static_cast<A>(p.i) * d * d;
+      }
+      const double denom = fmax(0.0, static_cast<double>(size) - correction);
+      static_cast<T*>(out)[t] = Store<T>(static_cast<A>(static_cast<double>(m2) / denom));
+    } else {
+      A sum = A(0);
+      for (int64_t c = 0; c < chunks; c++) sum += partial[c * n + t].v;
+      static_cast<T*>(out)[t] = Store<T>(rop == ROp::Mean ? sum / static_cast<A>(size) : sum);
+    }
+  }
+}
+
 template <class T>
 void Launch(ROp op, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, int64_t* indices,
             double correction, void* scratch, Stream s) {
   using A = Compute<T>;
   const T* x = static_cast<const T*>(in);
-  if (scratch) {
+  // Scratch (sized by CudaReduceScratch) serves the split-rows path (inner == 1) or the split-columns one.
+  void* scratchCols = inner > 1 ? scratch : nullptr;
+  if (scratch && inner == 1) {
     const int64_t chunks = ReduceChunks(size);
     Partial<A>* partial = static_cast<Partial<A>*>(scratch);
     ReducePartialK<T, A><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(outer)), 512, 0, s>>>(
@@ -283,6 +371,15 @@ void Launch(ROp op, int64_t outer, int64_t size, int64_t inner, void* out, const
     ReduceCombineK<T, A><<<static_cast<unsigned>(outer), 256, 0, s>>>(static_cast<int>(op), size, chunks, out, partial,
                                                                     indices, correction);
     NN_CUDA_CHECK_LAUNCH("ReduceCombineK");
+  } else if (inner > 1 && ColChunks(outer, size, inner) > 1 && scratchCols) {
+    const int64_t chunks = ColChunks(outer, size, inner), n = outer * inner;
+    Partial<A>* partial = static_cast<Partial<A>*>(scratchCols);
+    ReduceColsPartial<T, A><<<GridFor(n * chunks), kThreads, 0, s>>>(static_cast<int>(op), outer, size, inner, chunks, x,
+                                                                     partial);
+    NN_CUDA_CHECK_LAUNCH("ReduceColsPartial");
+    ReduceColsCombine<T, A><<<GridFor(n), kThreads, 0, s>>>(static_cast<int>(op), n, size, chunks, out, partial, indices,
+                                                           correction);
+    NN_CUDA_CHECK_LAUNCH("ReduceColsCombine");
   } else if (inner == 1 && outer <= 0x7fffffff) {
     ReduceRows<T, A><<<static_cast<unsigned>(outer), kThreads, 0, s>>>(static_cast<int>(op), size, out, x, indices, correction);
     NN_CUDA_CHECK_LAUNCH("ReduceRows");
@@ -296,8 +393,9 @@ void Launch(ROp op, int64_t outer, int64_t size, int64_t inner, void* out, const
 }  // namespace
 
 size_t CudaReduceScratch(int64_t outer, int64_t size, int64_t inner) {
-  if (!SplitReduce(outer, size, inner)) return 0;
-  return static_cast<size_t>(outer * ReduceChunks(size)) * sizeof(Partial<double>);
+  if (SplitReduce(outer, size, inner)) return static_cast<size_t>(outer * ReduceChunks(size)) * sizeof(Partial<double>);
+  const int64_t chunks = ColChunks(outer, size, inner);
+  return chunks > 1 ? static_cast<size_t>(chunks * outer * inner) * sizeof(Partial<double>) : 0;
 }
 
 void CudaReduce(ROp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in,

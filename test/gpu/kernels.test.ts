@@ -159,6 +159,68 @@ test('reduce, softmax, layerNorm (+ backward): CUDA matches the CPU', { skip }, 
   }
 });
 
+// Issue 12's kernel defects, each on the case that exposed it (on simulated devices the host twin
+// runs on both sides, so these prove the CUDA kernels only on a GPU: npm run test:gpu).
+test('softmax of rows far below -87 next to an all -inf chunk (split rows, D5), and every row of grids past the block cap (D8)', { skip }, () => {
+  const r = rng(110);
+  for (const dt of ['float32', 'float64'] as DTypeName[])
+    for (const log of [false, true]) {
+      // 2 rows of 40000 (the split path): the first 8192 (one chunk) -inf, the rest about -100
+      const rows = 2, cols = 40000;
+      const x = buf(dt, rows * cols, () => 0);
+      for (let i = 0; i < rows * cols; i++) put(dt, x, i, i % cols < 8192 ? -Infinity : -100 - r());
+      const o = buf(dt, rows * cols, () => 0);
+      const { host, dev } = both([o, x], ([om, xm]) => k.softmax(code(dt), rows, cols, { mem: om!, offset: 0 }, { mem: xm!, offset: 0 }, log));
+      for (let i = 0; i < rows * cols; i++) {
+        const v = get(dt, dev[0]!, i);
+        if (!(log ? v <= 0 || v === -Infinity : v >= 0 && v <= 1)) assert.fail(`softmax log=${log} ${dt} at ${i}: ${v}`);
+      }
+      compare(`softmax -inf chunk log=${log}`, dt, host[0]!, dev[0]!, { rtol: 1e-4, atol: 1e-7 });
+    }
+  // more rows than the row grid's cap (32 blocks per SM): each block loops over rows
+  const rows = 20011, cols = 24;
+  for (const log of [false, true]) {
+    const x = buf('float32', rows * cols, () => r() * 8 - 4), o = buf('float32', rows * cols, () => 0);
+    const g = buf('float32', rows * cols, () => r() - 0.5), gi = buf('float32', rows * cols, () => 0);
+    const { host, dev } = both([o, x, g, gi], ([om, xm, gm, gim]) => {
+      k.softmax(code('float32'), rows, cols, { mem: om!, offset: 0 }, { mem: xm!, offset: 0 }, log);
+      k.softmaxBackward(code('float32'), rows, cols, { mem: gim!, offset: 0 }, { mem: gm!, offset: 0 }, { mem: om!, offset: 0 }, log);
+    });
+    compare('softmax, many rows', 'float32', host[0]!, dev[0]!);
+    compare('softmaxBackward, many rows', 'float32', host[3]!, dev[3]!, { rtol: 1e-4, atol: 1e-5 });
+  }
+});
+
+test('layerNorm over many rows (D8) and its weight/bias gradients and column reductions of few columns over many rows (two-stage, D9)', { skip }, () => {
+  const r = rng(111);
+  for (const dt of FLOATS) {
+    const rows = 20011, cols = 48;
+    const stats = dt === 'float64' ? 'float64' : 'float32';
+    const x = buf(dt, rows * cols, () => r() * 4 - 2), w = buf(dt, cols, () => r() + 0.5), b = buf(dt, cols, () => r() - 0.5);
+    const o = buf(dt, rows * cols, () => 0), mean = buf(stats, rows, () => 0), rstd = buf(stats, rows, () => 0);
+    const g = buf(dt, rows * cols, () => r() - 0.5), gx = buf(dt, rows * cols, () => 0), gw = buf(dt, cols, () => 0), gb = buf(dt, cols, () => 0);
+    const { host, dev } = both([o, mean, rstd, x, w, b, g, gx, gw, gb], (m) => {
+      const s = (i: number) => ({ mem: m[i]!, offset: 0 });
+      k.layerNorm(code(dt), rows, cols, s(0), s(1), s(2), s(3), s(4), s(5), 1e-5);
+      k.layerNormBackward(code(dt), rows, cols, s(7), s(8), s(9), s(6), s(3), s(1), s(2), s(4));
+    });
+    const loose = dt === 'float16' || dt === 'bfloat16' ? { rtol: 2e-2, atol: 2e-1 } : { rtol: 1e-3, atol: 1e-2 };
+    compare('layerNorm, many rows', dt, host[0]!, dev[0]!, { rtol: 1e-4, atol: 1e-5 });
+    compare('layerNorm gradX, many rows', dt, host[7]!, dev[7]!, { rtol: 1e-4, atol: 1e-4 });
+    compare('layerNorm gradWeight over 20011 rows', dt, host[8]!, dev[8]!, loose);
+    compare('layerNorm gradBias over 20011 rows', dt, host[9]!, dev[9]!, loose);
+    // the same shape as a bias gradient: sum (and every other op) over dim 0 of [20011, 48]
+    for (const op of ['sum', 'mean', 'max', 'argmin', 'var', 'prod'] as const) {
+      const v = buf(dt, rows * cols, op === 'prod' ? () => 1 + (r() - 0.5) * 1e-4 : () => r() * 4 - 2);
+      const arg = op === 'argmin';
+      const out = buf(arg ? 'int64' : dt, cols, () => 0), idx = buf('int64', cols, () => 0);
+      const res = both([out, v, idx], ([om, vm, im]) => k.reduce(op, code(dt), 1, rows, cols, { mem: om!, offset: 0 }, { mem: vm!, offset: 0 }, op === 'max' ? { mem: im!, offset: 0 } : null, 1));
+      compare(`reduce ${op} over dim 0 of [${rows}, ${cols}]`, arg ? 'int64' : dt, res.host[0]!, res.dev[0]!, arg ? { rtol: 0, atol: 0 } : loose);
+      if (op === 'max') compare('reduce max indices', 'int64', res.host[2]!, res.dev[2]!, { rtol: 0, atol: 0 });
+    }
+  }
+});
+
 test('matmul through cuBLAS (fp32, TF32 opt-in, fp64, fp16, bf16; transposes, batch strides) matches the CPU', { skip }, () => {
   const r = rng(104);
   for (const dt of FLOATS)
