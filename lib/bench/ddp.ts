@@ -11,7 +11,7 @@ import { collectEnvironment } from './env.js';
 import { launchRanks } from './launch.js';
 import { commandLine, lineSink, writeResult } from './output.js';
 import { type DdpResult, type DdpRow, SCHEMA_ID } from './schema.js';
-import { probeGpus } from './run-collective.js';
+import { checkRanksPerGpu, probeGpus } from './run-collective.js';
 
 const FLAGS: readonly FlagSpec[] = [
   { key: 'worldSizes', long: ['world-sizes', 'np'], meta: 'list', help: 'world sizes to run, e.g. 1,2,4 (default 1,2)' },
@@ -206,10 +206,7 @@ export async function main(argv: string[]): Promise<number> {
   if (backend === 'nccl') {
     const n = gpus.deviceCount();
     if (n === 0) throw new ArgumentError(`--backend nccl needs a GPU: ${gpus.reason ?? 'none found'}`, 'ERR_NO_GPU');
-    const big = o.worldSizes.find((w) => w > n);
-    if (big !== undefined && process.env.NCCL_MULTI_RANK_GPU_ENABLE !== '1') {
-      throw new ArgumentError(`--world-sizes ${big}: the nccl backend runs one rank per GPU and this machine has ${n}`, 'ERR_INDEX_OUT_OF_RANGE');
-    }
+    for (const w of o.worldSizes) checkRanksPerGpu(`--world-sizes ${w}`, w, n);
   }
   // Fail here, not in N ranks, when this build lacks what the benchmark drives.
   await loadLib('ddp', ['DistributedDataParallel.create', 'nn.Sequential', 'nn.functional.crossEntropy', 'optim.SGD', 'distributed.initProcessGroup']);

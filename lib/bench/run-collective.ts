@@ -41,6 +41,31 @@ export const BACKEND_DTYPES: Record<'cpu' | 'nccl', readonly string[]> = {
 };
 
 /**
+ * NCCL ranks on `gpus` GPUs of one machine: one per GPU, or, with NCCL_MULTI_RANK_GPU_ENABLE=1
+ * (NCCL >= 2.30), at most 2 per GPU, the most NCCL's documentation says its default configuration
+ * runs ("up to 2 ranks per GPU"; more can exhaust the GPU's resources and hang). `what` names the
+ * option for the message.
+ */
+export function checkRanksPerGpu(what: string, ranks: number, gpus: number, env: NodeJS.ProcessEnv = process.env): void {
+  if (ranks <= gpus) return;
+  const machine = `this machine has ${gpus} GPU${gpus === 1 ? '' : 's'}`;
+  if (env.NCCL_MULTI_RANK_GPU_ENABLE !== '1') {
+    throw new ArgumentError(
+      `${what}: the nccl backend runs one rank per GPU and ${machine} ` +
+        '(up to 2 ranks on one GPU need NCCL >= 2.30 and NCCL_MULTI_RANK_GPU_ENABLE=1)',
+      'ERR_INDEX_OUT_OF_RANGE',
+    );
+  }
+  if (ranks > 2 * gpus) {
+    throw new ArgumentError(
+      `${what}: NCCL_MULTI_RANK_GPU_ENABLE=1 allows at most 2 ranks per GPU (NCCL's documentation: its default ` +
+        `configuration runs up to 2; more can exhaust a GPU and hang), and ${machine}: at most ${2 * gpus} ranks`,
+      'ERR_INDEX_OUT_OF_RANGE',
+    );
+  }
+}
+
+/**
  * Checks the options against the backend and the machine; returns the concrete backend. Pure
  * apart from the GPU probe, so tests call it with a fake probe.
  */
@@ -50,14 +75,7 @@ export function resolveBackend(opts: CollectiveOptions, gpus: CudaProbe, env: No
   if (backend === 'nccl') {
     const n = gpus.deviceCount();
     if (n === 0) throw new DeviceError('ERR_NO_GPU', `--backend nccl needs a GPU: ${gpus.reason ?? 'none found'}. Use --backend cpu to benchmark the CPU backend.`);
-    const np = opts.np ?? Number(env.LOCAL_WORLD_SIZE ?? 1);
-    if (np > n && env.NCCL_MULTI_RANK_GPU_ENABLE !== '1') {
-      throw new ArgumentError(
-        `--np ${np}: the nccl backend runs one rank per GPU and this machine has ${n} GPU${n === 1 ? '' : 's'} ` +
-          `(several ranks on one GPU need NCCL >= 2.30 and NCCL_MULTI_RANK_GPU_ENABLE=1)`,
-        'ERR_INDEX_OUT_OF_RANGE',
-      );
-    }
+    checkRanksPerGpu(`--np ${opts.np ?? Number(env.LOCAL_WORLD_SIZE ?? 1)}`, opts.np ?? Number(env.LOCAL_WORLD_SIZE ?? 1), n, env);
   }
   if (opts.graphLaunches > 0 && backend === 'cpu') {
     throw new UnsupportedError(`-G ${opts.graphLaunches}: CUDA graphs capture GPU work; the cpu backend has none. Use --backend nccl, or -G 0.`);

@@ -154,7 +154,11 @@ test('backend resolution: --np beyond the GPUs, nccl without GPU, -G on cpu, ref
   assert.equal(resolveBackend(opts([]), gpus(2), {}), 'nccl');
   assert.equal(resolveBackend(opts(['--backend', 'cpu', '--np', '8']), gpus(1), {}), 'cpu');
   assert.throws(() => resolveBackend(opts(['--backend', 'nccl', '--np', '4']), gpus(2), {}), (e: unknown) => e instanceof NodeNcclError && /--np 4.*has 2 GPUs/.test(e.message));
-  assert.equal(resolveBackend(opts(['--backend', 'nccl', '--np', '4']), gpus(1), { NCCL_MULTI_RANK_GPU_ENABLE: '1' }), 'nccl');
+  assert.equal(resolveBackend(opts(['--backend', 'nccl', '--np', '2']), gpus(1), { NCCL_MULTI_RANK_GPU_ENABLE: '1' }), 'nccl');
+  assert.equal(resolveBackend(opts(['--backend', 'nccl', '--np', '4']), gpus(2), { NCCL_MULTI_RANK_GPU_ENABLE: '1' }), 'nccl');
+  // NCCL's documentation: up to 2 ranks per GPU with the default configuration
+  assert.throws(() => resolveBackend(opts(['--backend', 'nccl', '--np', '3']), gpus(1), { NCCL_MULTI_RANK_GPU_ENABLE: '1' }),
+    (e: Error & { code?: string }) => e.code === 'ERR_INDEX_OUT_OF_RANGE' && /at most 2 ranks per GPU/.test(e.message) && /at most 2 ranks$/.test(e.message));
   assert.throws(() => resolveBackend(opts(['--backend', 'nccl']), gpus(0), {}), (e: unknown) => e instanceof NodeNcclError && e.code === 'ERR_NO_GPU' && /no CUDA device/.test(e.message));
   assert.throws(() => resolveBackend(opts(['--backend', 'cpu', '-G', '2']), gpus(0), {}), (e: unknown) => e instanceof NodeNcclError && e.code === 'ERR_UNSUPPORTED' && /cpu backend/.test(e.message));
 });
