@@ -265,6 +265,8 @@ export interface StoreServerOptions {
   token: string;
   maxMessageBytes: number;
   authTimeoutMs: number;
+  /** Told the number of open connections whenever it changes. */
+  onConnections?: (n: number) => void;
 }
 
 /** Serves a StoreState over TCP. */
@@ -386,11 +388,13 @@ export class StoreServer {
       dead = true;
       cleanup();
     });
+    this.opts.onConnections?.(this.conns.size);
     socket.on('error', () => {});
     socket.on('close', () => {
       dead = true;
       cleanup();
       this.conns.delete(socket);
+      this.opts.onConnections?.(this.conns.size);
     });
     socket.on('data', (chunk: Buffer) => {
       if (dead) return;

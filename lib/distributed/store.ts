@@ -34,7 +34,8 @@ import {
   readI64,
   u32Field,
 } from './store-protocol.js';
-import { StoreOpError, StoreServer, StoreState, WIRE_ERROR_CODES } from './store-server.js';
+import { WIRE_ERROR_CODES } from './store-server.js';
+import { StoreHost } from './store-host.js';
 import { checkOptions, optionKeys } from '../options.js';
 
 /** Default time a store waits for keys, replies and connections: 5 minutes, as PyTorch's TCPStore. */
@@ -375,7 +376,11 @@ function connectOnce(
   });
 }
 
-/** A TCP key-value store: the server on rank 0, a client everywhere else. */
+/**
+ * A TCP key-value store: the server on rank 0, a client everywhere else. The server runs on a
+ * worker thread of rank 0's process (store-host.ts), so it keeps serving while rank 0's JS thread
+ * is blocked; rank 0's own operations are messages to that thread.
+ */
 export class TCPStore implements Store {
   /** The bound port (server) or the port connected to (client). */
   readonly port: number;
@@ -388,7 +393,7 @@ export class TCPStore implements Store {
 
   private constructor(
     opts: { host: string; port: number; isServer: boolean; timeoutMs: number; maxMessageBytes: number },
-    private readonly server: StoreServer | undefined,
+    private readonly server: StoreHost | undefined,
     private readonly client: StoreClient | undefined,
   ) {
     this.host = opts.host;
@@ -424,14 +429,11 @@ export class TCPStore implements Store {
       throw invalid(`TCPStore maxMessageBytes must be an integer in 1024..${0xffffffff}, got ${String(maxMessageBytes)}`);
     }
     if (isServer) {
-      const state = new StoreState(`${host}:${port}`);
-      const server = new StoreServer(state, { host, port, token, maxMessageBytes, authTimeoutMs: AUTH_TIMEOUT_MS });
-      const bound = await server.listen();
-      state.where = `${host}:${bound}`;
-      const store = new TCPStore({ host, port: bound, isServer, timeoutMs, maxMessageBytes }, server, undefined);
+      const server = await StoreHost.start({ host, port, token, maxMessageBytes, authTimeoutMs: AUTH_TIMEOUT_MS });
+      const store = new TCPStore({ host, port: server.port, isServer, timeoutMs, maxMessageBytes }, server, undefined);
       if (worldSize !== undefined && worldSize > 1) {
         try {
-          await state.waitForJoined(worldSize - 1, timeoutMs, () => store.closed);
+          await server.call({ op: 'waitForJoined', n: worldSize - 1, timeoutMs });
         } catch (e) {
           await store.close();
           throw e;
@@ -466,10 +468,7 @@ export class TCPStore implements Store {
     checkKey(key);
     const v = toBuffer(value, 'value');
     this.checkSize('set', [Buffer.from(key), v]);
-    if (this.server) {
-      this.state().set(key, v);
-      return;
-    }
+    if (this.server) return this.serverThread().call({ op: 'set', key, value: v });
     await this.remote(Op.SET, [Buffer.from(key, 'utf8'), v], this.timeoutMs);
   }
 
@@ -478,8 +477,8 @@ export class TCPStore implements Store {
     checkKey(key);
     const timeoutMs = checkTimeout(opts.timeoutMs ?? this.timeoutMs, 'get timeoutMs');
     if (this.server) {
-      await this.localWait([key], timeoutMs);
-      return Buffer.from(this.state().get(key) ?? Buffer.alloc(0));
+      await this.serverThread().call({ op: 'wait', keys: [key], timeoutMs });
+      return Buffer.from(await this.serverThread().call<Uint8Array>({ op: 'get', key }));
     }
     const [v] = await this.remote(Op.GET, [Buffer.from(key, 'utf8'), u32Field(wireTimeout(timeoutMs))], timeoutMs + WAIT_REPLY_GRACE_MS);
     if (!v) throw createError('ERR_STORE', `store server at ${this.where}: get reply without a value`);
@@ -489,7 +488,7 @@ export class TCPStore implements Store {
   async add(key: string, amount: number | bigint): Promise<bigint> {
     checkKey(key);
     const a = toAmount(amount);
-    if (this.server) return this.local(() => this.state().add(key, a));
+    if (this.server) return this.serverThread().call<bigint>({ op: 'add', key, amount: a });
     const [v] = await this.remote(Op.ADD, [Buffer.from(key, 'utf8'), i64Field(a)], this.timeoutMs);
     return this.decode(() => readI64(v, 'add reply'));
   }
@@ -499,7 +498,7 @@ export class TCPStore implements Store {
     const e = toBuffer(expected, 'expected value');
     const d = toBuffer(desired, 'desired value');
     this.checkSize('compareSet', [Buffer.from(key), e, d]);
-    if (this.server) return Buffer.from(this.local(() => this.state().compareSet(key, e, d)));
+    if (this.server) return Buffer.from(await this.serverThread().call<Uint8Array>({ op: 'compareSet', key, expected: e, desired: d }));
     const [v] = await this.remote(Op.COMPARE_SET, [Buffer.from(key, 'utf8'), e, d], this.timeoutMs);
     if (!v) throw createError('ERR_STORE', `store server at ${this.where}: compareSet reply without a value`);
     return v;
@@ -509,27 +508,27 @@ export class TCPStore implements Store {
     opts = checkOptions(opts, STORE_WAIT_OPTIONS, 'TCPStore.wait');
     const ks = checkKeys(keys);
     const timeoutMs = checkTimeout(opts.timeoutMs ?? this.timeoutMs, 'wait timeoutMs');
-    if (this.server) return this.localWait(ks, timeoutMs);
+    if (this.server) return this.serverThread().call({ op: 'wait', keys: ks, timeoutMs });
     const fields = [u32Field(wireTimeout(timeoutMs)), ...ks.map((k) => Buffer.from(k, 'utf8'))];
     await this.remote(Op.WAIT, fields, timeoutMs + WAIT_REPLY_GRACE_MS);
   }
 
   async check(keys: string[]): Promise<boolean> {
     const ks = checkKeys(keys);
-    if (this.server) return this.local(() => this.state().check(ks));
+    if (this.server) return this.serverThread().call<boolean>({ op: 'check', keys: ks });
     const [v] = await this.remote(Op.CHECK, ks.map((k) => Buffer.from(k, 'utf8')), this.timeoutMs);
     return this.decode(() => readBool(v, 'check reply'));
   }
 
   async deleteKey(key: string): Promise<boolean> {
     checkKey(key);
-    if (this.server) return this.local(() => this.state().delete(key));
+    if (this.server) return this.serverThread().call<boolean>({ op: 'delete', key });
     const [v] = await this.remote(Op.DELETE, [Buffer.from(key, 'utf8')], this.timeoutMs);
     return this.decode(() => readBool(v, 'deleteKey reply'));
   }
 
   async numKeys(): Promise<number> {
-    if (this.server) return this.local(() => this.state().size);
+    if (this.server) return this.serverThread().call<number>({ op: 'numKeys' });
     const [v] = await this.remote(Op.NUM_KEYS, [], this.timeoutMs);
     return Number(this.decode(() => readI64(v, 'numKeys reply')));
   }
@@ -541,12 +540,7 @@ export class TCPStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.server) {
-      // Connections first (their waiters die with them), then the local waiters.
-      const closing = this.server.close();
-      this.server.state.failAll(() => createError('ERR_STORE', `store at ${this.where} was closed`));
-      await closing;
-    }
+    if (this.server) await this.server.close(); // its clients' calls and the local waits fail with ERR_STORE
     if (this.client) await this.client.close();
   }
 
@@ -554,23 +548,9 @@ export class TCPStore implements Store {
     return `${this.host}:${this.port}`;
   }
 
-  private state(): StoreState {
+  private serverThread(): StoreHost {
     if (this.closed) throw createError('ERR_STORE', `store at ${this.where} is closed`);
-    return this.server!.state;
-  }
-
-  private local<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof StoreOpError) throw createError(e.code, `store at ${this.where}: ${e.message}`);
-      throw e;
-    }
-  }
-
-  private localWait(keys: string[], timeoutMs: number): Promise<void> {
-    const st = this.state();
-    return new Promise((resolve, reject) => st.wait(keys, timeoutMs, (err) => (err ? reject(err) : resolve()), true));
+    return this.server!;
   }
 
   private remote(op: number, fields: Uint8Array[], timeoutMs: number): Promise<Buffer[]> {

@@ -141,8 +141,15 @@ test('bad options are refused with ERR_INVALID_ARG', async () => {
 test('the server binds to the given host only, and a taken port is a clear error', async () => {
   const store = await server();
   try {
-    const srv = (store as unknown as { server: { server: { address(): { address: string } } } }).server.server;
-    assert.equal(srv.address().address, HOST);
+    // bound to 127.0.0.1 only: the same port on another loopback address refuses the connection
+    const other = await new Promise<string>((resolve) => {
+      const s = connect({ host: '127.0.0.2', port: store.port }, () => {
+        s.destroy();
+        resolve('connected');
+      });
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    assert.equal(other, 'ECONNREFUSED');
     await assert.rejects(
       TCPStore.create({ host: HOST, port: store.port, isServer: true }),
       isError('ERR_STORE', /could not listen on 127\.0\.0\.1:\d+: EADDRINUSE/),
@@ -442,4 +449,46 @@ test('a flood of idle unauthenticated connections cannot lock real clients out',
     for (const s of idle) s.destroy();
     await store.close();
   }
+});
+
+test("the server keeps serving while rank 0's JS thread is blocked (it runs on a thread of its own)", async () => {
+  const port = await freePort();
+  const storeModule = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'lib', 'distributed', 'store.js');
+  let listening!: () => void;
+  const up = new Promise<void>((r) => (listening = r));
+  const run = (code: string): Promise<{ status: number | null; out: string }> =>
+    new Promise((resolve) => {
+      const p = spawn(process.execPath, ['--input-type=module', '-e', `const { TCPStore } = await import(${JSON.stringify(storeModule)});\n${code}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('LISTENING')) listening();
+      });
+      p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('close', (status) => resolve({ status, out }));
+    });
+  // rank 0 starts the server, then blocks its JS thread for 3 s (as a synchronous wait would)
+  const server = run(`
+    const s = await TCPStore.create({ host: '127.0.0.1', port: ${port}, isServer: true, timeoutMs: 20000 });
+    process.stdout.write('LISTENING\\n');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    process.stdout.write('keys ' + (await s.numKeys()) + '\\n');
+    await s.close();`);
+  await up; // the server listens, and its JS thread is blocked from now on
+  // two other ranks rendezvous through it meanwhile, with timeouts shorter than the block
+  const client = (me: number, peer: number): Promise<{ status: number | null; out: string }> => run(`
+    const t0 = Date.now();
+    const c = await TCPStore.create({ host: '127.0.0.1', port: ${port}, isServer: false, timeoutMs: 1500 });
+    await c.set('rank/${me}', 'here');
+    await c.get('rank/${peer}');
+    process.stdout.write('done in ' + (Date.now() - t0) + ' ms\\n');
+    await c.close();`);
+  const [a, b] = await Promise.all([client(1, 2), client(2, 1)]);
+  for (const c of [a, b]) {
+    assert.equal(c.status, 0, c.out);
+    assert.match(c.out, /done in \d+ ms/);
+  }
+  const s = await server;
+  assert.equal(s.status, 0, s.out);
+  assert.match(s.out, /keys 2/);
 });
