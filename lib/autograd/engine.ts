@@ -65,7 +65,7 @@ export function backward(root: Tensor, grad: Tensor | null, opts: EngineOptions 
     throw createError('ERR_AUTOGRAD', 'backward(): element 0 of tensors does not require grad and does not have a grad_fn');
   }
   if (grad === null) {
-    if (root.numel !== 1) {
+    if (root.numel() !== 1) {
       throw createError('ERR_AUTOGRAD', `backward(): grad can be implicitly created only for scalar outputs; this tensor has shape ${fmtShape(root.shape)}, pass a gradient of that shape`);
     }
   } else {

@@ -70,7 +70,7 @@ function isTensor(t: unknown): t is DistTensor {
  * by design; the backend checks that they pair up.
  */
 function fp(op: string, t: DistTensor, extra: Partial<CollectiveFingerprint> = {}): CollectiveFingerprint {
-  return { op, dtype: t.dtype, count: t.numel, ...extra, device: t.device.type };
+  return { op, dtype: t.dtype, count: t.numel(), ...extra, device: t.device.type };
 }
 
 function shapeStr(t: DistTensor): string {
@@ -196,10 +196,10 @@ export class ProcessGroup {
       if (t.dtype !== like.dtype) {
         throw createError('ERR_DTYPE', `${who}: ${what}[${i}] is ${t.dtype} but the tensor is ${like.dtype}`);
       }
-      if (t.numel !== like.numel) {
+      if (t.numel() !== like.numel()) {
         throw createError(
           'ERR_SHAPE_MISMATCH',
-          `${who}: ${what}[${i}] has ${t.numel} elements (shape ${shapeStr(t)}), the tensor has ${like.numel} (shape ${shapeStr(like)})`,
+          `${who}: ${what}[${i}] has ${t.numel()} elements (shape ${shapeStr(t)}), the tensor has ${like.numel()} (shape ${shapeStr(like)})`,
         );
       }
       return t;
@@ -274,7 +274,7 @@ export class ProcessGroup {
     const o = checkReduceOp(who, op, t.dtype);
     const be = this.#be(who);
     const s = stageInOut(t);
-    return this.#run(fp('allReduce', t, { reduceOp: o }), () => be.allReduce(s.buf, s.buf, t.numel, t.dtype, o), s.finish);
+    return this.#run(fp('allReduce', t, { reduceOp: o }), () => be.allReduce(s.buf, s.buf, t.numel(), t.dtype, o), s.finish);
   }
 
   broadcast(tensor: DistTensor, src: number): Work {
@@ -283,7 +283,7 @@ export class ProcessGroup {
     const root = this.#peer(who, 'src', src);
     const be = this.#be(who);
     const s = stageInOut(t);
-    return this.#run(fp('broadcast', t, { root: src }), () => be.broadcast(s.buf, t.numel, t.dtype, root), s.finish);
+    return this.#run(fp('broadcast', t, { root: src }), () => be.broadcast(s.buf, t.numel(), t.dtype, root), s.finish);
   }
 
   reduce(tensor: DistTensor, dst: number, op: ReduceOpName = 'sum'): Work {
@@ -293,7 +293,7 @@ export class ProcessGroup {
     const root = this.#peer(who, 'dst', dst);
     const be = this.#be(who);
     const s = root === this.rank ? stageInOut(t) : stageIn(t);
-    return this.#run(fp('reduce', t, { reduceOp: o, root: dst }), () => be.reduce(s.buf, s.buf, t.numel, t.dtype, o, root), s.finish);
+    return this.#run(fp('reduce', t, { reduceOp: o, root: dst }), () => be.reduce(s.buf, s.buf, t.numel(), t.dtype, o, root), s.finish);
   }
 
   allGather(outputList: DistTensor[], tensor: DistTensor): Work {
@@ -301,12 +301,12 @@ export class ProcessGroup {
     const t = this.#tensor(who, tensor);
     const outs = this.#list(who, outputList, 'outputList', t);
     const be = this.#be(who);
-    const bytes = t.numel * DTYPE_BYTES[t.dtype];
+    const bytes = t.numel() * DTYPE_BYTES[t.dtype];
     const s = stageIn(t);
     const tmp = be.alloc(bytes * this.size, t);
     return this.#run(
       fp('allGather', t),
-      () => be.allGather(s.buf, tmp, t.numel, t.dtype),
+      () => be.allGather(s.buf, tmp, t.numel(), t.dtype),
       () => outs.forEach((o, i) => this.#copyOut(be, o, tmp, i * bytes, bytes)),
     );
   }
@@ -316,13 +316,13 @@ export class ProcessGroup {
     const t = this.#tensor(who, input, 'input');
     const out = this.#tensor(who, output, 'output');
     this.#sameDtype(who, out, t);
-    if (out.numel !== t.numel * this.size) {
-      throw createError('ERR_SHAPE_MISMATCH', `${who}: output must have world size (${this.size}) x ${t.numel} = ${t.numel * this.size} elements, got ${out.numel}`);
+    if (out.numel() !== t.numel() * this.size) {
+      throw createError('ERR_SHAPE_MISMATCH', `${who}: output must have world size (${this.size}) x ${t.numel()} = ${t.numel() * this.size} elements, got ${out.numel()}`);
     }
     const be = this.#be(who);
     const si = stageIn(t);
     const so = stageInOut(out);
-    return this.#run(fp('allGatherIntoTensor', t), () => be.allGather(si.buf, so.buf, t.numel, t.dtype), so.finish);
+    return this.#run(fp('allGatherIntoTensor', t), () => be.allGather(si.buf, so.buf, t.numel(), t.dtype), so.finish);
   }
 
   reduceScatter(output: DistTensor, inputList: DistTensor[], op: ReduceOpName = 'sum'): Work {
@@ -331,11 +331,11 @@ export class ProcessGroup {
     const ins = this.#list(who, inputList, 'inputList', out);
     const o = checkReduceOp(who, op, out.dtype);
     const be = this.#be(who);
-    const bytes = out.numel * DTYPE_BYTES[out.dtype];
+    const bytes = out.numel() * DTYPE_BYTES[out.dtype];
     const tmp = be.alloc(bytes * this.size, out);
     ins.forEach((x, i) => be.copy({ mem: tmp.mem, byteOffset: tmp.byteOffset + i * bytes }, stageIn(x).buf, bytes));
     const so = stageInOut(out);
-    return this.#run(fp('reduceScatter', out, { reduceOp: o }), () => be.reduceScatter(tmp, so.buf, out.numel, out.dtype, o), so.finish);
+    return this.#run(fp('reduceScatter', out, { reduceOp: o }), () => be.reduceScatter(tmp, so.buf, out.numel(), out.dtype, o), so.finish);
   }
 
   reduceScatterTensor(output: DistTensor, input: DistTensor, op: ReduceOpName = 'sum'): Work {
@@ -344,13 +344,13 @@ export class ProcessGroup {
     const t = this.#tensor(who, input, 'input');
     this.#sameDtype(who, out, t);
     const o = checkReduceOp(who, op, out.dtype);
-    if (t.numel !== out.numel * this.size) {
-      throw createError('ERR_SHAPE_MISMATCH', `${who}: input must have world size (${this.size}) x ${out.numel} = ${out.numel * this.size} elements, got ${t.numel}`);
+    if (t.numel() !== out.numel() * this.size) {
+      throw createError('ERR_SHAPE_MISMATCH', `${who}: input must have world size (${this.size}) x ${out.numel()} = ${out.numel() * this.size} elements, got ${t.numel()}`);
     }
     const be = this.#be(who);
     const si = stageIn(t);
     const so = stageInOut(out);
-    return this.#run(fp('reduceScatterTensor', out, { reduceOp: o }), () => be.reduceScatter(si.buf, so.buf, out.numel, out.dtype, o), so.finish);
+    return this.#run(fp('reduceScatterTensor', out, { reduceOp: o }), () => be.reduceScatter(si.buf, so.buf, out.numel(), out.dtype, o), so.finish);
   }
 
   gather(tensor: DistTensor, gatherList: DistTensor[] | undefined | null, dst: number): Work {
@@ -358,7 +358,7 @@ export class ProcessGroup {
     const t = this.#tensor(who, tensor);
     const root = this.#peer(who, 'dst', dst);
     const be = this.#be(who);
-    const bytes = t.numel * DTYPE_BYTES[t.dtype];
+    const bytes = t.numel() * DTYPE_BYTES[t.dtype];
     let outs: DistTensor[] | null = null;
     if (root === this.rank) {
       outs = this.#list(who, gatherList, 'gatherList', t);
@@ -369,7 +369,7 @@ export class ProcessGroup {
     const tmp = outs ? be.alloc(bytes * this.size, t) : null;
     return this.#run(
       fp('gather', t, { root: dst }),
-      () => be.gather(s.buf, tmp, t.numel, t.dtype, root),
+      () => be.gather(s.buf, tmp, t.numel(), t.dtype, root),
       () => outs?.forEach((o, i) => this.#copyOut(be, o, tmp as Buf, i * bytes, bytes)),
     );
   }
@@ -379,7 +379,7 @@ export class ProcessGroup {
     const t = this.#tensor(who, tensor);
     const root = this.#peer(who, 'src', src);
     const be = this.#be(who);
-    const bytes = t.numel * DTYPE_BYTES[t.dtype];
+    const bytes = t.numel() * DTYPE_BYTES[t.dtype];
     let tmp: Buf | null = null;
     if (root === this.rank) {
       const ins = this.#list(who, scatterList, 'scatterList', t);
@@ -390,7 +390,7 @@ export class ProcessGroup {
       throw createError('ERR_INVALID_ARG', `${who}: scatterList must not be given on ranks other than src (${src})`);
     }
     const so = stageInOut(t);
-    return this.#run(fp('scatter', t, { root: src }), () => be.scatter(tmp, so.buf, t.numel, t.dtype, root), so.finish);
+    return this.#run(fp('scatter', t, { root: src }), () => be.scatter(tmp, so.buf, t.numel(), t.dtype, root), so.finish);
   }
 
   allToAll(outputList: DistTensor[], inputList: DistTensor[]): Work {
@@ -404,14 +404,14 @@ export class ProcessGroup {
     [...ins, ...outs].forEach((x) => this.#sameDtype(who, x, ins[0]!));
     const be = this.#be(who);
     const es = DTYPE_BYTES[dtype];
-    const sendCounts = ins.map((x) => x.numel);
-    const recvCounts = outs.map((x) => x.numel);
+    const sendCounts = ins.map((x) => x.numel());
+    const recvCounts = outs.map((x) => x.numel());
     const send = be.alloc(sendCounts.reduce((a, b) => a + b, 0) * es, ins[0]!);
     const recv = be.alloc(recvCounts.reduce((a, b) => a + b, 0) * es, ins[0]!);
     let off = 0;
     ins.forEach((x) => {
-      be.copy({ mem: send.mem, byteOffset: send.byteOffset + off }, stageIn(x).buf, x.numel * es);
-      off += x.numel * es;
+      be.copy({ mem: send.mem, byteOffset: send.byteOffset + off }, stageIn(x).buf, x.numel() * es);
+      off += x.numel() * es;
     });
     return this.#run(
       { op: 'allToAll', dtype },
@@ -419,8 +419,8 @@ export class ProcessGroup {
       () => {
         let o = 0;
         outs.forEach((x) => {
-          this.#copyOut(be, x, recv, o, x.numel * es);
-          o += x.numel * es;
+          this.#copyOut(be, x, recv, o, x.numel() * es);
+          o += x.numel() * es;
         });
       },
     );
@@ -454,7 +454,7 @@ export class ProcessGroup {
     const sameMemory = storageOf(si.buf) === storageOf(so.buf);
     if (sameMemory) {
       // in place: send from a copy (the splits may differ)
-      const bytes = t.numel * DTYPE_BYTES[t.dtype];
+      const bytes = t.numel() * DTYPE_BYTES[t.dtype];
       send = be.alloc(bytes, t);
       be.copy(send, si.buf, bytes);
     }
@@ -482,7 +482,7 @@ export class ProcessGroup {
       if (peer === this.rank) throw createError('ERR_INVALID_ARG', `${who}: cannot ${who} ${o.kind === 'send' ? 'to' : 'from'} its own rank (${o.peer})`);
       if (!Number.isSafeInteger(o.tag)) throw createError('ERR_INVALID_ARG', `${who}: tag must be an integer, got ${String(o.tag)}`);
       const s = o.kind === 'send' ? stageIn(t) : stageInOut(t);
-      descs.push({ kind: o.kind, buf: s.buf, count: t.numel, dtype: t.dtype, peer, tag: o.tag });
+      descs.push({ kind: o.kind, buf: s.buf, count: t.numel(), dtype: t.dtype, peer, tag: o.tag });
       finishes.push(s.finish);
     }
     const works = be.p2p(descs);

@@ -16,7 +16,7 @@ export type BackendName = 'nccl' | 'cpu';
 /** What a collective needs from a tensor (lib/tensor's Tensor has all of it). */
 export interface DistTensor {
   readonly dtype: DType;
-  readonly numel: number;
+  numel(): number;
   readonly shape: readonly number[];
   readonly device: { readonly type: 'cpu' | 'cuda'; readonly index: number; toString(): string };
   isContiguous(): boolean;

@@ -45,7 +45,7 @@ const LOAD_OPTIONS = optionKeys<LoadOptions>({ device: true });
 
 /** The raw little-endian bytes of a host tensor's contiguous memory. */
 function hostBytes(t: Tensor): Uint8Array {
-  const n = t.numel * ST_DTYPE_SIZE[TO_ST[t.dtype]];
+  const n = t.numel() * ST_DTYPE_SIZE[TO_ST[t.dtype]];
   if (n === 0) return new Uint8Array(0);
   const { mem, offset } = t.span();
   const byteOffset = offset * ST_DTYPE_SIZE[TO_ST[t.dtype]];

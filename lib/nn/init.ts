@@ -64,7 +64,7 @@ function randomDType(t: Tensor): 'float32' | 'float64' {
 export function uniform_(t: Tensor, a = 0, b = 1): Tensor {
   checkTensor(t, 'uniform_');
   if (!(a <= b)) throw createError('ERR_INVALID_ARG', `nn.init.uniform_: expects a <= b, got a=${a}, b=${b}`);
-  if (t.numel === 0) return t;
+  if (t.numel() === 0) return t;
   noGrad(() => {
     const r = rand([...t.shape], { dtype: randomDType(t), device: t.device.toString() });
     t.copy_(r.mul(b - a).add(a));
@@ -76,7 +76,7 @@ export function uniform_(t: Tensor, a = 0, b = 1): Tensor {
 export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
   checkTensor(t, 'normal_');
   if (!(std >= 0)) throw createError('ERR_INVALID_ARG', `nn.init.normal_: std must be >= 0, got ${std}`);
-  if (t.numel === 0) return t;
+  if (t.numel() === 0) return t;
   noGrad(() => {
     const r = randn([...t.shape], { dtype: randomDType(t), device: t.device.toString() });
     t.copy_(r.mul(std).add(mean));
@@ -111,7 +111,7 @@ const KAIMING_OPTIONS = optionKeys<KaimingOptions>({ a: true, mode: true, nonlin
 export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
   const { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' } = checkOptions(options, KAIMING_OPTIONS, 'kaimingUniform_');
   checkTensor(t, 'kaimingUniform_');
-  if (t.numel === 0) return t;
+  if (t.numel() === 0) return t;
   const std = calculateGain(nonlinearity, a) / Math.sqrt(fan(t, mode));
   const bound = Math.sqrt(3) * std;
   return uniform_(t, -bound, bound);
@@ -121,7 +121,7 @@ export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor
 export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
   const { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' } = checkOptions(options, KAIMING_OPTIONS, 'kaimingNormal_');
   checkTensor(t, 'kaimingNormal_');
-  if (t.numel === 0) return t;
+  if (t.numel() === 0) return t;
   const std = calculateGain(nonlinearity, a) / Math.sqrt(fan(t, mode));
   return normal_(t, 0, std);
 }

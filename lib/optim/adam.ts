@@ -71,7 +71,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       if (group.amsgrad && !st.maxExpAvgSq) st.maxExpAvgSq = this.stateZeros(p);
       const step = (st.step as number) + 1;
       st.step = step;
-      if (p.numel === 0) continue;
+      if (p.numel() === 0) continue;
       const key = `${p.device}|${p.dtype}|${step}`;
       let b = buckets.get(key);
       if (!b) buckets.set(key, (b = { dtype: p.dtype, step, params: [], grads: [], m: [], v: [], vmax: [], numels: [], keep: [], owners: [] }));
@@ -82,7 +82,7 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
       b.m.push((st.expAvg as Tensor).span());
       b.v.push((st.expAvgSq as Tensor).span());
       if (group.amsgrad) b.vmax.push((st.maxExpAvgSq as Tensor).span());
-      b.numels.push(p.numel);
+      b.numels.push(p.numel());
     }
     for (const b of buckets.values()) {
       K().adamStep(dtypeCodeOf(b.dtype), b.params, b.grads, b.m, b.v, group.amsgrad ? b.vmax : null, b.numels, {

@@ -40,19 +40,19 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
   if (grads.length === 0) return 0;
   const total = noGrad(() => {
     if (normType === Infinity) {
-      return Math.max(...grads.filter((g) => g.numel > 0).map((g) => Number(g.abs().max().item())), 0);
+      return Math.max(...grads.filter((g) => g.numel() > 0).map((g) => Number(g.abs().max().item())), 0);
     }
     if (normType === 2) {
       // One sumSquares launch per (device, dtype) bucket.
       const buckets = new Map<string, { spans: Span[]; numels: number[]; keep: Tensor[]; g: Tensor }>();
       for (const g of grads) {
-        if (g.numel === 0) continue;
+        if (g.numel() === 0) continue;
         const c = g.isContiguous() ? g : g.contiguous();
         const key = `${g.device}|${g.dtype}`;
         let b = buckets.get(key);
         if (!b) buckets.set(key, (b = { spans: [], numels: [], keep: [], g }));
         b.spans.push(c.span());
-        b.numels.push(c.numel);
+        b.numels.push(c.numel());
         b.keep.push(c);
       }
       let sumSq = 0;
@@ -64,7 +64,7 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
       return Math.sqrt(sumSq);
     }
     let acc = 0;
-    for (const g of grads) if (g.numel > 0) acc += Number(g.abs().pow(normType).sum().item());
+    for (const g of grads) if (g.numel() > 0) acc += Number(g.abs().pow(normType).sum().item());
     return acc ** (1 / normType);
   });
   if (errorIfNonfinite && !Number.isFinite(total)) {

@@ -58,7 +58,7 @@ export class SGD extends Optimizer<SGDOptions> {
     type Bucket = { params: Span[]; grads: Span[]; bufs: Span[]; numels: number[]; dtype: Tensor['dtype']; first: boolean; keep: Tensor[]; owners: Tensor[] };
     const buckets = new Map<string, Bucket>();
     for (const p of group.params) {
-      if (!p.grad || p.numel === 0) continue;
+      if (!p.grad || p.numel() === 0) continue;
       const grad = gradOf(p, 'SGD.step');
       let first = false;
       let buf: Tensor | null = null;
@@ -79,7 +79,7 @@ export class SGD extends Optimizer<SGDOptions> {
       b.grads.push(grad.span());
       b.keep.push(grad);
       if (buf) b.bufs.push(buf.span());
-      b.numels.push(p.numel);
+      b.numels.push(p.numel());
     }
     for (const b of buckets.values()) {
       K().sgdStep(dtypeCodeOf(b.dtype), b.params, b.grads, group.momentum !== 0 ? b.bufs : null, b.numels, {

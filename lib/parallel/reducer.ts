@@ -80,7 +80,7 @@ export class Reducer {
     this.params = params.map(({ name, tensor }) => {
       const bytes = DTYPE_BYTES[tensor.dtype];
       if (bytes === undefined) throw createError('ERR_DTYPE', `DistributedDataParallel: parameter '${name}' has unsupported dtype ${tensor.dtype}`);
-      return { name, tensor, numel: tensor.numel, key: `${tensor.dtype}@${tensor.device.toString()}` };
+      return { name, tensor, numel: tensor.numel(), key: `${tensor.dtype}@${tensor.device.toString()}` };
     });
     this.ready = new Uint8Array(this.params.length);
     this.paramBucket = new Int32Array(this.params.length);

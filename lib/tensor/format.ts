@@ -58,7 +58,7 @@ function edges(t: Tensor): Tensor {
 }
 
 export function formatTensor(t: Tensor): string {
-  const summarize = t.numel > THRESHOLD;
+  const summarize = t.numel() > THRESHOLD;
   const small = summarize ? noGrad(() => edges(t)) : t;
   const data = readDataSync(small);
   if (small !== t) small.dispose();
@@ -80,7 +80,7 @@ export function formatTensor(t: Tensor): string {
   const prefix = 'tensor(';
   let body: string;
   if (t.ndim === 0) body = fmt(get(0));
-  else if (t.numel === 0) body = '[]';
+  else if (t.numel() === 0) body = '[]';
   else {
     const render = (d: number, base: number, indent: number): string => {
       const idx = keptIndices(shape[d]!, summarize);
@@ -99,7 +99,7 @@ export function formatTensor(t: Tensor): string {
     body = render(0, 0, prefix.length);
   }
   const suffix: string[] = [];
-  if (t.numel === 0 && !(t.ndim === 1 && shape[0] === 0)) suffix.push(`size=(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`);
+  if (t.numel() === 0 && !(t.ndim === 1 && shape[0] === 0)) suffix.push(`size=(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`);
   if (t.device.type !== 'cpu') suffix.push(`device='${t.device}'`);
   if (!(t.dtype === 'float32' || t.dtype === 'int64' || t.dtype === 'bool')) suffix.push(`dtype=torch.${t.dtype}`);
   if (t.gradFn) suffix.push(`grad_fn=<${t.gradFn.name}>`);

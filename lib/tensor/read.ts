@@ -19,17 +19,17 @@ function hostCopy(c: Tensor): StorageArray {
   const bytes = c._storage.hostBytes();
   const size = itemSize(c.dtype);
   const start = c.offset * size;
-  const copy = bytes.slice(start, start + c.numel * size);
-  return storageArray(c.dtype, copy.buffer, 0, c.numel);
+  const copy = bytes.slice(start, start + c.numel() * size);
+  return storageArray(c.dtype, copy.buffer, 0, c.numel());
 }
 
 export function readDataSync(t: Tensor): TypedArray {
   const c = contiguous(t.detach());
   try {
     if (c.device.type === 'cpu') return widen(t, hostCopy(c));
-    const out = new Uint8Array(c.numel * itemSize(c.dtype));
+    const out = new Uint8Array(c.numel() * itemSize(c.dtype));
     if (out.length) cudaApi('dataSync').copyDeviceToHost(out, c._storage.buffer!, c.offset * itemSize(c.dtype), { sync: true });
-    return widen(t, storageArray(c.dtype, out.buffer, 0, c.numel));
+    return widen(t, storageArray(c.dtype, out.buffer, 0, c.numel()));
   } finally {
     c.dispose();
   }
@@ -39,9 +39,9 @@ export async function readData(t: Tensor): Promise<TypedArray> {
   if (t.device.type === 'cpu') return readDataSync(t);
   const c = contiguous(t.detach());
   try {
-    const out = new Uint8Array(c.numel * itemSize(c.dtype));
+    const out = new Uint8Array(c.numel() * itemSize(c.dtype));
     if (out.length) await cudaApi('data').copyDeviceToHost(out, c._storage.buffer!, c.offset * itemSize(c.dtype), { sync: false });
-    return widen(t, storageArray(c.dtype, out.buffer, 0, c.numel));
+    return widen(t, storageArray(c.dtype, out.buffer, 0, c.numel()));
   } finally {
     c.dispose();
   }

@@ -94,7 +94,12 @@ export class Tensor implements Disposable {
   get ndim(): number {
     return this.shape.length;
   }
-  get numel(): number {
+  /** The number of dims (torch: t.dim(), the same as ndim). */
+  dim(): number {
+    return this.shape.length;
+  }
+  /** The number of elements (torch: t.numel()). */
+  numel(): number {
     let n = 1;
     for (const d of this.shape) n *= d;
     return n;
@@ -253,8 +258,8 @@ export class Tensor implements Disposable {
   /** The value of a one-element tensor. */
   item(): number | boolean {
     this._check('item');
-    if (this.numel !== 1) {
-      throw createError('ERR_INVALID_ARG', `item(): a tensor with ${this.numel} elements cannot be converted to a scalar (shape [${this.shape.join(', ')}])`);
+    if (this.numel() !== 1) {
+      throw createError('ERR_INVALID_ARG', `item(): a tensor with ${this.numel()} elements cannot be converted to a scalar (shape [${this.shape.join(', ')}])`);
     }
     const v = readDataSync(this)[0]!;
     return this.dtype === 'bool' ? v !== 0 : Number(v);

@@ -20,7 +20,7 @@ export function gradcheck(name: string, f: (xs: Tensor[]) => Tensor, specs: Grad
   const values = specs.map((s) => s.values ?? Array.from({ length: s.shape.reduce((a, b) => a * b, 1) }, () => (s.lo ?? -1) + ((s.hi ?? 1) - (s.lo ?? -1)) * r()));
   const leaves = values.map((v, i) => tensor(v, { shape: specs[i]!.shape, dtype: 'float64', requiresGrad: true }));
   const out = f(leaves);
-  const w = Array.from({ length: out.numel }, () => r() * 2 - 1);
+  const w = Array.from({ length: out.numel() }, () => r() * 2 - 1);
   const wt = tensor(w, { shape: [...out.shape], dtype: 'float64' });
   out.mul(wt).sum().backward();
   const evalAt = (vals: number[][]): number => noGrad(() => {
@@ -29,7 +29,7 @@ export function gradcheck(name: string, f: (xs: Tensor[]) => Tensor, specs: Grad
     return Number(y.mul(wt).sum().item());
   });
   leaves.forEach((leaf, li) => {
-    const analytic = leaf.grad ? Array.from(leaf.grad.dataSync() as Float64Array) : new Array<number>(leaf.numel).fill(0);
+    const analytic = leaf.grad ? Array.from(leaf.grad.dataSync() as Float64Array) : new Array<number>(leaf.numel()).fill(0);
     assert.deepEqual(leaf.grad?.shape ?? leaf.shape, leaf.shape, `${name}: grad shape of input ${li}`);
     for (let k = 0; k < values[li]!.length; k++) {
       const plus = values.map((v) => [...v]);

@@ -55,7 +55,8 @@ export class HostTensor implements DistTensor {
     return new HostTensor(dtype, makeArray(dtype, shape.reduce((a, b) => a * b, 1)), shape);
   }
 
-  get numel(): number {
+  /** The number of elements (torch: numel()). */
+  numel(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
@@ -67,7 +68,7 @@ export class HostTensor implements DistTensor {
   /** Element indices (into data) in row-major order of the view. */
   indices(): number[] {
     const out: number[] = [];
-    const n = this.numel;
+    const n = this.numel();
     const idx = new Array<number>(this.shape.length).fill(0);
     for (let k = 0; k < n; k++) {
       let p = this.offset;
@@ -87,7 +88,7 @@ export class HostTensor implements DistTensor {
 
   contiguous(): HostTensor {
     if (this.isContiguous()) return this;
-    const out = makeArray(this.dtype, this.numel);
+    const out = makeArray(this.dtype, this.numel());
     this.indices().forEach((p, k) => {
       (out as unknown as (number | bigint)[])[k] = this.data[p]!;
     });

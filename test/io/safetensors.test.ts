@@ -19,7 +19,7 @@ function rawBytes(t: Tensor): Buffer {
   const { mem, offset } = c.span();
   const size = { float32: 4, float64: 8, float16: 2, bfloat16: 2, int32: 4, int64: 8, uint8: 1, bool: 1 }[c.dtype];
   const ab = mem instanceof ArrayBuffer ? { buffer: mem, byteOffset: 0 } : (mem as ArrayBufferView);
-  return Buffer.from(new Uint8Array(ab.buffer, ab.byteOffset + offset * size, c.numel * size));
+  return Buffer.from(new Uint8Array(ab.buffer, ab.byteOffset + offset * size, c.numel() * size));
 }
 
 function sample(): Record<string, Tensor> {

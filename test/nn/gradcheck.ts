@@ -22,7 +22,7 @@ function leaf(x: GradInput, requiresGrad: boolean): Tensor {
  */
 export function gradcheck(name: string, f: (xs: Tensor[]) => Tensor, inputs: GradInput[], { h = 1e-6, atol = 1e-6, rtol = 1e-4 } = {}): void {
   const probe = f(inputs.map((x) => leaf(x, false)));
-  const n = probe.numel;
+  const n = probe.numel();
   let s = 12345;
   const w = tensor(Array.from({ length: n }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), (s / 2 ** 32) * 2 - 1)), { dtype: 'float64' }).reshape([...probe.shape]);
   const scalar = (xs: Tensor[]): Tensor => f(xs).mul(w).sum();

@@ -10,7 +10,7 @@ test('tensor() infers dtype and shape from nested arrays, numbers, bigints and b
   assert.equal(a.dtype, 'float32');
   assert.deepEqual(a.shape, [2, 3]);
   assert.deepEqual(a.strides, [3, 1]);
-  assert.equal(a.numel, 6);
+  assert.equal(a.numel(), 6);
   assert.equal(a.ndim, 2);
   assert.deepEqual(a.arraySync(), [[1, 2, 3], [4, 5, 6]]);
   assert.equal(tensor([1n, 2n]).dtype, 'int64');

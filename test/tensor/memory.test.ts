@@ -37,7 +37,7 @@ test('dispose and `using` free at once; views keep storage alive; use after disp
   assert.equal(memory().bytes['cpu'] ?? 0, before.bytes['cpu'] ?? 0);
   {
     using u = zeros([8]);
-    assert.equal(u.numel, 8);
+    assert.equal(u.numel(), 8);
   }
   assert.equal(memory().numTensors, before.numTensors);
   const s = zeros([4]);

@@ -143,7 +143,7 @@ function isPlainObject(v: object): boolean {
 
 /** The host bytes of a contiguous CPU tensor. */
 function tensorBytes(t: Tensor): Uint8Array {
-  const n = t.numel * itemSize(t.dtype);
+  const n = t.numel() * itemSize(t.dtype);
   const { mem, offset } = t.span();
   const byteOffset = offset * itemSize(t.dtype);
   if (mem instanceof ArrayBuffer) return new Uint8Array(mem, byteOffset, n);

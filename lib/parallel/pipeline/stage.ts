@@ -118,7 +118,7 @@ export class PipelineStage {
     mb.output = out;
     if (this.isLast && lossFn && target) {
       const loss = lossFn(out, target);
-      if (!(loss instanceof Tensor) || loss.numel !== 1) throw createError('ERR_INVALID_ARG', 'PipelineSchedule: lossFn must return a scalar Tensor');
+      if (!(loss instanceof Tensor) || loss.numel() !== 1) throw createError('ERR_INVALID_ARG', 'PipelineSchedule: lossFn must return a scalar Tensor');
       mb.loss = loss;
     }
     return out;

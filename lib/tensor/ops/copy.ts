@@ -20,11 +20,11 @@ export function emptyTensor(shape: readonly number[], dtype: DType, device: Devi
 
 /** Raw strided copy (with dtype conversion) of src into dst (same shape, same device). */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  if (src.numel === 0) return;
+  if (src.numel() === 0) return;
   if (src.dtype === dst.dtype && src.device.equals(dst.device) && shapesEqual(src.shape, dst.shape) && src.isContiguous() && dst.isContiguous()) {
     // a plain byte copy: memmove on the host, a queued device-to-device copy on the GPU
     const size = itemSize(src.dtype);
-    const bytes = src.numel * size;
+    const bytes = src.numel() * size;
     if (src.device.type === 'cpu') {
       const from = src._storage.hostBytes().subarray(src.offset * size, src.offset * size + bytes);
       dst._storage.hostBytes().set(from, dst.offset * size);
@@ -109,7 +109,7 @@ export function to(x: Tensor, target: DTypeLike | DeviceLike | ToOptions): Tenso
 export function transfer(src: Tensor, device: Device, nonBlocking = false): Tensor {
   if (src.device.equals(device)) return src;
   const out = emptyTensor(src.shape, src.dtype, device, 'to');
-  const bytes = src.numel * itemSize(src.dtype);
+  const bytes = src.numel() * itemSize(src.dtype);
   if (bytes === 0) return out;
   const api = cudaApi('to');
   const srcOff = src.offset * itemSize(src.dtype);

@@ -56,7 +56,7 @@ function scalarNum(s: Scalar): number {
 /** out = op(x[, p0, p1]) in x's dtype (comparisons: bool out). No autograd. */
 export function unaryRaw(op: UnaryOp, x: Tensor, outDtype: DType = x.dtype, p0?: number, p1?: number): Tensor {
   const out = emptyTensor(x.shape, outDtype, x.device, op);
-  if (out.numel) K().unary(op, dtypeCode(x.dtype), x.shape as number[], viewOf(out), viewOf(x), p0, p1);
+  if (out.numel()) K().unary(op, dtypeCode(x.dtype), x.shape as number[], viewOf(out), viewOf(x), p0, p1);
   return out;
 }
 
@@ -67,7 +67,7 @@ export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, dtype: DType, outD
   const ac = castRaw(a, dtype);
   const bc = castRaw(b, dtype);
   const out = emptyTensor(shape, outDtype, a.device, name);
-  if (out.numel) K().binary(op, dtypeCode(dtype), shape, viewOf(out), viewOf(ac, shape), viewOf(bc, shape));
+  if (out.numel()) K().binary(op, dtypeCode(dtype), shape, viewOf(out), viewOf(ac, shape), viewOf(bc, shape));
   if (ac !== a) ac.dispose();
   if (bc !== b) bc.dispose();
   return out;
@@ -357,7 +357,7 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const ac = castRaw(at, dt);
   const bc = castRaw(bt, dt);
   const out = emptyTensor(shape, dt, cond.device, 'where');
-  if (out.numel) K().where(dtypeCode(dt), shape, viewOf(out), viewOf(cond, shape), viewOf(ac, shape), viewOf(bc, shape));
+  if (out.numel()) K().where(dtypeCode(dt), shape, viewOf(out), viewOf(cond, shape), viewOf(ac, shape), viewOf(bc, shape));
   for (const t of [ac, bc]) if (t !== at && t !== bt) t.dispose();
   if (at !== a) at.dispose();
   if (bt !== b) bt.dispose();

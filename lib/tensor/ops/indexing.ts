@@ -22,10 +22,10 @@ function indexTensor(index: Tensor, op: string, allowInt32 = true): Tensor {
 
 /** ERR_INDEX_OUT_OF_RANGE unless every index is in [0, size) (device tensors: checked by reduction). */
 export function checkIndexRange(index: Tensor, size: number, op: string): void {
-  if (index.numel === 0) return;
+  if (index.numel() === 0) return;
   if (index.device.type === 'cpu') {
     const bytes = index._storage.hostBytes();
-    const arr = new BigInt64Array(bytes.buffer, bytes.byteOffset + index.offset * 8, index.numel);
+    const arr = new BigInt64Array(bytes.buffer, bytes.byteOffset + index.offset * 8, index.numel());
     for (const v of arr) if (v < 0n || v >= BigInt(size)) throw outOfRange(Number(v), size, op);
     return;
   }
@@ -52,7 +52,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkIndexRange(idx, x.shape[d] ?? 1, 'gather');
   const xc = contiguous(x);
   const out = emptyTensor(idx.shape, x.dtype, x.device, 'gather');
-  if (out.numel) K().gather(dtypeCode(x.dtype), d, idx.shape as number[], xc.shape as number[], spanOf(out), spanOf(xc), spanOf(idx));
+  if (out.numel()) K().gather(dtypeCode(x.dtype), d, idx.shape as number[], xc.shape as number[], spanOf(out), spanOf(xc), spanOf(idx));
   if (xc !== x) xc.dispose();
   const shape = [...x.shape];
   const r = record('GatherBackward0', out, [x], (g, [si]) => {
@@ -70,7 +70,7 @@ export function scatterAddRaw(out: Tensor, d: number, index: Tensor, src: Tensor
   let s = src;
   if (s.shape.some((v, i) => v !== idx.shape[i])) s = makeView(src, idx.shape, src.strides, src.offset);
   const sc = contiguous(castRaw(s, out.dtype));
-  if (idx.numel) K().scatterAdd(dtypeCode(out.dtype), d, idx.shape as number[], out.shape as number[], spanOf(out), spanOf(sc), spanOf(idx));
+  if (idx.numel()) K().scatterAdd(dtypeCode(out.dtype), d, idx.shape as number[], out.shape as number[], spanOf(out), spanOf(sc), spanOf(idx));
   if (sc !== s) sc.dispose();
   if (s !== src) s.dispose();
   if (idx !== index) idx.dispose();
@@ -121,10 +121,10 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const outer = x.shape.slice(0, d).reduce((a, b) => a * b, 1);
   const inner = x.shape.slice(d + 1).reduce((a, b) => a * b, 1);
   const shape = x.ndim === 0 ? [] : [...x.shape];
-  if (x.ndim) shape[d] = idx.numel;
+  if (x.ndim) shape[d] = idx.numel();
   const xc = contiguous(x);
   const out = emptyTensor(shape, x.dtype, x.device, 'indexSelect');
-  if (out.numel) K().indexSelect(dtypeCode(x.dtype), outer, srcSize, inner, spanOf(out), spanOf(xc), spanOf(idx), idx.numel);
+  if (out.numel()) K().indexSelect(dtypeCode(x.dtype), outer, srcSize, inner, spanOf(out), spanOf(xc), spanOf(idx), idx.numel());
   if (xc !== x) xc.dispose();
   const xshape = [...x.shape];
   const r = record('IndexSelectBackward0', out, [x], (g, [si]) => [indexAddZeros(g, xshape, d, outer, srcSize, inner, si!)], [idx]);
@@ -135,7 +135,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
 function indexAddZeros(g: Tensor, shape: number[], _d: number, outer: number, outSize: number, inner: number, idx: Tensor): Tensor {
   const z = zeros(shape, { dtype: g.dtype, device: g.device });
   const gc = contiguous(g);
-  if (gc.numel) K().indexAdd(dtypeCode(g.dtype), outer, outSize, inner, spanOf(z), spanOf(gc), spanOf(idx), idx.numel);
+  if (gc.numel()) K().indexAdd(dtypeCode(g.dtype), outer, outSize, inner, spanOf(z), spanOf(gc), spanOf(idx), idx.numel());
   return z;
 }
 
@@ -178,7 +178,7 @@ export function oneHot(indices: Tensor, numClasses = -1): Tensor {
   tensorArg(indices, 'oneHot', 'indices');
   if (indices.dtype !== 'int64') throw createError('ERR_DTYPE', `oneHot: indices must be int64, got ${indices.dtype}`);
   let c = numClasses;
-  if (c === -1) c = indices.numel ? Number(indices.amax().item()) + 1 : 0;
+  if (c === -1) c = indices.numel() ? Number(indices.amax().item()) + 1 : 0;
   if (!Number.isSafeInteger(c) || c < 0) throw createError('ERR_INVALID_ARG', `oneHot: numClasses must be a non-negative integer or -1, got ${numClasses}`);
   const ic = contiguous(indices);
   checkIndexRange(ic, c, 'oneHot');

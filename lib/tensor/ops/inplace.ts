@@ -42,7 +42,7 @@ export function canCast(from: DType, to: DType): boolean {
 
 /** Raw fill of every element (no checks, no version bump). */
 export function fillScalar(t: Tensor, v: Scalar): void {
-  if (t.numel === 0) return;
+  if (t.numel() === 0) return;
   const x = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);
   const view = viewOf(t);
   K().unary('fill', dtypeCode(t.dtype), t.shape as number[], view, view, x);
@@ -138,7 +138,7 @@ export function arith_<T extends Tensor>(t: T, op: 'add' | 'sub' | 'mul' | 'div'
   if (!needsGrad(t, other) && isFloating(t.dtype) && typeof alpha === 'number') {
     if (typeof other === 'number') {
       checkInplace(t, `${op}_`);
-      if (t.numel) {
+      if (t.numel()) {
         const view = viewOf(t);
         const code = dtypeCode(t.dtype);
         if (op === 'add' || op === 'sub') K().unary('add_scalar', code, t.shape as number[], view, view, (op === 'add' ? 1 : -1) * alpha * other);
@@ -157,7 +157,7 @@ export function arith_<T extends Tensor>(t: T, op: 'add' | 'sub' | 'mul' | 'div'
       if (!shapesEqual(bs, t.shape)) {
         throw createError('ERR_SHAPE_MISMATCH', `${op}_: output with shape ${fmtShape(t.shape)} doesn't match the broadcast shape ${fmtShape(bs)}`);
       }
-      if (t.numel) {
+      if (t.numel()) {
         const view = viewOf(t);
         K().binary(op, dtypeCode(t.dtype), t.shape as number[], view, view, viewOf(other, t.shape));
       }

@@ -87,7 +87,7 @@ function core(a: Tensor, b: Tensor): Tensor {
     return r;
   }
   const out = emptyTensor([...batch, m, n], a.dtype, a.device, 'matmul');
-  if (out.numel > 0) {
+  if (out.numel() > 0) {
     if (k === 0) fillScalar(out, 0);
     else {
       const A = operand(ae, m, k);

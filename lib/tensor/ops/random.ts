@@ -61,7 +61,7 @@ export type Distribution = 'uniform' | 'normal' | 'randint' | 'bernoulli';
 
 /** Fills a contiguous tensor with random values (no autograd, no version bump). */
 export function fillRandomRaw(t: Tensor, dist: Distribution, p0: number, p1: number): void {
-  const n = t.numel;
+  const n = t.numel();
   if (n === 0) return;
   const g = gen(t.device);
   const offset = g.offset;

@@ -54,7 +54,7 @@ function plan(x: Tensor, dimArg: number | readonly number[] | null | undefined, 
   const outShape = keepdim ? keepShape : x.shape.filter((_, i) => !dims.includes(i));
   const prod = (a: readonly number[]): number => a.reduce((p, v) => p * v, 1);
   const size = prod(dims.map((d) => x.shape[d]!));
-  if (dims.length === 0) return { input: contiguous(x), outer: x.numel, size: 1, inner: 1, keepShape, outShape, dims };
+  if (dims.length === 0) return { input: contiguous(x), outer: x.numel(), size: 1, inner: 1, keepShape, outShape, dims };
   const first = dims[0]!;
   const last = dims[dims.length - 1]!;
   if (x.isContiguous() && last - first + 1 === dims.length) {
@@ -74,7 +74,7 @@ function release(p: Plan, x: Tensor): void {
 /** Runs the reduce kernel; out dtype `outDtype`; handles empty inputs. */
 function reduceRaw(op: ReduceOp, p: Plan, outDtype: DType, name: string, correction = 1, indices?: Tensor): Tensor {
   const out = emptyTensor(p.outShape, outDtype, p.input.device, name);
-  if (out.numel === 0) return out;
+  if (out.numel() === 0) return out;
   if (p.size === 0) {
     if (op === 'sum') fillScalar(out, 0);
     else if (op === 'prod') fillScalar(out, 1);

@@ -20,9 +20,9 @@ function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   const moved = d === last ? x : transpose(x, d, last);
   const xc = contiguous(moved);
   const cols = x.ndim === 0 ? 1 : x.shape[d]!;
-  const rows = cols === 0 ? 0 : x.numel / cols;
+  const rows = cols === 0 ? 0 : x.numel() / cols;
   const yc = emptyTensor(xc.shape, x.dtype, x.device, op);
-  if (yc.numel) K().softmax(dtypeCode(x.dtype), rows, cols, spanOf(yc), spanOf(xc), log);
+  if (yc.numel()) K().softmax(dtypeCode(x.dtype), rows, cols, spanOf(yc), spanOf(xc), log);
   if (xc !== moved) xc.dispose();
   if (moved !== x) moved.dispose();
   const y = d === last ? yc : transpose(yc, d, last);
@@ -33,7 +33,7 @@ function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
     const ym = d === last ? sy! : transpose(sy!, d, last);
     const yy = contiguous(ym);
     const gi = emptyTensor(gc.shape, gc.dtype, gc.device, op);
-    if (gi.numel) K().softmaxBackward(dtypeCode(gc.dtype), rows, cols, spanOf(gi), spanOf(gc), spanOf(yy), log);
+    if (gi.numel()) K().softmaxBackward(dtypeCode(gc.dtype), rows, cols, spanOf(gi), spanOf(gc), spanOf(yy), log);
     return [d === last ? gi : transpose(gi, d, last)];
   }, [y]);
 }
@@ -68,7 +68,7 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor |
   }
   if (typeof eps !== 'number' || !(eps >= 0)) throw createError('ERR_INVALID_ARG', `layerNorm: eps must be a non-negative number, got ${String(eps)}`);
   const cols = ns.reduce((a, b) => a * b, 1);
-  const rows = cols === 0 ? 0 : x.numel / cols;
+  const rows = cols === 0 ? 0 : x.numel() / cols;
   const xc = contiguous(x);
   const wc = weight ? contiguous(weight) : null;
   const bc = bias ? contiguous(bias) : null;
@@ -77,7 +77,7 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor |
   const statsDtype = x.dtype === 'float64' ? 'float64' : 'float32';
   const meanT = emptyTensor([rows], statsDtype, x.device, 'layerNorm');
   const rstdT = emptyTensor([rows], statsDtype, x.device, 'layerNorm');
-  if (y.numel) {
+  if (y.numel()) {
     K().layerNorm(dtypeCode(x.dtype), rows, cols, spanOf(y), spanOf(meanT), spanOf(rstdT), spanOf(xc),
       wc ? spanOf(wc) : null, bc ? spanOf(bc) : null, eps);
   }
@@ -87,7 +87,7 @@ export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor |
     const gx = emptyTensor(sx.shape, sx.dtype, sx.device, 'layerNorm');
     const gw = needs[1] && sw ? emptyTensor(sw.shape, sw.dtype, sw.device, 'layerNorm') : null;
     const gb = needs[2] ? emptyTensor(ns, sx.dtype, sx.device, 'layerNorm') : null;
-    if (gx.numel || gw || gb) {
+    if (gx.numel() || gw || gb) {
       K().layerNormBackward(dtypeCode(sx.dtype), rows, cols, spanOf(gx), gw ? spanOf(gw) : null, gb ? spanOf(gb) : null,
         spanOf(gc), spanOf(sx), spanOf(sm), spanOf(sr), sw ? spanOf(sw) : null);
     }

@@ -40,7 +40,7 @@ export function makeView(x: Tensor, shape: readonly number[], strides: readonly 
 export function view(x: Tensor, shape: number[]): Tensor {
   tensorArg(x, 'view', 'input');
   shape = shapeList(shape, 'view');
-  const target = inferShape(shape, x.numel, 'view', x.shape);
+  const target = inferShape(shape, x.numel(), 'view', x.shape);
   const st = viewStrides(x.shape, x.strides, target);
   if (!st) {
     throw createError(
@@ -56,7 +56,7 @@ export function view(x: Tensor, shape: number[]): Tensor {
 export function reshape(x: Tensor, shape: number[]): Tensor {
   tensorArg(x, 'reshape', 'input');
   shape = shapeList(shape, 'reshape');
-  const target = inferShape(shape, x.numel, 'reshape', x.shape);
+  const target = inferShape(shape, x.numel(), 'reshape', x.shape);
   const st = viewStrides(x.shape, x.strides, target);
   if (st) {
     const from = [...x.shape];

@@ -19,7 +19,7 @@ export function initParams(model: nn.Module, seed: number): void {
   const rng = new SeededRandom(seed);
   noGrad(() => {
     for (const p of [...model.parameters()]) {
-      const vals = Float32Array.from({ length: p.numel }, () => 0.5 * uniform(rng));
+      const vals = Float32Array.from({ length: p.numel() }, () => 0.5 * uniform(rng));
       p.copy_(tensor(vals).reshape([...p.shape]));
     }
   });
