@@ -25,6 +25,11 @@
 // already there it completes in a microsecond or two and the Promise is returned settled: no
 // hand-off to the thread, no event-loop round trip. Otherwise it moves to the thread, which
 // resumes it; the event loop is never held longer than that budget.
+//
+// Completions: the thread puts a finished op on a locked queue and wakes the JS thread through a
+// thread-safe function, which settles everything queued (copy-back, resolve or reject). waitSync(seq)
+// is the blocking form (torch's work.wait() on CPU tensors): the JS thread waits on that queue
+// itself, settling what arrives, until op `seq` is settled, and throws its error if it failed.
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -34,6 +39,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "addon.h"
 #include "common.h"
@@ -80,6 +86,7 @@ struct Overlay {
 };
 
 struct Item {
+  uint64_t seq = 0;  // 1, 2, ... in submission order (0: completed directly, never queued)
   bool connect = false;
   cpucomm::Op op;
   napi_deferred deferred = nullptr;
@@ -151,6 +158,17 @@ struct CompletionState {
   size_t p2pPending = 0;                    // JS thread only: sends and receives not yet completed
   bool connected = false;                   // JS thread only: connect() succeeded
   napi_threadsafe_function tsfn = nullptr;  // to unref it when nothing is pending
+  std::unordered_set<uint64_t> unsettled;   // JS thread only: seqs queued and not settled yet
+  std::mutex mu;                            // guards done
+  std::condition_variable cv;               // done gained an item
+  std::deque<Item*> done;                   // finished on the thread, to settle on the JS thread
+
+  ~CompletionState() {
+    for (Item* it : done) {  // the environment went away before they were settled
+      for (auto& r : it->refs) r.SuppressDestruct();
+      delete it;
+    }
+  }
 };
 
 void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item);
@@ -207,6 +225,8 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     M::Install(cls, {
                         M::Method<&CpuComm::Connect>(env, "connect"),
                         M::Method<&CpuComm::Submit>(env, "submit"),
+                        M::Method<&CpuComm::WaitSync>(env, "waitSync"),
+                        M::Getter<&CpuComm::GetLastSeq>("lastSeq"),
                         M::Method<&CpuComm::AbortJs>(env, "abort"),
                         M::Method<&CpuComm::DestroyJs>(env, "destroy"),
                         M::Getter<&CpuComm::GetRank>("rank"),
@@ -528,6 +548,8 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
     item->held.clear();
     for (Staged& st : item->staged)
       if (st.copyBack) state_->outs.push_back(PendingOut{item.get(), &st});
+    item->seq = ++lastSeq_;
+    state_->unsettled.insert(item->seq);
     if (state_->pending++ == 0) tsfn_.Ref(env);
     if (item->p2p) state_->p2pPending++;
     {
@@ -566,11 +588,40 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   }
 
   void Complete(Item* it) {
-    if (tsfn_.BlockingCall(it) != napi_ok) {  // the environment is going away: drop quietly
-      for (auto& r : it->refs) r.SuppressDestruct();
-      delete it;
+    {
+      std::lock_guard<std::mutex> lk(state_->mu);
+      state_->done.push_back(it);
+    }
+    state_->cv.notify_all();
+    // a wake-up for the event loop; when the environment is going away the item stays queued
+    // and CompletionState's destructor drops it
+    (void)tsfn_.BlockingCall(static_cast<Item*>(nullptr));
+  }
+
+  // waitSync(seq): blocks until op `seq` (a value of lastSeq after its submit) is settled; throws
+  // its error if it failed. The op's own timeout bounds the wait (a dead peer fails it).
+  Napi::Value WaitSync(const Napi::CallbackInfo& info) {
+    Args a(info, "CpuComm.waitSync");
+    a.Count(1, 1);
+    const uint64_t seq = static_cast<uint64_t>(a.Int(0, "seq", 0, int64_t{1} << 52));
+    Napi::Env env = info.Env();
+    Napi::Value err;
+    for (;;) {
+      SettleDone(env, state_, seq, &err);
+      if (!err.IsEmpty()) throw Napi::Error(env, err);
+      if (!state_->unsettled.count(seq)) return env.Undefined();
+      if (destroyed_) Throw(code::kDistAborted, "the cpu communicator was destroyed while an op was being waited for");
+      std::unique_lock<std::mutex> lk(state_->mu);
+      state_->cv.wait(lk, [&] { return !state_->done.empty(); });
     }
   }
+  Napi::Value GetLastSeq(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(lastSeq_)); }
+
+ public:
+  // Settles every finished op (JS thread); the error of op `want`, if it failed, goes to *err.
+  static void SettleDone(Napi::Env env, CompletionState* state, uint64_t want, Napi::Value* err);
+
+ private:
 
   static std::unique_ptr<NativeError> Capture(const std::function<void()>& fn) {
     try {
@@ -694,18 +745,22 @@ class CpuComm : public Napi::ObjectWrap<CpuComm> {
   size_t large_ = 0;
   bool curLarge_ = false;
   int64_t directUs_ = 50;
+  uint64_t lastSeq_ = 0;  // JS thread: the seq of the last op queued
   size_t maxP2P_ = 4096;  // pending sends and receives at most (JS thread)
   bool destroyed_ = false;
   bool hookRan_ = false;
 };
 
-void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
-  std::unique_ptr<Item> it(item);
-  if (env == nullptr) {
-    for (auto& r : it->refs) r.SuppressDestruct();
-    return;
-  }
+void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item*) {
+  if (env == nullptr) return;  // teardown: CompletionState's destructor drops what is queued
   Napi::HandleScope scope(env);
+  CpuComm::SettleDone(env, state, 0, nullptr);
+}
+
+// Settles one finished op on the JS thread; returns its error value (empty on success).
+Napi::Value SettleOne(Napi::Env env, CompletionState* state, std::unique_ptr<Item> it) {
+  Napi::Value out;
+  state->unsettled.erase(it->seq);
   if (it->connect && !it->err) state->connected = true;
   if (!it->err && !it->staged.empty()) it->err = CopyBack(env, *it);
   if (!it->staged.empty()) {
@@ -716,12 +771,29 @@ void CallJs(Napi::Env env, Napi::Function, CompletionState* state, Item* item) {
   if (it->err) {
     Napi::Error e = ToJsError(env, *it->err);
     napi_reject_deferred(env, it->deferred, e.Value());
+    out = e.Value();
   } else {
     napi_resolve_deferred(env, it->deferred, env.Undefined());
   }
   it->refs.clear();
   if (it->p2p && state->p2pPending > 0) state->p2pPending--;
   if (state->pending > 0 && --state->pending == 0) napi_unref_threadsafe_function(env, state->tsfn);
+  return out;
+}
+
+void CpuComm::SettleDone(Napi::Env env, CompletionState* state, uint64_t want, Napi::Value* err) {
+  for (;;) {
+    Item* next = nullptr;
+    {
+      std::lock_guard<std::mutex> lk(state->mu);
+      if (state->done.empty()) return;
+      next = state->done.front();
+      state->done.pop_front();
+    }
+    const uint64_t seq = next->seq;
+    Napi::Value e = SettleOne(env, state, std::unique_ptr<Item>(next));
+    if (err && seq == want && !e.IsEmpty()) *err = e;
+  }
 }
 }  // namespace
 

@@ -492,6 +492,13 @@ export interface NativeCpuComm {
    * call and the results copied back on completion, or ERR_DETACHED when it is gone by then.
    */
   submit(desc: NativeCpuCommDesc): Promise<void> | undefined;
+  /** The sequence number of the last op submit() queued (read right after it; 0 before any). */
+  readonly lastSeq: number;
+  /**
+   * Blocks the calling thread until queued op `seq` has settled (its Promise is settled too, and
+   * staged results are copied back); throws its error if it failed. The op's timeout bounds it.
+   */
+  waitSync(seq: number): void;
   /** Fails every current and later op with ERR_DIST_ABORTED. */
   abort(reason?: string): void;
   /** Aborts what is in flight, leaves the group (peers fail promptly), stops the thread. */

@@ -13,6 +13,23 @@ export interface BackendWork {
   done: Promise<void>;
   onWait?: () => void;
   completed?: boolean;
+  /**
+   * The synchronous wait (torch's work.wait()): on the cpu backend it blocks until the op has
+   * completed and throws its error; on the nccl backend it is onWait (the caller's stream waits,
+   * the host does not). Absent: the op cannot be waited for synchronously (await `done`).
+   */
+  waitSync?: () => void;
+}
+
+/** A BackendWork that failed as it was submitted (its synchronous wait throws at once). */
+export function failedWork(e: unknown): BackendWork {
+  const err = e instanceof Error ? e : new Error(String(e));
+  return {
+    done: Promise.reject(err),
+    waitSync: () => {
+      throw err;
+    },
+  };
 }
 
 export interface P2PDesc {

@@ -240,7 +240,9 @@ export class ProcessGroup {
         () => {},
       );
       done = started.then(() => after?.());
-      return this.#track(new Work(done, { onWait: () => onWait?.() }), done);
+      const noSyncReason =
+        'NODE_NCCL_DEBUG=detail checks every collective across ranks through the store first, which needs the event loop';
+      return this.#track(new Work(done, { onWait: () => onWait?.(), noSyncReason }), done);
     }
     work = start();
     if (work.completed) {
@@ -252,8 +254,26 @@ export class ProcessGroup {
       }
       return Work.completed({ onWait: work.onWait });
     }
-    done = after ? work.done.then(after) : work.done;
-    return this.#track(new Work(done, { onWait: work.onWait }), done);
+    return this.#work(work, after);
+  }
+
+  /** The Work of a submitted backend op; `after` (copy-back) runs once, on whichever wait comes first. */
+  #work(work: BackendWork, after: (() => void) | undefined): Work {
+    let finished = after === undefined;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      after!();
+    };
+    const done = after ? work.done.then(finish) : work.done;
+    const sync = work.waitSync;
+    const waitSync = sync
+      ? (): void => {
+          sync();
+          finish();
+        }
+      : undefined;
+    return this.#track(new Work(done, { onWait: work.onWait, waitSync }), done);
   }
 
   #track(w: Work, done: Promise<void>): Work {
@@ -486,10 +506,7 @@ export class ProcessGroup {
       finishes.push(s.finish);
     }
     const works = be.p2p(descs);
-    return works.map((w, i) => {
-      const done = w.done.then(finishes[i]);
-      return this.#track(new Work(done, { onWait: w.onWait }), done);
-    });
+    return works.map((w, i) => this.#work(w, finishes[i]));
   }
 
   #sameDtype(who: string, a: DistTensor, b: DistTensor): void {

@@ -326,6 +326,63 @@ async function direct(rank: number, size: number): Promise<void> {
   for (const p of pending) p.check();
 }
 
+/** Blocks the thread for ms (a rank busy computing: no event loop, no timers). */
+function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+async function syncWait(rank: number, size: number): Promise<void> {
+  // work.wait() is torch's: it returns with the data in place, no await in between. The last rank
+  // arrives late so the others' ops are queued on the thread (not completed directly) when they wait.
+  const cases: [string, DType, number, boolean][] = [
+    ['small float32', 'float32', 13, false],
+    ['large float32 (chunked)', 'float32', 1_000_003, false],
+    ['int64 in an ArrayBuffer (staged, copied back)', 'int64', 4099, true],
+  ];
+  for (const [what, dtype, n, plain] of cases) {
+    const inputs = Array.from({ length: size }, (_, r) => randomInput(dtype, n, seedOf('sync', what, r)));
+    const data = inputs[rank]!.slice() as Arr;
+    const t = plain ? HostTensor.from(dtype, data) : realShared(dtype, data);
+    if (rank === size - 1) blockFor(300);
+    const w = dist.allReduce(t, { op: 'sum' });
+    w.wait();
+    if (!w.isCompleted() || !w.isSuccess()) fail(`${what}: work not complete after wait()`);
+    expectSame(`${what}: data right after wait()`, t.data, reduceRef(dtype, 'sum', inputs));
+    w.wait(); // a second wait returns at once
+    await w; // and the async form agrees
+  }
+  // list outputs are copied out of the staging buffer inside wait() too
+  const mine = HostTensor.from('float32', Float32Array.from({ length: 5 }, (_, i) => rank * 10 + i));
+  const outs = Array.from({ length: size }, () => HostTensor.from('float32', new Float32Array(5)));
+  if (rank === 0) blockFor(200);
+  dist.allGather(outs, mine).wait();
+  outs.forEach((o, r) => expectSame(`allGather[${r}] after wait()`, o.data, Float32Array.from({ length: 5 }, (_, i) => r * 10 + i)));
+}
+
+/** A HostTensor over a SharedArrayBuffer (used in place by the native side, as library tensors are). */
+function realShared(dtype: DType, data: Arr): HostTensor {
+  const Ctor = data.constructor as new (b: SharedArrayBuffer) => Arr;
+  const sab = new SharedArrayBuffer(data.byteLength);
+  const view = new Ctor(sab);
+  (view as unknown as { set(a: Arr): void }).set(data);
+  return HostTensor.from(dtype, view);
+}
+
+async function syncWaitDead(rank: number, size: number): Promise<void> {
+  // The last rank dies; wait() on every other rank throws within the timeout instead of hanging.
+  const t = HostTensor.from('float32', new Float32Array(1_000_000));
+  await dist.barrier();
+  if (rank === size - 1) process.exit(0);
+  const t0 = Date.now();
+  try {
+    dist.allReduce(t).wait();
+    fail('wait() returned without the dead rank');
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    report({ code: err.code, message: err.message, elapsedMs: Date.now() - t0 });
+  }
+}
+
 // ---- fault scenarios: print what happened, exit 0 ----
 
 function report(obj: Record<string, unknown>): void {
@@ -413,6 +470,8 @@ async function main(): Promise<void> {
     case 'fault-kill': await faultKill(rank, size); break;
     case 'fault-stall': await faultStall(rank, size); break;
     case 'mismatch': await mismatch(rank); break;
+    case 'sync-wait': await syncWait(rank, size); break;
+    case 'fault-sync-wait': await syncWaitDead(rank, size); break;
     default: fail(`unknown scenario ${scenario}`);
   }
   if (!scenario.startsWith('fault') && scenario !== 'mismatch') {

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import type { HostMemory, NativeCpuComm, NativeCpuCommDesc } from '../../../typings/native.js';
 import { createError } from '../../errors.js';
 import { native } from '../../native/index.js';
-import type { Backend, BackendInit, BackendWork, P2PDesc } from '../backend.js';
+import { failedWork, type Backend, type BackendInit, type BackendWork, type P2PDesc } from '../backend.js';
 import { hostIdentity, listenAddress } from '../host.js';
 import { DTYPE_CODE, type Buf, type DType, type DistTensor, type GroupStore, type ReduceOpName } from '../types.js';
 
@@ -200,9 +200,12 @@ export class CpuBackend implements Backend {
   #submit(desc: NativeCpuCommDesc): BackendWork {
     try {
       const done = this.#comm.submit(desc);
-      return done === undefined ? COMPLETED : { done };
+      if (done === undefined) return COMPLETED;
+      const comm = this.#comm;
+      const seq = comm.lastSeq;
+      return { done, waitSync: () => comm.waitSync(seq) };
     } catch (e) {
-      return { done: Promise.reject(e) };
+      return failedWork(e);
     }
   }
 

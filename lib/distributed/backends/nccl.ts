@@ -24,7 +24,7 @@
 import type { NativeDeviceBuffer, NativeEvent, NativeNcclCommunicator, NativeStream, NcclDTypeName, NcclOpName } from '../../../typings/native.js';
 import { createError } from '../../errors.js';
 import { native } from '../../native/index.js';
-import type { Backend, BackendInit, BackendWork, P2PDesc } from '../backend.js';
+import { failedWork, type Backend, type BackendInit, type BackendWork, type P2PDesc } from '../backend.js';
 import { DTYPE_BYTES, type Buf, type DType, type DistTensor, type ReduceOpName } from '../types.js';
 
 /** ncclDataType_t of each tensor dtype (bool travels as uint8). */
@@ -178,7 +178,7 @@ export class NcclBackend implements Backend {
    * the op (false: the communicator is settling).
    */
   #run(what: string, bufs: ReadonlyArray<Buf | null>, enqueue: (s: NativeStream) => boolean): BackendWork {
-    if (this.#abortReason !== null) return { done: Promise.reject(createError('ERR_DIST_ABORTED', `${what}: process group ${this.#group} was aborted (${this.#abortReason})`)) };
+    if (this.#abortReason !== null) return failedWork(createError('ERR_DIST_ABORTED', `${what}: process group ${this.#group} was aborted (${this.#abortReason})`));
     let op: QueuedOp;
     try {
       const before = new native.cuda.Event(this.device, false);
@@ -188,17 +188,15 @@ export class NcclBackend implements Backend {
       const mems = bufs.filter((b): b is Buf => b !== null).map((b) => dev(b, what));
       op = new QueuedOp(what, mems, enqueue, new native.cuda.Event(this.device, false));
     } catch (e) {
-      return { done: Promise.reject(e) };
+      return failedWork(e);
     }
     this.#issue(op);
     const done = op.issued.then(() => this.#watch(what, op.after));
-    return {
-      done,
-      onWait: () => {
-        if (!op.isIssued) this.#drainSync(op);
-        if (!op.after.disposed) native.cuda.currentStream(this.device).waitEvent(op.after);
-      },
+    const onWait = (): void => {
+      if (!op.isIssued) this.#drainSync(op);
+      if (!op.after.disposed) native.cuda.currentStream(this.device).waitEvent(op.after);
     };
+    return { done, onWait, waitSync: onWait };
   }
 
   /** Issues op now, or queues it behind a settling communicator. */
