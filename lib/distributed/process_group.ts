@@ -276,6 +276,12 @@ export class ProcessGroup {
     return this.#track(new Work(done, { onWait: work.onWait, waitSync }), done);
   }
 
+  /** Makes reads of `outs` wait for w while it is in flight (DistTensor._pendingWrite). */
+  #writes(w: Work, outs: readonly DistTensor[]): Work {
+    if (!w.isCompleted()) for (const t of outs) t._pendingWrite?.(w);
+    return w;
+  }
+
   #track(w: Work, done: Promise<void>): Work {
     const p = done.then(
       () => {},
@@ -294,7 +300,7 @@ export class ProcessGroup {
     const o = checkReduceOp(who, op, t.dtype);
     const be = this.#be(who);
     const s = stageInOut(t);
-    return this.#run(fp('allReduce', t, { reduceOp: o }), () => be.allReduce(s.buf, s.buf, t.numel(), t.dtype, o), s.finish);
+    return this.#writes(this.#run(fp('allReduce', t, { reduceOp: o }), () => be.allReduce(s.buf, s.buf, t.numel(), t.dtype, o), s.finish), [t]);
   }
 
   broadcast(tensor: DistTensor, src: number): Work {
@@ -303,7 +309,7 @@ export class ProcessGroup {
     const root = this.#peer(who, 'src', src);
     const be = this.#be(who);
     const s = stageInOut(t);
-    return this.#run(fp('broadcast', t, { root: src }), () => be.broadcast(s.buf, t.numel(), t.dtype, root), s.finish);
+    return this.#writes(this.#run(fp('broadcast', t, { root: src }), () => be.broadcast(s.buf, t.numel(), t.dtype, root), s.finish), root === this.rank ? [] : [t]);
   }
 
   reduce(tensor: DistTensor, dst: number, op: ReduceOpName = 'sum'): Work {
@@ -313,7 +319,7 @@ export class ProcessGroup {
     const root = this.#peer(who, 'dst', dst);
     const be = this.#be(who);
     const s = root === this.rank ? stageInOut(t) : stageIn(t);
-    return this.#run(fp('reduce', t, { reduceOp: o, root: dst }), () => be.reduce(s.buf, s.buf, t.numel(), t.dtype, o, root), s.finish);
+    return this.#writes(this.#run(fp('reduce', t, { reduceOp: o, root: dst }), () => be.reduce(s.buf, s.buf, t.numel(), t.dtype, o, root), s.finish), root === this.rank ? [t] : []);
   }
 
   allGather(outputList: DistTensor[], tensor: DistTensor): Work {
@@ -324,10 +330,13 @@ export class ProcessGroup {
     const bytes = t.numel() * DTYPE_BYTES[t.dtype];
     const s = stageIn(t);
     const tmp = be.alloc(bytes * this.size, t);
-    return this.#run(
-      fp('allGather', t),
-      () => be.allGather(s.buf, tmp, t.numel(), t.dtype),
-      () => outs.forEach((o, i) => this.#copyOut(be, o, tmp, i * bytes, bytes)),
+    return this.#writes(
+      this.#run(
+        fp('allGather', t),
+        () => be.allGather(s.buf, tmp, t.numel(), t.dtype),
+        () => outs.forEach((o, i) => this.#copyOut(be, o, tmp, i * bytes, bytes)),
+      ),
+      outs,
     );
   }
 
@@ -342,7 +351,7 @@ export class ProcessGroup {
     const be = this.#be(who);
     const si = stageIn(t);
     const so = stageInOut(out);
-    return this.#run(fp('allGatherIntoTensor', t), () => be.allGather(si.buf, so.buf, t.numel(), t.dtype), so.finish);
+    return this.#writes(this.#run(fp('allGatherIntoTensor', t), () => be.allGather(si.buf, so.buf, t.numel(), t.dtype), so.finish), [out]);
   }
 
   reduceScatter(output: DistTensor, inputList: DistTensor[], op: ReduceOpName = 'sum'): Work {
@@ -355,7 +364,7 @@ export class ProcessGroup {
     const tmp = be.alloc(bytes * this.size, out);
     ins.forEach((x, i) => be.copy({ mem: tmp.mem, byteOffset: tmp.byteOffset + i * bytes }, stageIn(x).buf, bytes));
     const so = stageInOut(out);
-    return this.#run(fp('reduceScatter', out, { reduceOp: o }), () => be.reduceScatter(tmp, so.buf, out.numel(), out.dtype, o), so.finish);
+    return this.#writes(this.#run(fp('reduceScatter', out, { reduceOp: o }), () => be.reduceScatter(tmp, so.buf, out.numel(), out.dtype, o), so.finish), [out]);
   }
 
   reduceScatterTensor(output: DistTensor, input: DistTensor, op: ReduceOpName = 'sum'): Work {
@@ -370,7 +379,7 @@ export class ProcessGroup {
     const be = this.#be(who);
     const si = stageIn(t);
     const so = stageInOut(out);
-    return this.#run(fp('reduceScatterTensor', out, { reduceOp: o }), () => be.reduceScatter(si.buf, so.buf, out.numel(), out.dtype, o), so.finish);
+    return this.#writes(this.#run(fp('reduceScatterTensor', out, { reduceOp: o }), () => be.reduceScatter(si.buf, so.buf, out.numel(), out.dtype, o), so.finish), [out]);
   }
 
   gather(tensor: DistTensor, gatherList: DistTensor[] | undefined | null, dst: number): Work {
@@ -387,10 +396,13 @@ export class ProcessGroup {
     }
     const s = stageIn(t);
     const tmp = outs ? be.alloc(bytes * this.size, t) : null;
-    return this.#run(
-      fp('gather', t, { root: dst }),
-      () => be.gather(s.buf, tmp, t.numel(), t.dtype, root),
-      () => outs?.forEach((o, i) => this.#copyOut(be, o, tmp as Buf, i * bytes, bytes)),
+    return this.#writes(
+      this.#run(
+        fp('gather', t, { root: dst }),
+        () => be.gather(s.buf, tmp, t.numel(), t.dtype, root),
+        () => outs?.forEach((o, i) => this.#copyOut(be, o, tmp as Buf, i * bytes, bytes)),
+      ),
+      outs ?? [],
     );
   }
 
@@ -410,7 +422,7 @@ export class ProcessGroup {
       throw createError('ERR_INVALID_ARG', `${who}: scatterList must not be given on ranks other than src (${src})`);
     }
     const so = stageInOut(t);
-    return this.#run(fp('scatter', t, { root: src }), () => be.scatter(tmp, so.buf, t.numel(), t.dtype, root), so.finish);
+    return this.#writes(this.#run(fp('scatter', t, { root: src }), () => be.scatter(tmp, so.buf, t.numel(), t.dtype, root), so.finish), [t]);
   }
 
   allToAll(outputList: DistTensor[], inputList: DistTensor[]): Work {
@@ -433,16 +445,19 @@ export class ProcessGroup {
       be.copy({ mem: send.mem, byteOffset: send.byteOffset + off }, stageIn(x).buf, x.numel() * es);
       off += x.numel() * es;
     });
-    return this.#run(
-      { op: 'allToAll', dtype },
-      () => be.allToAll(send, recv, sendCounts, recvCounts, dtype),
-      () => {
-        let o = 0;
-        outs.forEach((x) => {
-          this.#copyOut(be, x, recv, o, x.numel() * es);
-          o += x.numel() * es;
-        });
-      },
+    return this.#writes(
+      this.#run(
+        { op: 'allToAll', dtype },
+        () => be.allToAll(send, recv, sendCounts, recvCounts, dtype),
+        () => {
+          let o = 0;
+          outs.forEach((x) => {
+            this.#copyOut(be, x, recv, o, x.numel() * es);
+            o += x.numel() * es;
+          });
+        },
+      ),
+      outs,
     );
   }
 
@@ -478,10 +493,9 @@ export class ProcessGroup {
       send = be.alloc(bytes, t);
       be.copy(send, si.buf, bytes);
     }
-    return this.#run(
-      { op: 'allToAllSingle', dtype: t.dtype, device: t.device.type },
-      () => be.allToAll(send, so.buf, sendCounts, recvCounts, t.dtype),
-      so.finish,
+    return this.#writes(
+      this.#run({ op: 'allToAllSingle', dtype: t.dtype, device: t.device.type }, () => be.allToAll(send, so.buf, sendCounts, recvCounts, t.dtype), so.finish),
+      [out],
     );
   }
 
@@ -506,7 +520,7 @@ export class ProcessGroup {
       finishes.push(s.finish);
     }
     const works = be.p2p(descs);
-    return works.map((w, i) => this.#work(w, finishes[i]));
+    return works.map((w, i) => this.#writes(this.#work(w, finishes[i]), ops[i]!.kind === 'recv' ? [ops[i]!.tensor] : []));
   }
 
   #sameDtype(who: string, a: DistTensor, b: DistTensor): void {

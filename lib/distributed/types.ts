@@ -30,6 +30,18 @@ export interface DistTensor {
    * copy_ accepts its own kind fits this interface.
    */
   copy_(src: never): unknown;
+  /**
+   * Registers a collective in flight that writes this tensor, so that reading its values
+   * (dataSync(), data()) waits for it first, as the data would otherwise be half written.
+   */
+  _pendingWrite?(w: PendingWrite): void;
+}
+
+/** A collective a tensor's readers wait for (a Work has this surface). */
+export interface PendingWrite extends PromiseLike<void> {
+  isCompleted(): boolean;
+  /** Blocks until it completed (throws its error). */
+  wait(): void;
 }
 
 /**

@@ -24,6 +24,7 @@ function hostCopy(c: Tensor): StorageArray {
 }
 
 export function readDataSync(t: Tensor): TypedArray {
+  t._storage.settleWritesSync();
   const c = contiguous(t.detach());
   try {
     if (c.device.type === 'cpu') return widen(t, hostCopy(c));
@@ -36,6 +37,7 @@ export function readDataSync(t: Tensor): TypedArray {
 }
 
 export async function readData(t: Tensor): Promise<TypedArray> {
+  await t._storage.settleWrites();
   if (t.device.type === 'cpu') return readDataSync(t);
   const c = contiguous(t.detach());
   try {

@@ -22,6 +22,12 @@ function account(device: Device, bytes: number): void {
   live.bytes.set(k, (live.bytes.get(k) ?? 0) + bytes);
 }
 
+/** A collective in flight that writes a storage (lib/distributed's Work has this surface). */
+export interface PendingWrite extends PromiseLike<void> {
+  isCompleted(): boolean;
+  wait(): void;
+}
+
 export class Storage {
   readonly device: Device;
   readonly byteLength: number;
@@ -38,6 +44,8 @@ export class Storage {
   disposed = false;
   /** An asynchronous copy into this storage failed: every later use throws it. */
   failed: Error | null = null;
+  /** Collectives in flight that write this storage (lib/distributed registers them): reads wait. */
+  private pendingWrites: PendingWrite[] | null = null;
 
   private constructor(device: Device, byteLength: number, host: ArrayBufferLike | ArrayBufferView | null, buffer: DeviceBufferLike | null) {
     this.device = device;
@@ -101,6 +109,26 @@ export class Storage {
   }
 
   /** A Uint8Array over the host bytes (cpu only). */
+  addPendingWrite(w: PendingWrite): void {
+    (this.pendingWrites ??= []).push(w);
+  }
+
+  /** Blocks until the collectives writing this storage are done (throws the error of one that failed). */
+  settleWritesSync(): void {
+    const ws = this.pendingWrites;
+    if (!ws) return;
+    this.pendingWrites = null;
+    for (const w of ws) if (!w.isCompleted()) w.wait();
+  }
+
+  /** The asynchronous form of settleWritesSync(). */
+  async settleWrites(): Promise<void> {
+    const ws = this.pendingWrites;
+    if (!ws) return;
+    this.pendingWrites = null;
+    for (const w of ws) if (!w.isCompleted()) await w;
+  }
+
   hostBytes(): Uint8Array {
     if (this.disposed) throw createError('ERR_DISPOSED', 'tensor storage was disposed');
     this.checkHost();

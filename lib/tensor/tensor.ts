@@ -10,7 +10,7 @@ import { AccumulateGrad, type GradHook, type Node, type PostAccumulateGradHook, 
 import { isFloating, type DType, type DTypeLike, type Scalar, type TypedArray } from './dtype.js';
 import type { Device, DeviceLike } from './device.js';
 import { isContiguous as stridesContiguous } from './shape.js';
-import type { Storage } from './storage.js';
+import type { PendingWrite, Storage } from './storage.js';
 import { track, untrackLive, type Disposable } from './scope.js';
 import * as E from './ops/elementwise.js';
 import * as C from './ops/copy.js';
@@ -129,6 +129,11 @@ export class Tensor implements Disposable {
     return this;
   }
   /** The raw memory of a contiguous tensor: for kernels, copies and collectives. */
+  /** A collective in flight writes this tensor: reading its values waits for it (lib/distributed calls this). */
+  _pendingWrite(w: PendingWrite): void {
+    this._storage.addPendingWrite(w);
+  }
+
   span(): { mem: NativeMemory; offset: number } {
     this._check('span');
     if (!this.isContiguous()) {

@@ -351,6 +351,15 @@ async function syncWait(rank: number, size: number): Promise<void> {
     w.wait(); // a second wait returns at once
     await w; // and the async form agrees
   }
+  // reading a library tensor that a collective in flight writes waits for it (no wait() at all)
+  for (const [what, n] of [['dataSync()', 7], ['await data()', 100_003]] as [string, number][]) {
+    const x = tensor(Float32Array.from({ length: n }, (_, i) => rank + i));
+    if (rank === size - 1) blockFor(300);
+    dist.allReduce(x, { op: 'sum' });
+    const v = what === 'dataSync()' ? x.dataSync() : await x.data();
+    const want = Float32Array.from({ length: n }, (_, i) => (size * (size - 1)) / 2 + size * i);
+    expectSame(`${what} of a tensor a pending allReduce writes`, v as Float32Array, want);
+  }
   // list outputs are copied out of the staging buffer inside wait() too
   const mine = HostTensor.from('float32', Float32Array.from({ length: 5 }, (_, i) => rank * 10 + i));
   const outs = Array.from({ length: size }, () => HostTensor.from('float32', new Float32Array(5)));
