@@ -5,6 +5,8 @@
  * reverse order of use, as DDP expects). Gradients arriving at one node are summed; leaves
  * accumulate into .grad with +=. Without retainGraph, every node's saved tensors are freed as soon
  * as it has run. Gradients the engine made and nobody keeps are disposed as soon as they are used.
+ * Callbacks queued during a backward (queueCallback, torch's Variable._execution_engine.queue_callback)
+ * run once the whole graph has, before backward() returns: DDP finishes its gradient sync there.
  */
 import { createError } from '../errors.js';
 import { tensorArg } from '../tensor/args.js';
@@ -60,6 +62,20 @@ export interface EngineOptions {
   retainGraph?: boolean;
 }
 
+/** Callbacks of the backward passes running now (innermost last). */
+const callbackStack: (() => void)[][] = [];
+
+/**
+ * Runs fn at the end of the backward pass that is running now, after every gradient has been
+ * computed and accumulated, before backward() returns; an error it throws is backward()'s error.
+ * Only callable from inside a backward (a hook), as torch's queue_callback.
+ */
+export function queueCallback(fn: () => void): void {
+  const top = callbackStack[callbackStack.length - 1];
+  if (!top) throw createError('ERR_AUTOGRAD', 'queueCallback(): can only be called while a backward pass runs (from a hook)');
+  top.push(fn);
+}
+
 export function backward(root: Tensor, grad: Tensor | null, opts: EngineOptions = {}): void {
   if (!root.requiresGrad) {
     throw createError('ERR_AUTOGRAD', 'backward(): element 0 of tensors does not require grad and does not have a grad_fn');
@@ -77,7 +93,15 @@ export function backward(root: Tensor, grad: Tensor | null, opts: EngineOptions 
       throw createError('ERR_DEVICE_MISMATCH', `backward(): gradient is on ${grad.device} but the output is on ${root.device}`);
     }
   }
-  noGrad(() => run(root, grad, opts.retainGraph ?? false));
+  const callbacks: (() => void)[] = [];
+  callbackStack.push(callbacks);
+  try {
+    noGrad(() => run(root, grad, opts.retainGraph ?? false));
+    // callbacks may queue more (they still see this pass as running)
+    for (let i = 0; i < callbacks.length; i++) callbacks[i]!();
+  } finally {
+    callbackStack.pop();
+  }
 }
 
 function run(root: Tensor, userGrad: Tensor | null, retainGraph: boolean): void {

@@ -141,6 +141,14 @@ export class ProcessGroup {
   /** NODE_NCCL_DEBUG=detail, read when the group is made (as torch reads TORCH_DISTRIBUTED_DEBUG at init). */
   readonly #debugDetail = distributedDebugLevel() === 'detail';
 
+  /**
+   * Whether work.wait() can block on this group's ops: not with NODE_NCCL_DEBUG=detail, whose
+   * cross-rank check of each collective goes through the store on the event loop first.
+   */
+  get supportsSyncWait(): boolean {
+    return !(this.#debugDetail && this.#store);
+  }
+
   constructor(init: GroupInit) {
     this.name = init.name;
     this.ranks = Object.freeze([...init.ranks]);

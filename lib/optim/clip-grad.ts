@@ -23,6 +23,7 @@ function gradsOf(params: Iterable<Tensor> | Tensor, who: string): Tensor[] {
   const list = params instanceof Tensor ? [params] : [...params];
   list.forEach((p, i) => {
     if (!(p instanceof Tensor)) throw createError('ERR_INVALID_ARG', `${who}: entry ${i} is not a Tensor`);
+    p._gradSync?.(); // a DDP gradient sync in flight writes .grad: finish it first
   });
   return list.filter((p) => p.grad).map((p) => p.grad!);
 }

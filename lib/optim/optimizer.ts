@@ -117,9 +117,18 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
   /** Performs one optimization step over every parameter that has a gradient. */
   abstract step(): void;
 
+  /**
+   * Finishes any gradient sync still in flight that writes these parameters' .grad (an un-awaited
+   * `ddp.backward(loss)`), so a step never reads half-synchronized gradients.
+   */
+  protected settleGrads(): void {
+    for (const g of this.paramGroups) for (const p of g.params) p._gradSync?.();
+  }
+
   /** Clears the gradients of all optimized parameters (set to null by default, as torch 2.x). */
   zeroGrad(options: ZeroGradOptions = {}): void {
     const { setToNone = true } = checkOptions(options, ZERO_GRAD_OPTIONS, `${this.constructor.name}.zeroGrad`);
+    this.settleGrads();
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (!p.grad) continue;

@@ -50,6 +50,7 @@ export class SGD extends Optimizer<SGDOptions> {
   /** One step; with a closure (which recomputes the loss), returns the closure's result. */
   step<L = undefined>(closure?: () => L): L | undefined {
     const loss = closure ? closure() : undefined;
+    this.settleGrads();
     for (const g of this.paramGroups) this.stepGroup(g);
     return loss;
   }

@@ -6,16 +6,19 @@
 import * as dist from '../distributed/index.js';
 import { createError } from '../errors.js';
 import type { Tensor } from '../tensor/index.js';
+import type { Waitable } from './future.js';
 
 export type ProcessGroup = dist.ProcessGroup;
 
-/** A collective in flight. */
-export type Pending = PromiseLike<unknown>;
+/** A collective in flight: `await` it, or `wait()` (blocks on the cpu backend, orders streams on nccl). */
+export type Pending = Waitable;
 
 export interface Comm {
   readonly rank: number;
   readonly size: number;
   readonly group: ProcessGroup | undefined;
+  /** Whether its ops can be waited for synchronously (see ProcessGroup.supportsSyncWait). */
+  readonly syncWait: boolean;
   /** In-place sum across ranks. */
   allReduceSum(t: Tensor): Pending;
   /** Copies group rank `src`'s t to every rank. */
@@ -47,6 +50,7 @@ export function commFor(group: ProcessGroup | undefined, who: string): Comm {
     rank: dist.getRank(group),
     size: dist.getWorldSize(group),
     group,
+    syncWait: (group ?? dist.defaultGroup(who)).supportsSyncWait,
     allReduceSum: (t) => dist.allReduce(asDist(t), { op: 'sum', ...opts }),
     broadcast: (t, src) => dist.broadcast(asDist(t), { src: global(src), ...opts }),
     allGather: (out, t) => dist.allGather(out.map(asDist), asDist(t), opts),

@@ -2,19 +2,22 @@
  * DistributedDataParallel (layer: lib/parallel): PyTorch's DDP for node-nccl.
  *
  * Construction checks that every rank has the same parameters (names' order and shapes) and
- * broadcasts rank 0's parameters and buffers. Each parameter gets a post-accumulate-grad hook; as
- * backward produces gradients, the reducer copies them into flat buckets (reverse registration
- * order, first bucket 1 MiB, then bucketCapMb) and launches each bucket's all-reduce the moment its
- * last gradient is ready, while backward keeps computing the earlier layers. JavaScript's backward
- * is synchronous, so the one extra step a PyTorch user writes is awaiting the end of the
- * communication before the optimizer step:
+ * broadcasts rank 0's parameters and buffers; like torch's it returns when that is done (cpu
+ * backend: it blocks; nccl: the broadcasts are stream-ordered, only the small check is read back).
+ * Each parameter gets a post-accumulate-grad hook; as backward produces gradients, the reducer
+ * copies them into flat buckets (reverse registration order, first bucket 1 MiB, then bucketCapMb)
+ * and launches each bucket's all-reduce the moment its last gradient is ready, while backward keeps
+ * computing the earlier layers. The two ways to end an iteration:
  *
- *     const out = ddp.forward(x);                 // out = ddp(x)
- *     const loss = crossEntropy(out, y);
- *     await ddp.backward(loss);                   // loss.backward()  (+ wait for the all-reduces)
+ *     const loss = crossEntropy(ddp.forward(x), y);
+ *     loss.backward();           // PyTorch's form: at its end the gradients are averaged (a callback
+ *     opt.step();                // queued on the autograd engine blocks for the all-reduces; nccl: stream-ordered)
+ *
+ *     await ddp.backward(loss);  // the event-loop-friendly form: the same, awaited
  *     opt.step();
  *
- * `await ddp.backward(loss)` is `loss.backward(); await ddp.finishGradientSync();`.
+ * An un-awaited `ddp.backward(loss)` is finished (blocking) by the next optimizer step, zeroGrad or
+ * forward, so gradients are never used half-synchronized.
  */
 import { createError, ArgumentError } from '../errors.js';
 import { isGradEnabled } from '../autograd/index.js';
@@ -24,6 +27,8 @@ import { commFor, type Comm, type ProcessGroup } from './comm.js';
 import type { CommHook } from './comm-hooks.js';
 import { namedBufs, namedParams, type ForwardArgs, type ForwardResult, type ModuleLike } from './module-like.js';
 import { Reducer, wrapCommError, type ReducerEvent } from './reducer.js';
+import { Future, StepRunner, type Steps } from './future.js';
+import { queueCallback } from '../autograd/index.js';
 import { DEFAULT_BUCKET_CAP_MB } from './buckets.js';
 import { checkOptions, optionKeys } from '../options.js';
 
@@ -100,7 +105,10 @@ const ROW = 2 + MAX_NDIM; // [ndim, nameHash, d0..d7]
 export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
   /** The wrapped model (save `ddp.module.stateDict()`, as `model.module.state_dict()`). */
   readonly module: M;
-  /** Resolves when construction's cross-rank checks and broadcasts are done. */
+  /**
+   * Resolves when construction's cross-rank checks and broadcasts are done: at once, since the
+   * constructor waits for them (except with NODE_NCCL_DEBUG=detail, where they are asynchronous).
+   */
   readonly ready: Promise<void>;
   readonly broadcastBuffers: boolean;
   readonly bucketCapMb: number;
@@ -117,6 +125,10 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
   private initError: unknown = null;
   private requireBackwardGradSync = true;
   private joinState: { throwOnEarlyTermination: boolean } | null = null;
+  /** The end of the current iteration, once started (awaited by finishGradientSync, or run blocking). */
+  private finishing: StepRunner<void> | null = null;
+  /** Inside ddp.backward(loss): the engine callback leaves the end of the iteration to the await. */
+  private asyncBackward = false;
 
   /** Wraps and awaits construction: `const ddp = await DistributedDataParallel.create(model, opts)`. */
   static async create<M extends ModuleLike>(module: M, opts: DistributedDataParallelOptions = {}): Promise<DistributedDataParallel<M>> {
@@ -185,8 +197,25 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
     });
     params.forEach((p, i) => {
       this.hookHandles.push(p.tensor.registerPostAccumulateGradHook(() => this.reducer.markReady(i)));
+      p.tensor._gradSync = () => this.settlePending();
     });
-    this.ready = this.initialSync().then(
+    // torch's reducer queues finalize_backward on the autograd engine at the first gradient
+    this.reducer.onFirstReady = () => {
+      if (!this.asyncBackward) queueCallback(() => this.startFinish().runSync());
+    };
+    const init = new StepRunner(this.initialSync());
+    if (this.comm.syncWait) {
+      try {
+        init.runSync();
+      } catch (e) {
+        this.dispose();
+        throw e;
+      }
+      this.initState = 'ready';
+      this.ready = Promise.resolve();
+      return;
+    }
+    this.ready = init.runAsync().then(
       () => {
         this.initState = 'ready';
       },
@@ -201,7 +230,7 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
   }
 
   /** Verifies parameters across ranks, then broadcasts rank 0's parameters and buffers. */
-  private async initialSync(): Promise<void> {
+  private *initialSync(): Steps<void> {
     const params = this.reducer.params;
     const size = this.comm.size;
     const dev = params[0]!.tensor.device;
@@ -209,8 +238,8 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
     const sig = params.map((p) => `${p.name}:${p.tensor.shape.join('x')}:${p.tensor.dtype}`).join('|');
     const head = tensor(Float64Array.from([params.length, hash32(sig)]), { dtype: 'float64', device: dev });
     const heads = Array.from({ length: size }, () => tensor(new Float64Array(2), { dtype: 'float64', device: dev }));
-    await this.comm.allGather(heads, head);
-    const headVals = await Promise.all(heads.map(async (h) => Array.from((await h.data()) as Float64Array)));
+    yield this.comm.allGather(heads, head);
+    const headVals = heads.map((h) => Array.from(h.dataSync() as Float64Array));
     if (headVals.some((h) => h[0] !== headVals[0]![0] || h[1] !== headVals[0]![1])) {
       // 2. Per-parameter rows, to name the first disagreement.
       const maxCount = Math.max(...headVals.map((h) => h[0]!));
@@ -222,14 +251,14 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
         shape.slice(0, MAX_NDIM).forEach((d, k) => (mine[i * ROW + 2 + k] = d));
       });
       const rows = Array.from({ length: size }, () => tensor(new Float64Array(maxCount * ROW), { dtype: 'float64', device: dev }));
-      await this.comm.allGather(rows, tensor(mine, { dtype: 'float64', device: dev }));
-      const all = await Promise.all(rows.map(async (r) => (await r.data()) as Float64Array));
+      yield this.comm.allGather(rows, tensor(mine, { dtype: 'float64', device: dev }));
+      const all = rows.map((r) => r.dataSync() as Float64Array);
       throw this.mismatchError(headVals.map((h) => h[0]!), all);
     }
     // 3. Rank 0's parameters and buffers everywhere.
     const bufs = this.broadcastBuffers ? namedBufs(this.module).map(([, t]) => t) : [];
     const works = [...params.map((p) => p.tensor), ...bufs].map((t) => this.comm.broadcast(t, 0));
-    for (const w of works) await w;
+    for (const w of works) yield w;
   }
 
   private mismatchError(counts: number[], rows: Float64Array[]): Error {
@@ -265,8 +294,9 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
     if (this.initState === 'failed') throw this.initError;
     throw createError(
       'ERR_DIST',
-      `DistributedDataParallel.${who}: construction has not finished its cross-rank checks and broadcast; ` +
-        '`await ddp.ready` first, or build it with `await DistributedDataParallel.create(model, opts)`',
+      `DistributedDataParallel.${who}: construction has not finished its cross-rank checks and broadcast ` +
+        '(with NODE_NCCL_DEBUG=detail they run asynchronously); `await ddp.ready` first, or build it with ' +
+        '`await DistributedDataParallel.create(model, opts)`',
     );
   }
 
@@ -279,6 +309,7 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
   /** Runs the module's forward (inputs moved to deviceIds[0]) and prepares the gradient sync. */
   forward(...args: ForwardArgs<M>): ForwardResult<M> {
     this.checkReady('forward');
+    this.settlePending();
     if (isGradEnabled() && this.requireBackwardGradSync) {
       this.reducer.prepareForBackward();
       if (this.joinState) this.reducer.preSync.push(this.notifyJoin(1));
@@ -298,36 +329,77 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
    */
   prepareForBackward(): void {
     this.checkReady('prepareForBackward');
+    this.settlePending();
     this.reducer.prepareForBackward();
   }
 
-  /** `loss.backward(); await ddp.finishGradientSync()`: gradients averaged across ranks when it resolves. */
+  /**
+   * The event-loop-friendly `loss.backward()`: gradients averaged across ranks when it resolves
+   * (`loss.backward()` alone does the same, blocking at its end).
+   */
   async backward(loss: Tensor, gradient?: Tensor): Promise<void> {
-    if (gradient === undefined) loss.backward();
-    else loss.backward(gradient);
+    this.asyncBackward = true;
+    try {
+      if (gradient === undefined) loss.backward();
+      else loss.backward(gradient);
+    } finally {
+      this.asyncBackward = false;
+    }
     await this.finishGradientSync();
   }
 
   /**
    * Waits for the buckets' all-reduces launched during backward and writes the averaged gradients
-   * into each parameter's `.grad`. Call it after `loss.backward()` and before `optimizer.step()`.
-   * Resolves at once after a backward inside noSync().
+   * into each parameter's `.grad`. Resolves at once when there is nothing to finish: after a
+   * PyTorch-style `loss.backward()` (which finished the iteration itself) or one inside noSync().
    */
   async finishGradientSync(): Promise<void> {
+    const run = this.startFinish();
+    try {
+      await run.runAsync();
+    } finally {
+      if (this.finishing === run) this.finishing = null;
+    }
+  }
+
+  /** The end of the current iteration (joined when it has already started). */
+  private startFinish(): StepRunner<void> {
+    if (this.finishing && !this.finishing.finished) return this.finishing;
+    const run = new StepRunner(this.iterationEnd());
+    this.finishing = run;
+    return run;
+  }
+
+  private *iterationEnd(): Steps<void> {
     const syncing = this.reducer.expectHooks;
-    await this.reducer.finalize();
-    if (syncing) await this.syncBuffers();
+    yield* this.reducer.finalize();
+    if (syncing) yield* this.bufferSync();
+  }
+
+  /**
+   * Finishes, blocking, an iteration whose gradient sync is still in flight (an un-awaited
+   * `ddp.backward(loss)`): the optimizer's step and zeroGrad and the next forward call it.
+   */
+  private settlePending(): void {
+    const run = this.finishing;
+    if (!run || run.finished) return;
+    this.finishing = null;
+    run.runSync();
   }
 
   /** Broadcasts rank 0's buffers (done after every synchronized iteration when broadcastBuffers). */
   async syncBuffers(): Promise<void> {
+    await new StepRunner(this.bufferSync()).runAsync();
+  }
+
+  private *bufferSync(): Steps<void> {
     if (!this.broadcastBuffers) return;
     const bufs = namedBufs(this.module);
     if (bufs.length === 0) return;
     const works = bufs.map(([, t]) => this.comm.broadcast(t, 0));
     for (const w of works) {
       try {
-        await w;
+        yield w;
       } catch (e) {
         throw wrapCommError(e, 'the buffer broadcast');
       }
@@ -367,11 +439,11 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
     return r;
   }
 
-  private notifyJoin(flag: 0 | 1): Promise<number> {
+  private notifyJoin(flag: 0 | 1): Future<number> {
     const t = tensor(Float32Array.from([flag]), { dtype: 'float32', device: this.reducer.buckets[0]!.buffer.device });
     const w = this.comm.allReduceSum(t);
-    const p = Promise.resolve(w).then(async () => {
-      const v = ((await t.data()) as Float32Array)[0]!;
+    const p = Future.of(w, () => {
+      const v = (t.dataSync() as Float32Array)[0]!;
       t.dispose();
       if (flag === 1 && this.joinState?.throwOnEarlyTermination && v < this.comm.size) {
         throw createError(
@@ -382,7 +454,6 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
       }
       return v;
     });
-    p.catch(() => {});
     return p;
   }
 
@@ -431,7 +502,7 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
         await this.comm.allReduceSum(z);
         z.dispose();
       }
-      if (this.reducer.needsRebuild) await this.reducer.rebuildFromArrival([]);
+      if (this.reducer.needsRebuild) await new StepRunner(this.reducer.rebuildFromArrival([])).runAsync();
       await this.syncBuffers();
       if (this.joinState?.throwOnEarlyTermination) {
         throw createError('ERR_DIST', `DistributedDataParallel.join: rank ${this.comm.rank} ran out of inputs before ${active} other rank(s) (throwOnEarlyTermination is set)`);
@@ -513,6 +584,7 @@ export class DistributedDataParallel<M extends ModuleLike = ModuleLike> {
 
   /** Removes the gradient hooks and frees the buckets; the module keeps working on its own. */
   dispose(): void {
+    for (const p of this.reducer.params) if (p.tensor._gradSync) p.tensor._gradSync = null;
     for (const h of this.hookHandles) h.remove();
     this.hookHandles.length = 0;
     this.reducer.dispose();

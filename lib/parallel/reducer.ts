@@ -5,7 +5,8 @@
  * order), and at the end of the iteration waits for the results and writes them into `.grad`.
  *
  * One iteration: prepareForBackward() (from DDP's forward) → markReady(i) for every parameter as
- * backward produces its gradient → finalize() (awaited by `ddp.finishGradientSync()`).
+ * backward produces its gradient → finalize(), a generator of the collectives to wait for, which DDP
+ * runs blocking at the end of `loss.backward()` or awaited by `ddp.finishGradientSync()`.
  */
 import { createError } from '../errors.js';
 import { noGrad } from '../autograd/index.js';
@@ -13,6 +14,7 @@ import { tensor, zeros, type Tensor } from '../tensor/index.js';
 import { planBuckets, type Bucket } from './buckets.js';
 import type { Comm } from './comm.js';
 import { allreduceHook, type CommHook, type GradBucket } from './comm-hooks.js';
+import { Future, type Steps } from './future.js';
 import { DTYPE_BYTES } from './module-like.js';
 
 export interface ReducerOptions {
@@ -37,8 +39,8 @@ interface BucketState {
   buffer: Tensor;
   views: Tensor[];
   pending: number;
-  /** The hook's result once launched (a rejection is kept until finalize reports it). */
-  result: Promise<Tensor> | null;
+  /** The hook's result once launched (a failure is kept until finalize reports it). */
+  result: Future<Tensor> | null;
 }
 
 /** An instrumentation event (used by tests and by `ddp.getLoggingData()`). */
@@ -64,7 +66,9 @@ export class Reducer {
   private arrival: number[] = [];
   private anyReady = false;
   /** Collectives DDP's forward enqueued for this iteration (the join notification). */
-  preSync: PromiseLike<unknown>[] = [];
+  preSync: Future<unknown>[] = [];
+  /** Called when the first gradient of a synchronized backward arrives (DDP queues the end of backward). */
+  onFirstReady: (() => void) | null = null;
 
   // Across iterations.
   private hasRebuilt = false;
@@ -170,7 +174,9 @@ export class Reducer {
       );
     }
     this.ready[i] = 1;
+    const first = !this.anyReady;
     this.anyReady = true;
+    if (first) this.onFirstReady?.();
     this.arrival.push(i);
     this.onEvent?.({ type: 'grad-ready', param: i, name: p.name });
     const b = this.buckets[this.paramBucket[i]!]!;
@@ -221,19 +227,22 @@ export class Reducer {
     const b = this.buckets[bi]!;
     this.fill(b);
     this.onEvent?.({ type: 'bucket-launch', bucket: bi });
-    const r = Promise.resolve(this.hook.fn(this.hook.state, this.gradBucket(bi, b)));
-    b.result = r.then((t) => {
-      this.onEvent?.({ type: 'bucket-done', bucket: bi });
-      return t;
-    });
-    b.result.catch(() => {}); // reported by finalize
+    b.result = this.runHook(bi, b);
+  }
+
+  private runHook(bi: number, b: BucketState): Future<Tensor> {
+    try {
+      return asFuture(this.hook.fn(this.hook.state, this.gradBucket(bi, b)));
+    } catch (e) {
+      return Future.fromPromise(Promise.reject(e), 'the communication hook'); // reported by finalize
+    }
   }
 
   /** Runs the iteration's collectives with zero gradients (a rank that has joined: shadowing). */
-  shadowBuckets(): Promise<Tensor>[] {
+  shadowBuckets(): Future<Tensor>[] {
     return this.buckets.map((b, bi) => {
       noGrad(() => b.buffer.zero_());
-      return Promise.resolve(this.hook.fn(this.hook.state, this.gradBucket(bi, b)));
+      return this.runHook(bi, b);
     });
   }
 
@@ -270,8 +279,9 @@ export class Reducer {
   /**
    * Waits for every bucket and writes the averaged gradients into `.grad`. Also runs the
    * end-of-iteration collectives (used-parameter bitmap, bucket rebuild) in a fixed order.
+   * A generator of the collectives to wait for: DDP runs it blocking or awaited (future.ts).
    */
-  async finalize(): Promise<void> {
+  *finalize(): Steps<void> {
     if (!this.expectHooks) return; // noSync iteration, eval forward, or nothing to do
     if (!this.anyReady) {
       this.reset();
@@ -282,7 +292,10 @@ export class Reducer {
       );
     }
     try {
-      for (const w of this.preSync) await w;
+      for (const w of this.preSync) {
+        yield w;
+        w.wait(); // the join notification's own check (throwOnEarlyTermination)
+      }
       let missing = this.unready();
       if (missing.length > 0) {
         const allowed =
@@ -311,11 +324,14 @@ export class Reducer {
       }
       const results: Tensor[] = [];
       for (let bi = 0; bi < this.buckets.length; bi++) {
+        const f = this.buckets[bi]!.result!;
         try {
-          results.push(await this.buckets[bi]!.result!);
+          yield f;
+          results.push(f.wait());
         } catch (e) {
           throw wrapCommError(e, `the gradient all-reduce of bucket ${bi}`);
         }
+        this.onEvent?.({ type: 'bucket-done', bucket: bi });
       }
       let globallyUnused: Set<number> | null = null;
       if (this.needsUsedBitmap) {
@@ -323,11 +339,11 @@ export class Reducer {
         for (const i of this.arrival) bits[i] = 1;
         const usedDev = tensor(bits, { dtype: 'float32', device: this.buckets[0]!.buffer.device });
         try {
-          await this.comm.allReduceSum(usedDev);
+          yield this.comm.allReduceSum(usedDev);
         } catch (e) {
           throw wrapCommError(e, 'the used-parameter all-reduce (findUnusedParameters)');
         }
-        const counts = (await usedDev.data()) as Float32Array;
+        const counts = usedDev.dataSync() as Float32Array;
         globallyUnused = new Set();
         counts.forEach((c, i) => {
           if (c === 0) globallyUnused!.add(i);
@@ -352,7 +368,7 @@ export class Reducer {
           });
         });
       });
-      if (this.needsRebuild) await this.rebuildFromArrival(this.arrival);
+      if (this.needsRebuild) yield* this.rebuildFromArrival(this.arrival);
       this.iterations++;
     } finally {
       this.arrival = [];
@@ -365,7 +381,7 @@ export class Reducer {
    * uses the same buckets). Called once, after the first synchronized iteration; a joined rank
    * calls it with an empty order and receives rank 0's.
    */
-  async rebuildFromArrival(localArrival: number[]): Promise<void> {
+  *rebuildFromArrival(localArrival: number[]): Steps<void> {
     const n = this.params.length;
     const seen = new Uint8Array(n);
     const order: number[] = [];
@@ -373,11 +389,11 @@ export class Reducer {
     for (let i = n - 1; i >= 0; i--) if (!seen[i]) order.push(i);
     const td = tensor(Float64Array.from(order), { dtype: 'float64', device: this.buckets[0]!.buffer.device });
     try {
-      await this.comm.broadcast(td, 0);
+      yield this.comm.broadcast(td, 0);
     } catch (e) {
       throw wrapCommError(e, 'the bucket-rebuild broadcast');
     }
-    const agreed = Array.from((await td.data()) as Float64Array, (x) => Math.round(x));
+    const agreed = Array.from(td.dataSync() as Float64Array, (x) => Math.round(x));
     td.dispose();
     const gradViews = this.opts.gradientAsBucketView;
     this.build(agreed);
@@ -420,4 +436,11 @@ export function wrapCommError(e: unknown, what: string): Error {
   );
   (out as Error & { cause?: unknown }).cause = e;
   return out;
+}
+
+/** A communication hook's result as a Future (a Promise can be waited for only once settled). */
+function asFuture(r: Future<Tensor> | PromiseLike<Tensor> | Tensor): Future<Tensor> {
+  if (r instanceof Future) return r;
+  if (r && typeof (r as PromiseLike<Tensor>).then === 'function') return Future.fromPromise(r as PromiseLike<Tensor>, 'the communication hook');
+  return Future.resolved(r as Tensor);
 }

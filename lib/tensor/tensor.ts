@@ -68,6 +68,10 @@ export class Tensor implements Disposable {
   /** @internal */ _accumulator: AccumulateGrad | null = null;
   /** @internal registerHook() on a leaf. */ _leafHooks: GradHook[] = [];
   /** @internal */ _postAccHooks: PostAccumulateGradHook[] = [];
+  /**
+   * @internal Finishes a gradient sync in flight that will write .grad (DDP sets it); optimizers
+   * call it before reading or clearing gradients.
+   */ _gradSync: (() => void) | null = null;
   private _requiresGrad = false;
   private _gradFn: Node | null = null;
   /** The accumulated gradient (leaves and retainGrad() tensors). */

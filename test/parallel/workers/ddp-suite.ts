@@ -17,17 +17,32 @@ import { CLASSES, IN, initParams, lossOf, makeModel, makeOptimizer, paramValues,
 const B = Number(process.argv[2] ?? 4);
 const STEPS = Number(process.argv[3] ?? 3);
 
-async function equivalence(opt: OptName, extra: { gradientAsBucketView?: boolean; hook?: 'fp16' | 'bf16' } = {}): Promise<number[][]> {
+/**
+ * How the loop ends an iteration: 'async' awaits ddp.backward(loss); 'torch' is PyTorch's form
+ * (new DistributedDataParallel(model) used at once, loss.backward(), opt.step(), no await at all);
+ * 'unawaited' calls ddp.backward(loss) without awaiting it (the optimizer step must finish it).
+ */
+type Style = 'async' | 'torch' | 'unawaited';
+
+async function equivalence(
+  opt: OptName,
+  extra: { gradientAsBucketView?: boolean; hook?: 'fp16' | 'bf16'; style?: Style } = {},
+): Promise<number[][]> {
   const rank = dist.getRank();
   const n = dist.getWorldSize();
+  const style = extra.style ?? 'async';
   // Different initial weights on each rank: DDP must broadcast rank 0's.
   const model = makeModel(rank === 0 ? 1 : 100 + rank);
-  const ddp = await DistributedDataParallel.create(model, { gradientAsBucketView: extra.gradientAsBucketView ?? false });
+  const opts = { gradientAsBucketView: extra.gradientAsBucketView ?? false };
+  const ddp = style === 'async' ? await DistributedDataParallel.create(model, opts) : new DistributedDataParallel(model, opts);
   if (extra.hook) ddp.registerCommHook(null, extra.hook === 'fp16' ? fp16CompressHook : bf16CompressHook);
   const o = makeOptimizer(opt, ddp.parameters());
   for (let s = 0; s < STEPS; s++) {
     const { x, y } = rows(s * n * B + rank * B, B);
-    await ddp.backward(lossOf(ddp.forward(x) as Tensor, y));
+    const loss = lossOf(ddp.forward(x) as Tensor, y);
+    if (style === 'torch') loss.backward();
+    else if (style === 'unawaited') void ddp.backward(loss);
+    else await ddp.backward(loss);
     o.step();
     o.zeroGrad();
   }
@@ -143,19 +158,23 @@ async function misuse(): Promise<unknown> {
   const ddp = new DistributedDataParallel(model);
   const { x, y } = rows(0, B);
   const errors: string[] = [];
+  await ddp.ready; // resolved already: the constructor finished its broadcast
+  lossOf(ddp.forward(x) as Tensor, y).backward(); // synchronized at its end
+  await ddp.finishGradientSync(); // nothing left to finish: resolves
+  // A hook that returns a Promise cannot be finished by a blocking loss.backward(): it says so.
+  const hooked = new DistributedDataParallel(makeModel());
+  hooked.registerCommHook(null, async (_s, bucket) => {
+    const buf = bucket.buffer().div_(bucket.comm().size);
+    await bucket.comm().allReduceSum(buf);
+    return buf;
+  });
   try {
-    ddp.forward(x);
+    lossOf(hooked.forward(x) as Tensor, y).backward();
   } catch (e) {
     errors.push((e as Error).message);
   }
-  await ddp.ready;
-  lossOf(ddp.forward(x) as Tensor, y).backward();
-  try {
-    ddp.forward(x); // the previous backward was never synchronized
-  } catch (e) {
-    errors.push((e as Error).message);
-  }
-  await ddp.finishGradientSync(); // recovers
+  await hooked.backward(lossOf(hooked.forward(x) as Tensor, y)); // the async form works with it
+  hooked.dispose();
   await ddp.backward(lossOf(ddp.forward(x) as Tensor, y));
   try {
     await ddp.finishGradientSync(); // nothing pending: resolves
@@ -172,6 +191,9 @@ async function main(): Promise<void> {
   await dist.initProcessGroup({ backend: 'cpu', timeoutMs: 20_000 });
   const out: Record<string, unknown> = {};
   out.sgd = await equivalence('sgd');
+  out.sgdTorchStyle = await equivalence('sgd', { style: 'torch' });
+  out.sgdUnawaited = await equivalence('sgd', { style: 'unawaited' });
+  out.fp16TorchStyle = await equivalence('sgd', { hook: 'fp16', style: 'torch' });
   out.adamw = await equivalence('adamw');
   out.sgdBucketView = await equivalence('sgd', { gradientAsBucketView: true });
   out.fp16 = await equivalence('sgd', { hook: 'fp16' });
