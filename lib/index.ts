@@ -36,6 +36,7 @@ export {
   allreduceHook,
   fp16CompressHook,
   bf16CompressHook,
+  Future,
   type DistributedDataParallelOptions,
   type JoinOptions,
   type DataParallelOptions,

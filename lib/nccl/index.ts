@@ -11,7 +11,8 @@
  * ```
  *
  * Every call is enqueued on a CUDA stream (the device's current stream unless one is given) and
- * returns at once; synchronize the stream (or record an Event) to know when the data is in place.
+ * returns at once; once it is issued (see settling below), synchronize the stream (or record an
+ * Event) to know when the data is in place.
  *
  * Communicators are non-blocking (NCCL >= 2.14): NCCL may still be issuing a call in the
  * background when it returns (while it connects to a peer, say). The communicator is then
@@ -182,6 +183,10 @@ export class Communicator {
    */
   settle(timeoutMs?: number): Promise<void> {
     return this.native.settle(timeoutMs);
+  }
+  /** The blocking form of settle(): returns once NCCL has issued the calls (blocks the JS thread). */
+  settleSync(timeoutMs?: number): void {
+    this.native.settleSync(timeoutMs);
   }
 
 

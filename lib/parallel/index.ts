@@ -14,6 +14,7 @@ export {
 export { DataLoader, TensorDataset, defaultCollate, moveBatch, type Dataset, type DataLoaderOptions, type Collate, type Collated, type CollateContext } from './data-loader.js';
 export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type SaveCheckpointOptions, type LoadCheckpointOptions, type CheckpointInfo } from './checkpoint.js';
 export { allreduceHook, fp16CompressHook, bf16CompressHook, defaultHooks, type CommHook, type GradBucket } from './comm-hooks.js';
+export { Future, type Waitable } from './future.js';
 export { planBuckets, DEFAULT_BUCKET_CAP_MB, DEFAULT_FIRST_BUCKET_BYTES, type Bucket, type BucketParam } from './buckets.js';
 export { seededPermutation, SeededRandom } from './permutation.js';
 export * from './pipeline/index.js';

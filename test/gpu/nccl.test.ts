@@ -16,8 +16,11 @@ function upload(a: Float32Array): InstanceType<typeof cuda.DeviceBuffer> {
   cuda.copyHostToDevice(b, 0, a);
   return b;
 }
+/** The communicators whose calls a download reads: NCCL must have issued them before a synchronize waits for them. */
+let comms: { settleSync(): void }[] = [];
 function download(b: InstanceType<typeof cuda.DeviceBuffer>, n: number, offset = 0): Float32Array {
   const out = new Float32Array(n);
+  for (const c of comms) c.settleSync();
   cuda.synchronize();
   cuda.copyDeviceToHost(out, b, offset);
   return out;
@@ -27,6 +30,7 @@ const rand = (n: number): Float32Array => Float32Array.from({ length: n }, () =>
 test('world size 1: every collective equals the local value', { skip }, async (t) => {
   t.diagnostic(`NCCL ${nccl.version().join('.')}`);
   const comm = await nccl.Communicator.initRank(1, nccl.getUniqueId(), 0, { device: 0 });
+  comms = [comm];
   assert.deepEqual([comm.rank, comm.size, comm.device], [0, 1, 0]);
   for (const n of [0, 1, 7, 1021, (1 << 20) + 3]) {
     const x = rand(n);
@@ -71,6 +75,7 @@ test('world size 1: every collective equals the local value', { skip }, async (t
 test('Communicator.initAll([0]): one communicator, all-reduce in a group', { skip }, async () => {
   const [c] = await nccl.Communicator.initAll([0]);
   assert.ok(c);
+  comms = [c];
   assert.deepEqual([c.rank, c.size, c.device], [0, 1, 0]);
   const x = rand(1000);
   const b = upload(x);
@@ -101,6 +106,7 @@ test('2 ranks on one GPU in 2 processes (NCCL_MULTI_RANK_GPU_ENABLE=1): allReduc
     const g = new cuda.DeviceBuffer(n * 8);
     comm.allGather(b, g, n, 'float32');
     comm.allReduce(b, b, n, 'float32', 'sum');
+    await comm.settle(); // issued (non-blocking communicator), so the synchronize below waits for it
     cuda.synchronize();
     const s = new Float32Array(n); cuda.copyDeviceToHost(s, b, 0);
     const a = new Float32Array(2 * n); cuda.copyDeviceToHost(a, g, 0);
