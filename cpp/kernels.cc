@@ -814,6 +814,105 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- sort, scan, compaction (issue 14) -----------------------------------------------------------
+
+Napi::Value Sort(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.sort");
+  args.Count(8, 8);
+  DType dt = ReadDType(args, 0, "dtype");
+  int64_t rows = args.Int(1, "rows", 0, kMaxSize);
+  int64_t n = args.Int(2, "n", 0, kMaxSize);
+  int64_t kk = args.Int(3, "k", 0, kMaxSize);
+  if (kk > n) throw NativeError(code::kInvalidArg, "kernels.sort: k (" + std::to_string(kk) + ") must be <= n (" + std::to_string(n) + ")");
+  Operand values = ReadSpan(args, 4, "values", dt), indices = ReadSpan(args, 5, "indices", DType::I64),
+          in = ReadSpan(args, 6, "input", dt);
+  bool descending = args.Bool(7, "descending");
+  int64_t outN = CheckedMul(rows, kk, args.fn());
+  CheckSpan(args, values, outN);
+  CheckSpan(args, indices, outN);
+  CheckSpan(args, in, CheckedMul(rows, n, args.fn()));
+  int dev = SameDevice(args, {&values, &indices, &in});
+  if (outN == 0) return info.Env().Undefined();
+  int64_t* ip = reinterpret_cast<int64_t*>(indices.Ptr());
+  Dispatch(args, dev, [&] { k::HostSort(dt, rows, n, kk, values.Ptr(), ip, in.Ptr(), descending); },
+           [&](const k::KernelTable& kt, k::Stream s) {
+             WithScratch(dev, s, kt.sortScratch(rows, n), [&](void* scratch) {
+               kt.sort(dt, rows, n, kk, values.Ptr(), ip, in.Ptr(), descending, scratch, s);
+             });
+           });
+  return info.Env().Undefined();
+}
+
+const char* const kScanNames[] = {"cumsum", "cumprod"};
+
+Napi::Value Scan(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.scan");
+  args.Count(8, 8);
+  auto op = static_cast<k::ScanOp>(ReadEnum(args, 0, "op", kScanNames));
+  DType dt = ReadDType(args, 1, "dtype");
+  int64_t outer = args.Int(2, "outer", 0, kMaxSize);
+  int64_t size = args.Int(3, "size", 0, kMaxSize);
+  int64_t inner = args.Int(4, "inner", 0, kMaxSize);
+  Operand out = ReadSpan(args, 5, "out", dt), in = ReadSpan(args, 6, "input", dt);
+  bool reverse = args.Bool(7, "reverse");
+  int64_t n = CheckedMul(CheckedMul(outer, size, args.fn()), inner, args.fn());
+  CheckSpan(args, out, n);
+  CheckSpan(args, in, n);
+  int dev = SameDevice(args, {&out, &in});
+  if (n == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostScan(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), reverse); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.scan(op, dt, outer, size, inner, out.Ptr(), in.Ptr(), reverse, s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Compact(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.compact");
+  args.Count(7, 7);
+  DType dt = ReadDType(args, 0, "dtype");
+  int64_t n = args.Int(1, "n", 0, kMaxSize);
+  Operand out = ReadSpan(args, 2, "out", dt);
+  int64_t outLen = args.Int(3, "outLen", 0, kMaxSize);
+  Operand src = ReadSpan(args, 4, "src", dt), mask = ReadSpan(args, 5, "mask", DType::Bool),
+          pos = ReadSpan(args, 6, "pos", DType::I64);
+  if (outLen > n) args.Fail("'outLen' (" + std::to_string(outLen) + ") must be <= n (" + std::to_string(n) + ")");
+  CheckSpan(args, out, outLen);
+  CheckSpan(args, src, n);
+  CheckSpan(args, mask, n);
+  CheckSpan(args, pos, n);
+  int dev = SameDevice(args, {&out, &src, &mask, &pos});
+  if (n == 0 || outLen == 0) return info.Env().Undefined();
+  auto* mp = reinterpret_cast<const uint8_t*>(mask.Ptr());
+  auto* pp = reinterpret_cast<const int64_t*>(pos.Ptr());
+  Dispatch(args, dev, [&] { k::HostCompact(dt, n, out.Ptr(), outLen, src.Ptr(), mp, pp); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.compact(dt, n, out.Ptr(), outLen, src.Ptr(), mp, pp, s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Nonzero(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.nonzero");
+  args.Count(5, 5);
+  auto shape = ReadShape(args, 0, "shape");
+  Operand out = ReadSpan(args, 1, "out", DType::I64);
+  int64_t outLen = args.Int(2, "outLen", 0, kMaxSize);
+  Operand mask = ReadSpan(args, 3, "mask", DType::Bool), pos = ReadSpan(args, 4, "pos", DType::I64);
+  k::NonzeroArgs a{};
+  a.ndim = static_cast<int>(shape.size());
+  a.numel = Numel(shape);
+  for (int d = 0; d < a.ndim; d++) a.shape[d] = shape[d];
+  if (outLen > a.numel) args.Fail("'outLen' (" + std::to_string(outLen) + ") must be <= the mask's element count (" + std::to_string(a.numel) + ")");
+  CheckSpan(args, out, CheckedMul(outLen, a.ndim, args.fn()));
+  CheckSpan(args, mask, a.numel);
+  CheckSpan(args, pos, a.numel);
+  int dev = SameDevice(args, {&out, &mask, &pos});
+  if (a.numel == 0 || outLen == 0 || a.ndim == 0) return info.Env().Undefined();
+  auto* op = reinterpret_cast<int64_t*>(out.Ptr());
+  auto* mp = reinterpret_cast<const uint8_t*>(mask.Ptr());
+  auto* pp = reinterpret_cast<const int64_t*>(pos.Ptr());
+  Dispatch(args, dev, [&] { k::HostNonzero(a, op, outLen, mp, pp); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.nonzero(a, op, outLen, mp, pp, s); });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterKernels(Napi::Env env, Napi::Object exports) {
@@ -844,6 +943,10 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
   add("adamStep", NN_FN(AdamStep));
   add("sgdStep", NN_FN(SgdStep));
   add("sumSquares", NN_FN(SumSquares));
+  add("sort", NN_FN(Sort));
+  add("scan", NN_FN(Scan));
+  add("compact", NN_FN(Compact));
+  add("nonzero", NN_FN(Nonzero));
   exports.Set("kernels", k);
 }
 

@@ -396,6 +396,22 @@ export interface NativeKernels {
   }): void;
   /** Sum of squares of each span, accumulated in float64 (host) / float32 (device) into out (float32, 1 elem). */
   sumSquares(dtype: DTypeCode, spans: Span[], numels: number[], out: Span): void;
+  /**
+   * Sorts each row of a contiguous [rows, n] input (stable; NaN above every number) and writes the
+   * first k (k <= n) of each row: values [rows, k] of dtype and their column indices (int64).
+   */
+  sort(dtype: DTypeCode, rows: number, n: number, k: number, values: Span, indices: Span, input: Span,
+       descending: boolean): void;
+  /** Inclusive cumulative sum/product along the middle axis of contiguous [outer, size, inner]; reverse: from the end. */
+  scan(op: 'cumsum' | 'cumprod', dtype: DTypeCode, outer: number, size: number, inner: number, out: Span, input: Span,
+       reverse: boolean): void;
+  /**
+   * Stream compaction: out[pos[i] - 1] = src[i] for each i < n with mask[i] (mask bool, pos the
+   * int64 inclusive prefix count of mask); slots outside [0, outLen) are skipped.
+   */
+  compact(dtype: DTypeCode, n: number, out: Span, outLen: number, src: Span, mask: Span, pos: Span): void;
+  /** out[pos[i] - 1] = the coordinates of element i of a contiguous bool mask of `shape`, for each set mask[i] ([outLen, ndim] int64). */
+  nonzero(shape: number[], out: Span, outLen: number, mask: Span, pos: Span): void;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,11 @@ k::KernelTable CudaKernels() {
   t.adam = &k::CudaAdam;
   t.sgd = &k::CudaSgd;
   t.sumSquares = &k::CudaSumSquares;
+  t.sortScratch = &k::CudaSortScratch;
+  t.sort = &k::CudaSort;
+  t.scan = &k::CudaScan;
+  t.compact = &k::CudaCompact;
+  t.nonzero = &k::CudaNonzero;
   return t;
 }
 const k::KernelTable kCudaKernels = CudaKernels();

@@ -97,6 +97,23 @@ void SumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vecto
   Launch("sumSquares", s, p, [=] { HostSumSquares(dt, ptrs, numels, out); });
 }
 
+void Sort(DType dt, int64_t rows, int64_t n, int64_t k, void* values, int64_t* indices, const void* in, bool descending,
+          void*, Stream s) {
+  Launch("sort", s, {values, indices, in}, [=] { HostSort(dt, rows, n, k, values, indices, in, descending); });
+}
+void Scan(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, bool reverse,
+          Stream s) {
+  Launch("scan", s, {out, in}, [=] { HostScan(op, dt, outer, size, inner, out, in, reverse); });
+}
+void Compact(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos,
+             Stream s) {
+  Launch("compact", s, {outLen > 0 ? out : nullptr, src, mask, pos},
+         [=] { HostCompact(dt, n, out, outLen, src, mask, pos); });
+}
+void Nonzero(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos, Stream s) {
+  Launch("nonzero", s, {outLen > 0 ? out : nullptr, mask, pos}, [=] { HostNonzero(a, out, outLen, mask, pos); });
+}
+
 KernelTable Make() {
   KernelTable t{};
   t.unary = &Unary;
@@ -121,6 +138,11 @@ KernelTable Make() {
   t.adam = &Adam;
   t.sgd = &Sgd;
   t.sumSquares = &SumSquares;
+  t.sortScratch = &NoScratch2;
+  t.sort = &Sort;
+  t.scan = &Scan;
+  t.compact = &Compact;
+  t.nonzero = &Nonzero;
   return t;
 }
 

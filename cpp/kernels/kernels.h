@@ -89,6 +89,15 @@ struct GatherArgs {
   int64_t other[kMaxDims];  // src's shape (gather) or out's shape (scatterAdd)
 };
 
+// sort / scan / compaction (cpp/kernels/sort.cc, sort.cu).
+enum class ScanOp : int { Sum, Prod };
+// nonzero: the coordinates of the set elements of a contiguous bool mask of this shape.
+struct NonzeroArgs {
+  int ndim;
+  int64_t numel;
+  int64_t shape[kMaxDims];
+};
+
 // ---- host ---------------------------------------------------------------------------------------
 // scalarF: compute integer dtypes in double (a comparison with a non-integral scalar).
 void HostUnary(UOp op, DType dt, Iter<2> it, double p0, double p1, bool scalarF);
@@ -116,6 +125,18 @@ void HostArange(DType dt, void* out, int64_t numel, double start, double step);
 void HostAdam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o);
 void HostSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o);
 void HostSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out);
+// Sorts each row of a contiguous [rows, n] input (stable; NaN greatest) and writes the first k of
+// each row: values [rows, k] (input dtype) and their column indices (int64).
+void HostSort(DType dt, int64_t rows, int64_t n, int64_t k, void* values, int64_t* indices, const void* in,
+              bool descending);
+// Inclusive cumulative sum/product along the middle axis of contiguous [outer, size, inner] (out
+// and in of dtype dt); reverse scans from the end (the backward of a scan).
+void HostScan(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, bool reverse);
+// Stream compaction: for i < n with mask[i], out[pos[i] - 1] = src[i] (pos: the inclusive prefix
+// count of mask, int64); positions outside [0, outLen) are skipped.
+void HostCompact(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos);
+// out[pos[i] - 1][d] = coordinate d of element i, for each set mask[i] ([outLen, ndim] int64).
+void HostNonzero(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos);
 
 // ---- CUDA (same meanings; queued on `stream`, the current device already set) --------------------
 void CudaUnary(UOp op, DType dt, Iter<2> it, double p0, double p1, bool scalarF, Stream s);
@@ -153,6 +174,17 @@ void CudaAdam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o, S
 void CudaSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Stream s);
 void CudaSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out,
                     Stream s);
+// Rows of up to kSortSharedMax elements sort in one block's shared memory; longer rows need
+// CudaSortScratch(rows, n) device bytes (a bitonic sort through global memory).
+constexpr int64_t kSortSharedMax = 2048;
+size_t CudaSortScratch(int64_t rows, int64_t n);
+void CudaSort(DType dt, int64_t rows, int64_t n, int64_t k, void* values, int64_t* indices, const void* in,
+              bool descending, void* scratch, Stream s);
+void CudaScan(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, bool reverse,
+              Stream s);
+void CudaCompact(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos,
+                 Stream s);
+void CudaNonzero(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos, Stream s);
 // cuBLAS (cpp/cublas.cc): batched GEMM on `device`'s current stream.
 void CublasMatmul(DType dt, const GemmArgs& g, int device, Stream s);
 
@@ -185,6 +217,11 @@ struct KernelTable {
   void (*adam)(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o, Stream s);
   void (*sgd)(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Stream s);
   void (*sumSquares)(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out, Stream s);
+  size_t (*sortScratch)(int64_t rows, int64_t n);
+  void (*sort)(DType dt, int64_t rows, int64_t n, int64_t k, void* values, int64_t* indices, const void* in, bool descending, void* scratch, Stream s);
+  void (*scan)(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, bool reverse, Stream s);
+  void (*compact)(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos, Stream s);
+  void (*nonzero)(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos, Stream s);
 };
 
 }  // namespace k

@@ -10,3 +10,8 @@ export { cat, stack, split, chunk, unbind } from './ops/join.js';
 export { gather, indexSelect, scatterAdd, embedding, oneHot, type EmbeddingOptions } from './ops/indexing.js';
 export { reshape, view, flatten, transpose, permute, squeeze, unsqueeze, expand, narrow, slice, select } from './ops/view.js';
 export { contiguous, clone, to, cast } from './ops/copy.js';
+export {
+  sort, argsort, topk, cumsum, cumprod, nonzero, maskedSelect,
+  type SortOptions, type TopkOptions, type ScanOptions, type SortResult,
+} from './ops/sort.js';
+export { einsum } from './ops/einsum.js';

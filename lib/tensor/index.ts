@@ -16,3 +16,7 @@ export {
   sigmoid, relu, gelu, silu, sum, mean, prod, matmul, softmax, logSoftmax, layerNorm, cat, stack, split, chunk,
   gather, indexSelect, scatterAdd, embedding, oneHot,
 } from './functional.js';
+export {
+  sort, argsort, topk, cumsum, cumprod, nonzero, maskedSelect, einsum,
+  type SortOptions, type TopkOptions, type ScanOptions, type SortResult,
+} from './functional.js';

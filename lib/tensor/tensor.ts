@@ -22,6 +22,7 @@ import * as J from './ops/join.js';
 import * as X from './ops/indexing.js';
 import * as I from './ops/inplace.js';
 import * as Rd from './ops/random.js';
+import * as So from './ops/sort.js';
 import { readData, readDataSync, toNested } from './read.js';
 import { ALPHA_OPTIONS, BACKWARD_OPTIONS, GELU_OPTIONS, KEEPDIM_OPTIONS, REDUCE_OPTIONS, VAR_OPTIONS, optsArg } from './args.js';
 import { formatTensor } from './format.js';
@@ -406,6 +407,22 @@ export class Tensor implements Disposable {
   indexSelect(dim: number, index: Tensor): Tensor { return X.indexSelect(this, dim, index); }
   /** Out of place: a copy of this with src added at index along dim. */
   scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return X.scatterAdd(this, dim, index, src); }
+
+  // ---- sorting, scans, selection by mask (ops/sort.ts) ---------------------------------------
+  /** Sorted along dim (default -1; stable, NaN greatest): { values, indices (int64) }. */
+  sort(dim = -1, opts: So.SortOptions = {}): So.SortResult { return So.sort(this, dim, opts); }
+  /** The int64 indices that sort this along dim (default -1). */
+  argsort(dim = -1, opts: So.SortOptions = {}): Tensor { return So.argsort(this, dim, opts); }
+  /** The k largest (or smallest: { largest: false }) along dim (default -1): { values, indices }. */
+  topk(k: number, dim = -1, opts: So.TopkOptions = {}): So.SortResult { return So.topk(this, k, dim, opts); }
+  /** Cumulative sum along dim; integer and bool inputs give int64 unless { dtype } says. */
+  cumsum(dim: number, opts: So.ScanOptions = {}): Tensor { return So.cumsum(this, dim, opts); }
+  /** Cumulative product along dim; integer and bool inputs give int64 unless { dtype } says. */
+  cumprod(dim: number, opts: So.ScanOptions = {}): Tensor { return So.cumprod(this, dim, opts); }
+  /** int64 coordinates [n, ndim] of the non-zero elements, row-major (reads the count back to the host). */
+  nonzero(): Tensor { return So.nonzero(this); }
+  /** The elements where the bool mask (broadcast with this) is true, as a 1-D tensor. */
+  maskedSelect(mask: Tensor): Tensor { return So.maskedSelect(this, mask); }
 
   // ---- in place (names end in _; they bump the storage version and return this) --------------
   copy_(src: TensorLike): this { return I.copy_(this, src); }
