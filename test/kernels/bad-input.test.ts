@@ -83,6 +83,19 @@ const CASES: [string, string, unknown[], string][] = [
   ['sgdStep: nesterov with dampening', 'sgdStep', [0, [s(f)], [s(f)], [s(f)], [1],
     { lr: 1, momentum: 0.9, dampening: 0.1, weightDecay: 0, nesterov: true, maximize: false, firstStep: true }], 'ERR_INVALID_ARG'],
   ['sumSquares: out missing', 'sumSquares', [0, [s(f)], [1], null], 'ERR_INVALID_ARG'],
+  ['sort: k > n', 'sort', [0, 1, 2, 3, s(f), s(idx), s(f), false], 'ERR_INVALID_ARG'],
+  ['sort: values too short', 'sort', [0, 2, 4, 4, s(new Float32Array(7)), s(new BigInt64Array(8)), s(f), false], 'ERR_INVALID_ARG'],
+  ['sort: indices too short', 'sort', [0, 2, 4, 4, s(f), s(idx), s(f), false], 'ERR_INVALID_ARG'],
+  ['sort: input past its end', 'sort', [0, 1, 8, 8, s(f), s(new BigInt64Array(8)), s(f, 1), false], 'ERR_INVALID_ARG'],
+  ['sort: descending not a boolean', 'sort', [0, 1, 1, 1, s(f), s(idx), s(f), 'yes'], 'ERR_INVALID_ARG'],
+  ['scan: unknown op', 'scan', ['cummax', 0, 1, 8, 1, s(f), s(f), false], 'ERR_INVALID_ARG'],
+  ['scan: input too short', 'scan', ['cumsum', 0, 3, 3, 1, s(f), s(f), false], 'ERR_INVALID_ARG'],
+  ['scan: reverse missing', 'scan', ['cumsum', 0, 1, 8, 1, s(f), s(f)], 'ERR_INVALID_ARG'],
+  ['compact: outLen > n', 'compact', [0, 2, s(f), 3, s(f), s(new Uint8Array(2)), s(new BigInt64Array(2))], 'ERR_INVALID_ARG'],
+  ['compact: out too short', 'compact', [0, 8, s(new Float32Array(2)), 3, s(f), s(new Uint8Array(8)), s(new BigInt64Array(8))], 'ERR_INVALID_ARG'],
+  ['compact: mask too short', 'compact', [0, 8, s(f), 1, s(f), s(new Uint8Array(7)), s(new BigInt64Array(8))], 'ERR_INVALID_ARG'],
+  ['nonzero: outLen > numel', 'nonzero', [[2], s(new BigInt64Array(4)), 3, s(new Uint8Array(2)), s(new BigInt64Array(2))], 'ERR_INVALID_ARG'],
+  ['nonzero: out too short', 'nonzero', [[2, 2], s(new BigInt64Array(3)), 2, s(new Uint8Array(4)), s(new BigInt64Array(4))], 'ERR_INVALID_ARG'],
 ];
 
 test('kernels bad-input table: every case throws a typed error and nothing crashes', () => {

@@ -196,6 +196,10 @@ export function einsum(equation: string, ...operands: (Tensor | Tensor[])[]): Te
   const sizes = new Map<number, number>();
   labels.forEach((ls, i) => ls.forEach((l, d) => {
     const s = ops[i]!.shape[d]!;
+    const f = ls.indexOf(l);
+    if (f < d && ops[i]!.shape[f] !== s) {
+      throw createError('ERR_SHAPE_MISMATCH', `einsum(): subscript ${String.fromCharCode(l)} is repeated for operand ${i} but the sizes don't match, ${ops[i]!.shape[f]} != ${s}`);
+    }
     const prev = sizes.get(l);
     if (prev !== undefined && prev !== s && prev !== 1 && s !== 1) {
       const name = l >= ELLIPSIS_BASE ? `ellipsis dim ${l - ELLIPSIS_BASE}` : `subscript ${String.fromCharCode(l)}`;
@@ -211,12 +215,7 @@ export function einsum(equation: string, ...operands: (Tensor | Tensor[])[]): Te
     ls.forEach((l, d) => {
       const f = first.get(l);
       if (f === undefined) first.set(l, d);
-      else {
-        if (t.shape[d] !== t.shape[f]) {
-          throw createError('ERR_SHAPE_MISMATCH', `einsum(): subscript ${String.fromCharCode(l)} is repeated for operand ${i} but the sizes don't match, ${t.shape[f]} != ${t.shape[d]}`);
-        }
-        dropFrom.set(d, f);
-      }
+      else dropFrom.set(d, f); // sizes checked above
     });
     let own = ls;
     if (dropFrom.size > 0) {
