@@ -1,0 +1,162 @@
+/**
+ * torch.Generator for the CPU: PyTorch 1.13's at::mt19937 (CPUGeneratorImpl), bit for bit, and
+ * torch.randperm on it — what torch's samplers draw their orders from, so a job ported from
+ * PyTorch visits the same samples in the same order (DistributedSampler, RandomSampler).
+ *
+ * The tensor ops' own random numbers (rand, randn, dropout) stay on the per-device Philox
+ * generators of ops/random.ts, which give the same numbers on the host and the GPU.
+ */
+import { createError } from '../errors.js';
+
+/** PyTorch's default seed (c10::detail::default_rng_seed_val). */
+const DEFAULT_SEED = 67280421310721n;
+const N = 624;
+
+/** The 32-bit Mersenne Twister state, as torch's mt19937 (seeded like init_genrand). */
+class MT19937 {
+  readonly state = new Uint32Array(N);
+  index = N;
+
+  constructor(seed: bigint) {
+    const s = this.state;
+    s[0] = Number(seed & 0xffffffffn); // torch keeps the low 32 bits of the seed
+    for (let j = 1; j < N; j++) {
+      const p = s[j - 1]! ^ (s[j - 1]! >>> 30);
+      s[j] = (Math.imul(1812433253, p) + j) >>> 0;
+    }
+  }
+
+  next(): number {
+    if (this.index >= N) this.twist();
+    let y = this.state[this.index++]!;
+    y ^= y >>> 11;
+    y = (y ^ ((y << 7) & 0x9d2c5680)) >>> 0;
+    y = (y ^ ((y << 15) & 0xefc60000)) >>> 0;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  private twist(): void {
+    const s = this.state;
+    for (let k = 0; k < N; k++) {
+      const y = (s[k]! & 0x80000000) | (s[(k + 1) % N]! & 0x7fffffff);
+      let v = s[(k + 397) % N]! ^ (y >>> 1);
+      if (y & 1) v ^= 0x9908b0df;
+      s[k] = v >>> 0;
+    }
+    this.index = 0;
+  }
+}
+
+function toSeed(seed: number | bigint, who: string): bigint {
+  if (typeof seed === 'bigint') return BigInt.asUintN(64, seed);
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
+    throw createError('ERR_INVALID_ARG', `${who}: seed must be an integer (number or bigint), got ${String(seed)}`);
+  }
+  return BigInt.asUintN(64, BigInt(seed));
+}
+
+/** The saved state of a Generator (getState/setState). */
+export interface GeneratorState {
+  seed: bigint;
+  mt: Uint32Array;
+  index: number;
+}
+
+/** torch.Generator() on the CPU: `new Generator().manualSeed(seed)`. */
+export class Generator {
+  #seed: bigint;
+  #mt: MT19937;
+
+  constructor() {
+    this.#seed = DEFAULT_SEED;
+    this.#mt = new MT19937(DEFAULT_SEED);
+  }
+
+  /** Reseeds (torch's manual_seed); returns the generator, as torch does. */
+  manualSeed(seed: number | bigint): this {
+    this.#seed = toSeed(seed, 'Generator.manualSeed');
+    this.#mt = new MT19937(this.#seed);
+    return this;
+  }
+
+  /** The seed it was last seeded with (torch's initial_seed()). */
+  initialSeed(): bigint {
+    return this.#seed;
+  }
+
+  /** A seed from the clock and Math.random, as torch's seed() (returned, and used). */
+  seed(): bigint {
+    const s = BigInt(Date.now()) * 1000003n ^ BigInt(Math.floor(Math.random() * 2 ** 52));
+    this.manualSeed(BigInt.asUintN(64, s));
+    return this.#seed;
+  }
+
+  getState(): GeneratorState {
+    return { seed: this.#seed, mt: this.#mt.state.slice(), index: this.#mt.index };
+  }
+
+  setState(state: GeneratorState): this {
+    if (!state || !(state.mt instanceof Uint32Array) || state.mt.length !== N || !Number.isInteger(state.index) || state.index < 0 || state.index > N) {
+      throw createError('ERR_INVALID_ARG', 'Generator.setState: expected a state from getState() ({ seed, mt: Uint32Array(624), index })');
+    }
+    this.#seed = state.seed;
+    this.#mt = new MT19937(0n);
+    this.#mt.state.set(state.mt);
+    this.#mt.index = state.index;
+    return this;
+  }
+
+  /** The next 32-bit draw (torch's CPUGeneratorImpl::random()). */
+  random(): number {
+    return this.#mt.next();
+  }
+
+  /** The next 64-bit draw as [hi, lo] 32-bit halves (torch's random64(): two draws, the first high). */
+  random64(): [number, number] {
+    const hi = this.#mt.next();
+    const lo = this.#mt.next();
+    return [hi, lo];
+  }
+}
+
+/** The default CPU generator (torch.default_generator): manualSeed() reseeds it. */
+export const defaultGenerator = new Generator();
+
+/** (hi * 2^32 + lo) mod m, exactly, for m below 2^37. */
+function mod64(hi: number, lo: number, m: number): number {
+  let r = hi % m;
+  r = (r * 65536) % m;
+  r = (r * 65536) % m;
+  return (r + lo) % m;
+}
+
+/** Below this torch 1.13 shuffles with 32-bit draws; from here on it uses the inside-out variant with 64-bit draws. */
+export const RANDPERM_SMALL_LIMIT = Math.floor(0xffffffff / 20);
+
+/**
+ * torch.randperm(n, generator=g) on the CPU as plain numbers: both of torch 1.13's paths
+ * (randperm_cpu in aten/src/ATen/native/TensorFactories.cpp).
+ */
+export function randpermIndices(n: number, generator: Generator = defaultGenerator): number[] {
+  if (!Number.isSafeInteger(n) || n < 0) throw createError('ERR_INVALID_ARG', `randperm: n must be a non-negative integer, got ${String(n)}`);
+  if (!(generator instanceof Generator)) throw createError('ERR_INVALID_ARG', 'randperm: generator must be a Generator (new Generator().manualSeed(seed))');
+  const r = new Array<number>(n);
+  if (n < RANDPERM_SMALL_LIMIT) {
+    for (let i = 0; i < n; i++) r[i] = i;
+    for (let i = 0; i < n - 1; i++) {
+      const z = generator.random() % (n - i);
+      const t = r[i]!;
+      r[i] = r[z + i]!;
+      r[z + i] = t;
+    }
+    return r;
+  }
+  for (let i = 0; i < n; i++) {
+    const [hi, lo] = generator.random64();
+    const z = mod64(hi, lo, i + 1);
+    r[i] = r[z]!;
+    r[z] = i;
+  }
+  return r;
+}
