@@ -803,12 +803,12 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   RequireFloat(args, dt, "sumSquares");
   auto numels = args.Ints(2, "numels", 0, kMaxSize, 1 << 20);
   auto spans = ReadSpanList(args, 1, "spans", dt, numels);
-  Operand out = ReadSpan(args, 3, "out", DType::F32);
+  Operand out = ReadSpan(args, 3, "out", DType::F64);
   CheckSpan(args, out, 1);
   int dev = SameDevice(args, spans, out.mem.device);
   std::vector<const void*> ptrs;
   for (auto& s : spans) ptrs.push_back(s.Ptr());
-  float* op = reinterpret_cast<float*>(out.Ptr());
+  double* op = reinterpret_cast<double*>(out.Ptr());
   Dispatch(args, dev, [&] { k::HostSumSquares(dt, ptrs, numels, op); },
            [&](const k::KernelTable& kt, k::Stream s) { kt.sumSquares(dt, ptrs, numels, op, s); });
   return info.Env().Undefined();

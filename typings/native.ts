@@ -394,7 +394,7 @@ export interface NativeKernels {
     lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean;
     firstStep: boolean;
   }): void;
-  /** Sum of squares of each span, accumulated in float64 (host) / float32 (device) into out (float32, 1 elem). */
+  /** Sum of squares of all the spans, accumulated in float64 on the host and the device, into out (float64, 1 element). */
   sumSquares(dtype: DTypeCode, spans: Span[], numels: number[], out: Span): void;
   /**
    * Sorts each row of a contiguous [rows, n] input (stable; NaN above every number) and writes the

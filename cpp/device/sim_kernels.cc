@@ -90,7 +90,7 @@ void Adam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o, Strea
 void Sgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Stream s) {
   Launch("sgd", s, OptimPtrs(ts), [=] { HostSgd(dt, ts, o); });
 }
-void SumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out, Stream s) {
+void SumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, double* out, Stream s) {
   std::vector<const void*> p{out};
   for (size_t i = 0; i < ptrs.size(); i++)
     if (numels[i] > 0) p.push_back(ptrs[i]);

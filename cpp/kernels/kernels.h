@@ -124,7 +124,7 @@ void HostRandom(Dist dist, DType dt, void* out, int64_t numel, uint64_t seed, ui
 void HostArange(DType dt, void* out, int64_t numel, double start, double step);
 void HostAdam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o);
 void HostSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o);
-void HostSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out);
+void HostSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, double* out);
 // Sorts each row of a contiguous [rows, n] input (stable; NaN greatest) and writes the first k of
 // each row: values [rows, k] (input dtype) and their column indices (int64).
 void HostSort(DType dt, int64_t rows, int64_t n, int64_t k, void* values, int64_t* indices, const void* in,
@@ -172,7 +172,7 @@ void CudaRandom(Dist dist, DType dt, void* out, int64_t numel, uint64_t seed, ui
 void CudaArange(DType dt, void* out, int64_t numel, double start, double step, Stream s);
 void CudaAdam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o, Stream s);
 void CudaSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Stream s);
-void CudaSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out,
+void CudaSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, double* out,
                     Stream s);
 // Rows of up to kSortSharedMax elements sort in one block's shared memory; longer rows need
 // CudaSortScratch(rows, n) device bytes (a bitonic sort through global memory).
@@ -216,7 +216,7 @@ struct KernelTable {
   void (*arange)(DType dt, void* out, int64_t numel, double start, double step, Stream s);
   void (*adam)(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o, Stream s);
   void (*sgd)(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Stream s);
-  void (*sumSquares)(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out, Stream s);
+  void (*sumSquares)(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, double* out, Stream s);
   size_t (*sortScratch)(int64_t rows, int64_t n);
   void (*sort)(DType dt, int64_t rows, int64_t n, int64_t k, void* values, int64_t* indices, const void* in, bool descending, void* scratch, Stream s);
   void (*scan)(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, bool reverse, Stream s);

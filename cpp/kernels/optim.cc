@@ -49,7 +49,7 @@ void SgdT(const std::vector<OptimTensor>& ts, const SgdOpts& o) {
 void HostAdam(DType dt, const std::vector<OptimTensor>& ts, const AdamOpts& o) { NN_DISPATCH_HOST_FLOAT(dt, AdamT<T>(ts, o)); }
 void HostSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o) { NN_DISPATCH_HOST_FLOAT(dt, SgdT<T>(ts, o)); }
 
-void HostSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out) {
+void HostSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, double* out) {
   double acc = 0;
   NN_DISPATCH_HOST_FLOAT(dt, {
     for (size_t j = 0; j < ptrs.size(); j++) {
@@ -60,7 +60,7 @@ void HostSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::v
       }
     }
   });
-  *out = static_cast<float>(acc);
+  *out = acc;
 }
 
 }  // namespace k

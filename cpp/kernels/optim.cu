@@ -54,17 +54,18 @@ __global__ void SgdK(TensorList l, SgdOpts o) {
 }
 
 template <class T>
-__global__ void SumSquaresK(TensorList l, float* out) {
-  __shared__ float sh[32];
+__global__ void SumSquaresK(TensorList l, double* out) {
+  // Accumulated in double whatever the dtype, so a float64 norm keeps float64's precision.
+  __shared__ double sh[32];
   const int t = blockIdx.y;
   const T* x = static_cast<const T*>(l.grad[t]);
-  float acc = 0;
+  double acc = 0;
   for (int64_t i = GlobalId(); i < l.numel[t]; i += GlobalStride()) {
-    const float v = Load<float>(x[i]);
+    const double v = Load<double>(x[i]);
     acc += v * v;
   }
   acc = BlockSum(acc, sh);
-  if (threadIdx.x == 0 && acc != 0.f) atomicAdd(out, acc);
+  if (threadIdx.x == 0 && acc != 0.0) atomicAdd(out, acc);
 }
 
 // Calls launch(list, count, maxNumel) for each chunk of at most kMaxTensors non-empty tensors.
@@ -110,9 +111,9 @@ void CudaSgd(DType dt, const std::vector<OptimTensor>& ts, const SgdOpts& o, Str
   }));
 }
 
-void CudaSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, float* out,
+void CudaSumSquares(DType dt, const std::vector<const void*>& ptrs, const std::vector<int64_t>& numels, double* out,
                     Stream s) {
-  CheckCuda(static_cast<int>(cudaMemsetAsync(out, 0, sizeof(float), s)), "cudaMemsetAsync (kernels.sumSquares)");
+  CheckCuda(static_cast<int>(cudaMemsetAsync(out, 0, sizeof(double), s)), "cudaMemsetAsync (kernels.sumSquares)");
   std::vector<OptimTensor> ts;
   for (size_t i = 0; i < ptrs.size(); i++) ts.push_back({nullptr, ptrs[i], nullptr, nullptr, nullptr, numels[i]});
   NN_DISPATCH_DEV_FLOAT(dt, Chunks(ts, [&](const TensorList& l, int count, int64_t maxN) {

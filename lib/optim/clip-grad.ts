@@ -1,6 +1,8 @@
 /**
  * Gradient clipping, torch.nn.utils.clip_grad_norm_ / clip_grad_value_. The 2-norm is computed by
- * the fused multi-tensor kernel native.kernels.sumSquares (one launch per device and dtype).
+ * the fused multi-tensor kernel native.kernels.sumSquares (one launch per device and dtype, always
+ * accumulated in float64). As in torch, the total norm and the clipping coefficient have the
+ * gradients' (promoted) dtype: float64 gradients get a float64 norm, float32 ones a float32 one.
  */
 import { createError } from '../errors.js';
 import type { Span } from '../../typings/native.js';
@@ -58,9 +60,11 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
       }
       let sumSq = 0;
       for (const b of buckets.values()) {
-        const out = zeros([1], { dtype: 'float32', device: b.g.device.toString() });
+        const out = zeros([1], { dtype: 'float64', device: b.g.device.toString() });
         K().sumSquares(dtypeCodeOf(b.g.dtype), b.spans, b.numels, out.span());
         sumSq += Number(out.item());
+        out.dispose();
+        for (const c of b.keep) if (!grads.includes(c)) c.dispose();
       }
       return Math.sqrt(sumSq);
     }
@@ -71,9 +75,12 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
   if (errorIfNonfinite && !Number.isFinite(total)) {
     throw createError('ERR_INVALID_ARG', `clipGradNorm: the total norm of order ${normType} for gradients from \`params\` is non-finite (${total}), so it cannot be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set errorIfNonfinite = false`);
   }
-  const coef = maxNorm / (total + 1e-6);
+  // torch keeps the norm and the coefficient in the gradients' promoted dtype.
+  const inFloat64 = grads.some((g) => g.dtype === 'float64');
+  const norm = inFloat64 ? total : Math.fround(total);
+  const coef = inFloat64 ? maxNorm / (norm + 1e-6) : Math.fround(maxNorm / Math.fround(norm + 1e-6));
   if (!(coef >= 1)) noGrad(() => grads.forEach((g) => g.mul_(coef)));
-  return total;
+  return norm;
 }
 
 /** Clamps every gradient element of `params` into [-clipValue, clipValue], in place. */

@@ -14,6 +14,7 @@
  */
 import { ArgumentError } from '../errors.js';
 import { stack, tensor, Tensor, type DeviceLike, type DType } from '../tensor/index.js';
+import { defaultGenerator, Generator, randomInt64 } from '../tensor/generator.js';
 import { BatchSampler, RandomSampler, SequentialSampler, type Sampler } from './sampler.js';
 import { pinnedArray } from './pinned.js';
 import { checkOptions, optionKeys } from '../options.js';
@@ -66,12 +67,18 @@ export interface DataLoaderOptions<T, B> {
   pinMemory?: boolean;
   /** Move every tensor of a batch to this device (asynchronously, on the current stream). */
   device?: DeviceLike;
-  /** Seed of the shuffle when `shuffle` is true (default: random). */
+  /**
+   * The generator of the shuffle and of the per-epoch base seed (torch's `generator`): with
+   * `shuffle: true` the loader's RandomSampler draws from it, so a seeded one gives torch's order.
+   * Default: defaultGenerator (reseeded by manualSeed).
+   */
+  generator?: Generator;
+  /** Shorthand for `generator: new Generator().manualSeed(seed)`. */
   seed?: number;
 }
 
 const DATA_LOADER_OPTIONS = optionKeys<DataLoaderOptions<unknown, unknown>>({
-  batchSize: true, shuffle: true, sampler: true, dropLast: true, collate: true, prefetch: true, pinMemory: true, device: true, seed: true,
+  batchSize: true, shuffle: true, sampler: true, dropLast: true, collate: true, prefetch: true, pinMemory: true, device: true, generator: true, seed: true,
 });
 
 function isTypedArray(x: unknown): x is Float32Array | Float64Array | Int32Array | Uint8Array | BigInt64Array | Int16Array | Uint16Array {
@@ -169,6 +176,8 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
   readonly prefetch: number;
   readonly pinMemory: boolean;
   readonly device: DeviceLike | undefined;
+  /** The generator of the shuffle (the `generator` or `seed` option), or undefined for defaultGenerator. */
+  readonly generator: Generator | undefined;
   private readonly collate: Collate<T, B>;
   private readonly batchSampler: BatchSampler;
 
@@ -188,7 +197,15 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
     if (!Number.isSafeInteger(this.batchSize) || this.batchSize < 1) throw new ArgumentError(`DataLoader: batchSize must be an integer >= 1, got ${String(opts.batchSize)}`);
     if (opts.sampler && opts.shuffle) throw new ArgumentError('DataLoader: sampler option is mutually exclusive with shuffle');
     this.dropLast = opts.dropLast ?? false;
-    this.sampler = opts.sampler ?? (opts.shuffle ? new RandomSampler(dataset, opts.seed === undefined ? {} : { seed: opts.seed }) : new SequentialSampler(dataset));
+    if (opts.generator !== undefined && opts.seed !== undefined) throw new ArgumentError('DataLoader: pass either generator or seed, not both');
+    if (opts.generator !== undefined && !(opts.generator instanceof Generator)) {
+      throw new ArgumentError('DataLoader: generator must be a Generator (new Generator().manualSeed(seed))');
+    }
+    if (opts.seed !== undefined && (typeof opts.seed !== 'number' || !Number.isSafeInteger(opts.seed) || opts.seed < 0)) {
+      throw new ArgumentError(`DataLoader: seed must be an integer >= 0, got ${String(opts.seed)}`);
+    }
+    this.generator = opts.seed !== undefined ? new Generator().manualSeed(opts.seed) : opts.generator;
+    this.sampler = opts.sampler ?? (opts.shuffle ? new RandomSampler(dataset, { generator: this.generator }) : new SequentialSampler(dataset));
     this.prefetch = opts.prefetch ?? 2;
     if (!Number.isSafeInteger(this.prefetch) || this.prefetch < 0) throw new ArgumentError(`DataLoader: prefetch must be an integer >= 0, got ${String(opts.prefetch)}`);
     this.pinMemory = opts.pinMemory ?? false;
@@ -220,6 +237,9 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
 
   async *[Symbol.asyncIterator](): AsyncIterator<B> {
     const it = this.batchSampler[Symbol.iterator]();
+    // torch's loader iterator draws a base seed (for its workers) before the sampler's first draw;
+    // drawing it too keeps the generators' streams, and so the shuffles, equal to torch's.
+    randomInt64(this.generator ?? defaultGenerator);
     const queue: Promise<B>[] = [];
     const ahead = Math.max(1, this.prefetch + 1);
     const pump = (): void => {

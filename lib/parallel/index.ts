@@ -16,5 +16,4 @@ export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type SaveCheckpointOp
 export { allreduceHook, fp16CompressHook, bf16CompressHook, defaultHooks, type CommHook, type GradBucket } from './comm-hooks.js';
 export { Future, type Waitable } from './future.js';
 export { planBuckets, DEFAULT_BUCKET_CAP_MB, DEFAULT_FIRST_BUCKET_BYTES, type Bucket, type BucketParam } from './buckets.js';
-export { seededPermutation, SeededRandom } from './permutation.js';
 export * from './pipeline/index.js';

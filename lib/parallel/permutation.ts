@@ -1,11 +1,7 @@
 /**
- * A deterministic, seedable permutation for the samplers (layer: lib/parallel, pure).
- *
- * PyTorch's samplers draw `torch.randperm(n, generator=g)` with `g.manual_seed(seed + epoch)`. We keep
- * that contract — the same (seed, epoch) gives the same order on every rank and in every run — but the
- * order itself comes from our own generator (SplitMix32 seeding an sfc32 stream, Fisher–Yates with
- * unbiased bounded draws), so it differs from torch's randperm. Partition rules built on top of it
- * (padding, strided split, dropLast) are torch's exactly.
+ * A small seedable PRNG and permutation (layer: lib/parallel, pure, internal): the examples' fixed
+ * train/test split and the tests' synthetic data use it. The samplers do not: they draw torch's own
+ * order from lib/tensor/generator.ts (torch's Mersenne Twister and randperm).
  */
 import { ArgumentError } from '../errors.js';
 

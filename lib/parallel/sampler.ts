@@ -2,16 +2,16 @@
  * Samplers: which dataset indices a loader visits, and in what order (layer: lib/parallel, pure).
  *
  * `DistributedSampler` follows torch.utils.data.DistributedSampler rule for rule:
- *  - shuffle: a permutation seeded by `seed + epoch` (call `setEpoch(e)` each epoch), identical on
- *    every rank. The permutation is our own deterministic one (see permutation.ts), not torch's
- *    randperm, so the order differs from torch's while every rule below is the same;
+ *  - shuffle: `randperm(n)` on a Generator seeded with `seed + epoch` (call `setEpoch(e)` each
+ *    epoch), identical on every rank and identical to torch's order (lib/tensor/generator.ts is
+ *    torch's Mersenne Twister and randperm, bit for bit);
  *  - dropLast = false: the index list is padded to a multiple of numReplicas by repeating it from
  *    the start (as many times as needed), so every rank gets ceil(n / numReplicas) samples;
  *  - dropLast = true: the tail is dropped, so every rank gets floor(n / numReplicas) samples;
  *  - rank r takes indices[r : total : numReplicas] (a strided split).
  */
 import { ArgumentError } from '../errors.js';
-import { seededPermutation } from './permutation.js';
+import { defaultGenerator, Generator, randintValues, randomInt64, randpermIndices } from '../tensor/generator.js';
 import { defaultRank, defaultWorldSize } from './group.js';
 import { checkOptions, optionKeys } from '../options.js';
 
@@ -56,31 +56,66 @@ export class SequentialSampler implements Sampler {
 }
 
 export interface RandomSamplerOptions {
-  /** Seed of the first pass (default: drawn from Math.random once). Each pass draws a fresh order. */
+  /** Draw with replacement (default false). */
+  replacement?: boolean;
+  /** Indices per pass (default: the dataset's length; more than that draws several permutations). */
+  numSamples?: number;
+  /**
+   * The generator every pass draws from, its state carrying on from pass to pass (torch's
+   * `generator`). Default: each pass seeds a fresh Generator from a 64-bit draw of defaultGenerator,
+   * as torch does, so `manualSeed(s)` first makes the passes reproducible.
+   */
+  generator?: Generator;
+  /** Shorthand for `generator: new Generator().manualSeed(seed)`. */
   seed?: number;
 }
 
-const RANDOM_SAMPLER_OPTIONS = optionKeys<RandomSamplerOptions>({ seed: true });
+const RANDOM_SAMPLER_OPTIONS = optionKeys<RandomSamplerOptions>({ replacement: true, numSamples: true, generator: true, seed: true });
 
-/** Visits a fresh random permutation of 0..n-1 each pass (seedable; pass k uses seed + k). */
+function checkGenerator(g: unknown, who: string): Generator | undefined {
+  if (g === undefined) return undefined;
+  if (!(g instanceof Generator)) throw new ArgumentError(`${who}: generator must be a Generator (new Generator().manualSeed(seed)), got ${typeof g}`);
+  return g;
+}
+
+/** torch.utils.data.RandomSampler: each pass is a fresh permutation (or draws with replacement), in torch's order. */
 export class RandomSampler implements Sampler {
-  private pass = 0;
-  private readonly seed: number;
+  readonly replacement: boolean;
+  readonly generator: Generator | undefined;
+  private readonly fixedSamples: number | undefined;
+
   constructor(private readonly dataset: Sized, opts: RandomSamplerOptions = {}) {
     opts = checkOptions(opts, RANDOM_SAMPLER_OPTIONS, 'RandomSampler');
     checkLength(dataset, 'RandomSampler');
-    this.seed = opts.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : checkInt(opts.seed, 'RandomSampler: seed', 0);
+    if (opts.replacement !== undefined && typeof opts.replacement !== 'boolean') {
+      throw new ArgumentError(`RandomSampler: replacement should be a boolean value, but got replacement=${String(opts.replacement)}`);
+    }
+    this.replacement = opts.replacement ?? false;
+    if (opts.numSamples !== undefined) this.fixedSamples = checkInt(opts.numSamples, 'RandomSampler: numSamples', 1);
+    if (opts.generator !== undefined && opts.seed !== undefined) throw new ArgumentError('RandomSampler: pass either generator or seed, not both');
+    this.generator = checkGenerator(opts.generator, 'RandomSampler');
+    if (opts.seed !== undefined) this.generator = new Generator().manualSeed(checkInt(opts.seed, 'RandomSampler: seed', 0));
   }
+
+  /** Indices per pass (numSamples, or the dataset's length). */
   get length(): number {
-    return this.dataset.length;
+    return this.fixedSamples ?? this.dataset.length;
   }
-  setEpoch(epoch: number): void {
-    this.pass = checkInt(epoch, 'RandomSampler.setEpoch: epoch', 0);
-  }
+
   *[Symbol.iterator](): Iterator<number> {
-    const order = seededPermutation(this.dataset.length, this.seed + this.pass);
-    this.pass++;
-    yield* order;
+    const n = this.dataset.length;
+    const count = this.length;
+    const g = this.generator ?? new Generator().manualSeed(randomInt64(defaultGenerator));
+    if (this.replacement) {
+      if (n === 0) throw new ArgumentError('RandomSampler: cannot draw with replacement from an empty dataset');
+      for (let k = 0; k < Math.floor(count / 32); k++) yield* randintValues(0, n, 32, g);
+      if (count % 32 > 0) yield* randintValues(0, n, count % 32, g);
+      return;
+    }
+    if (n === 0) return;
+    for (let k = 0; k < Math.floor(count / n); k++) yield* randpermIndices(n, g);
+    // torch draws this last permutation even when it keeps none of it, so the generator moves on.
+    yield* randpermIndices(n, g).slice(0, count % n);
   }
 }
 
@@ -151,7 +186,7 @@ export class DistributedSampler implements Sampler {
   indices(): number[] {
     const n = this.dataset.length;
     let idx: number[];
-    if (this.shuffle) idx = seededPermutation(n, this.seed + this.epochValue);
+    if (this.shuffle) idx = randpermIndices(n, new Generator().manualSeed(this.seed + this.epochValue));
     else idx = Array.from({ length: n }, (_, i) => i);
     if (!this.dropLast) {
       const padding = this.totalSize - idx.length;

@@ -11,6 +11,8 @@ import { Tensor } from './tensor.js';
 import { cast, clone, emptyTensor, transfer } from './ops/copy.js';
 import { fillScalar } from './ops/inplace.js';
 import { randomTensor } from './ops/random.js';
+import { defaultGenerator, Generator, randpermIndices } from './generator.js';
+import { checkOptions, optionKeys } from '../options.js';
 
 export interface TensorOptions {
   /** Element type (or torch's alias: 'float', 'double', 'half', 'long', 'int'). Default: float32 for numbers, int64 for bigints, bool for booleans, or the TypedArray's type. */
@@ -308,4 +310,39 @@ export function randint(...args: (number | number[] | TensorOptions)[]): Tensor 
     throw createError('ERR_INVALID_ARG', `randint: range [${low}, ${high}) is not exactly representable in ${dtype}`);
   }
   return finish(randomTensor(checkShape(shape, 'randint'), dtype, toDevice(opts.device, 'randint'), 'randint', low, high, 'randint'), opts);
+}
+
+export interface RandpermOptions extends TensorOptions {
+  /** The torch-exact Mersenne Twister to draw from (default: defaultGenerator, which manualSeed reseeds). */
+  generator?: Generator;
+}
+
+/** The largest index each dtype holds exactly (torch's check_supported_max_int_with_precision). */
+const RANDPERM_LARGEST: Partial<Record<DType, number>> = {
+  int64: Number.MAX_SAFE_INTEGER, int32: 2 ** 31 - 1, uint8: 255,
+  float64: 2 ** 53, float32: 2 ** 24, float16: 2048, bfloat16: 256,
+};
+
+const RANDPERM_OPTIONS = optionKeys<RandpermOptions>({ dtype: true, device: true, requiresGrad: true, generator: true });
+
+/**
+ * A random permutation of 0..n-1 (torch.randperm): the same numbers torch 1.13 gives for the same
+ * generator state, so `randperm(n, { generator: new Generator().manualSeed(s) })` is torch's order.
+ * int64 by default. The permutation is drawn on the host from the CPU generator, as torch does for
+ * CPU generators, then placed on `device`.
+ */
+export function randperm(n: number, options: RandpermOptions = {}): Tensor {
+  const opts = checkOptions(options, RANDPERM_OPTIONS, 'randperm');
+  if (opts.generator !== undefined && !(opts.generator instanceof Generator)) {
+    throw createError('ERR_INVALID_ARG', `randperm: generator must be a Generator (new Generator().manualSeed(seed)), got ${describe(opts.generator)}`);
+  }
+  const dtype = checkDType(opts.dtype ?? 'int64', 'randperm');
+  const largest = RANDPERM_LARGEST[dtype];
+  if (largest === undefined) throw createError('ERR_INVALID_ARG', `randperm: dtype ${dtype} cannot hold a permutation; use int64 (the default), int32, uint8 or a floating dtype`);
+  if (Number.isSafeInteger(n) && n - 1 > largest) {
+    throw createError('ERR_INVALID_ARG', `randperm: n=${n} does not fit ${dtype} exactly (at most ${largest + 1}); use int64`);
+  }
+  const idx = randpermIndices(n, opts.generator ?? defaultGenerator);
+  const { generator: _g, ...tensorOpts } = opts;
+  return tensor(idx, { ...tensorOpts, dtype, shape: [n] });
 }

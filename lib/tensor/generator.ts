@@ -160,3 +160,32 @@ export function randpermIndices(n: number, generator: Generator = defaultGenerat
   }
   return r;
 }
+
+/** torch.empty((), dtype=torch.int64).random_(generator=g): one 64-bit draw with the sign bit cleared. */
+export function randomInt64(generator: Generator = defaultGenerator): bigint {
+  const [hi, lo] = generator.random64();
+  return (BigInt(hi & 0x7fffffff) << 32n) | BigInt(lo);
+}
+
+/**
+ * torch.randint(low, high, (size,), generator=g) on the CPU as plain numbers: each value is one
+ * 32-bit draw mod (high - low), or one 64-bit draw when the range reaches 2^32, as torch 1.13 does.
+ */
+export function randintValues(low: number, high: number, size: number, generator: Generator = defaultGenerator): number[] {
+  if (!Number.isSafeInteger(low) || !Number.isSafeInteger(high) || high <= low) {
+    throw createError('ERR_INVALID_ARG', `randint: expected integers low < high, got low=${String(low)}, high=${String(high)}`);
+  }
+  if (!Number.isSafeInteger(size) || size < 0) throw createError('ERR_INVALID_ARG', `randint: size must be a non-negative integer, got ${String(size)}`);
+  const range = high - low;
+  const out = new Array<number>(size);
+  if (range < 0x100000000) {
+    for (let i = 0; i < size; i++) out[i] = (generator.random() % range) + low;
+  } else {
+    const r = BigInt(range);
+    for (let i = 0; i < size; i++) {
+      const [hi, lo] = generator.random64();
+      out[i] = Number(((BigInt(hi) << 32n) | BigInt(lo)) % r) + low;
+    }
+  }
+  return out;
+}

@@ -4,10 +4,11 @@ export { DTYPES, isDType, promoteTypes, itemSize, type DType, type Scalar, type 
 export { Device, toDevice, type DeviceLike, type DeviceType } from './device.js';
 export {
   tensor, empty, zeros, ones, full, arange, linspace, eye, rand, randn, randint,
-  zerosLike, onesLike, fullLike, emptyLike,
-  type TensorOptions, type FromDataOptions, type NestedData,
+  zerosLike, onesLike, fullLike, emptyLike, randperm,
+  type TensorOptions, type RandpermOptions, type FromDataOptions, type NestedData,
 } from './creation.js';
 export { manualSeed, initialSeed, getRngState, setRngState } from './ops/random.js';
+export { Generator, defaultGenerator, type GeneratorState } from './generator.js';
 export { tidy, keep } from './scope.js';
 export { memory, type MemoryInfo } from './memory.js';
 export * as ops from './functional.js';

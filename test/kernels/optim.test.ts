@@ -89,14 +89,20 @@ test('sgdStep (momentum, dampening, nesterov, weight decay, maximize) matches to
     }
 });
 
-test('sumSquares adds the squares of every span into one float32', () => {
+test('sumSquares adds the squares of every span into one float64, accumulated in float64', () => {
   for (const dt of FLOATS) {
     const a = alloc(dt, 4), b = alloc(dt, 3);
     [1, -2, 0.5, 3].forEach((x, i) => put(dt, a, i, x));
     [4, 0, -1].forEach((x, i) => put(dt, b, i, x));
-    const out = new Float32Array(1);
+    const out = new Float64Array(1);
     k.sumSquares(code(dt), [span(a), span(b), span(alloc(dt, 0))], [4, 3, 0], span(out));
     assert.equal(out[0], 1 + 4 + 0.25 + 9 + 16 + 1);
   }
+  // float64 inputs keep float64's precision: 1 + 2e-10 is not representable in float32.
+  const x = new Float64Array([1, 1e-5, 1e-5]);
+  const out = new Float64Array(1);
+  k.sumSquares(code('float64'), [span(x)], [3], span(out));
+  assert.equal(out[0], 1 + 1e-10 + 1e-10);
+  assert.throws(() => k.sumSquares(code('float64'), [span(x)], [3], span(new Float32Array(1))), /out/);
   assert.equal(DT.float32, 0);
 });

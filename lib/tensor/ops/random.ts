@@ -11,6 +11,7 @@ import { K, spanOf } from '../kernels.js';
 import type { Tensor } from '../tensor.js';
 import { copyInto, emptyTensor } from './copy.js';
 import { bumpVersion, checkInplace } from './inplace.js';
+import { defaultGenerator } from '../generator.js';
 
 /** PyTorch's default seed (default_rng_seed_val). */
 export const DEFAULT_SEED = 67280421310721n;
@@ -37,10 +38,14 @@ function toSeed(seed: number | bigint): bigint {
   return BigInt.asUintN(64, BigInt(seed));
 }
 
-/** Seeds the generators of every device (torch.manual_seed). */
+/**
+ * Seeds the generators of every device (torch.manual_seed): the Philox generators of the random ops
+ * and defaultGenerator, the Mersenne Twister that randperm and the samplers draw from.
+ */
 export function manualSeed(seed: number | bigint): void {
   globalSeed = toSeed(seed);
   generators.clear();
+  defaultGenerator.manualSeed(globalSeed);
 }
 
 /** The seed the generators started from. */
