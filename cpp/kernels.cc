@@ -12,6 +12,7 @@
 
 #include "addon.h"
 #include "allocator.h"
+#include "conv.h"
 #include "buffer.h"
 #include "common.h"
 #include "errors.h"
@@ -913,6 +914,272 @@ Napi::Value Nonzero(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- convolution and pooling (issue 15) --------------------------------------------------------
+
+// A required non-negative integer field of a geometry object.
+int64_t GeomInt(const Args& args, const Napi::Object& o, const char* what, const char* key, int64_t min) {
+  return FieldInt(args, o.Get(key), key, what, min, kMaxSize);
+}
+
+k::ConvGeom ReadConvGeom(const Args& args, size_t i) {
+  Napi::Object o = args.Object(i, "geometry");
+  k::ConvGeom g{};
+  const char* w = "geometry";
+  g.n = GeomInt(args, o, w, "n", 0);
+  g.c = GeomInt(args, o, w, "c", 1);
+  g.h = GeomInt(args, o, w, "h", 0);
+  g.w = GeomInt(args, o, w, "w", 0);
+  g.outC = GeomInt(args, o, w, "outC", 1);
+  g.kh = GeomInt(args, o, w, "kh", 1);
+  g.kw = GeomInt(args, o, w, "kw", 1);
+  g.oh = GeomInt(args, o, w, "oh", 0);
+  g.ow = GeomInt(args, o, w, "ow", 0);
+  g.strideH = GeomInt(args, o, w, "strideH", 1);
+  g.strideW = GeomInt(args, o, w, "strideW", 1);
+  g.padH = GeomInt(args, o, w, "padH", 0);
+  g.padW = GeomInt(args, o, w, "padW", 0);
+  g.dilH = GeomInt(args, o, w, "dilH", 1);
+  g.dilW = GeomInt(args, o, w, "dilW", 1);
+  g.groups = GeomInt(args, o, w, "groups", 1);
+  if (g.c % g.groups != 0 || g.outC % g.groups != 0)
+    args.Fail("'geometry.groups' (" + std::to_string(g.groups) + ") must divide both the input channels (" +
+              std::to_string(g.c) + ") and the output channels (" + std::to_string(g.outC) + ")");
+  // every product a kernel forms stays a JS-safe integer
+  int64_t col = CheckedMul(CheckedMul(CheckedMul(g.c, g.kh, args.fn()), g.kw, args.fn()),
+                           CheckedMul(g.oh, g.ow, args.fn()), args.fn());
+  if (CheckedMul(col, std::max<int64_t>(g.n, 1), args.fn()) > kMaxSize) args.Fail("the convolution's im2col matrix has more than 2^53 elements");
+  return g;
+}
+
+struct ConvSizes {
+  int64_t in, out, weight;
+};
+ConvSizes Sizes(const Args& args, const k::ConvGeom& g) {
+  const char* f = args.fn();
+  ConvSizes z;
+  z.in = CheckedMul(CheckedMul(g.n, g.c, f), CheckedMul(g.h, g.w, f), f);
+  z.out = CheckedMul(CheckedMul(g.n, g.outC, f), CheckedMul(g.oh, g.ow, f), f);
+  z.weight = CheckedMul(CheckedMul(g.outC, g.c / g.groups, f), CheckedMul(g.kh, g.kw, f), f);
+  return z;
+}
+
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.conv2d");
+  args.Count(7, 7);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "conv2d");
+  k::ConvGeom g = ReadConvGeom(args, 1);
+  Operand out = ReadSpan(args, 2, "out", dt), x = ReadSpan(args, 3, "input", dt), w = ReadSpan(args, 4, "weight", dt);
+  bool hasB = !args.IsMissing(5);
+  Operand b;
+  if (hasB) b = ReadSpan(args, 5, "bias", dt);
+  bool tf32 = args.Bool(6, "allowTf32");
+  ConvSizes z = Sizes(args, g);
+  CheckSpan(args, out, z.out);
+  CheckSpan(args, x, z.in);
+  CheckSpan(args, w, z.weight);
+  if (hasB) CheckSpan(args, b, g.outC);
+  int dev = SameDevice(args, {&out, &x, &w, hasB ? &b : nullptr});
+  if (z.out == 0) return info.Env().Undefined();
+  const void* bp = hasB ? b.Ptr() : nullptr;
+  Dispatch(args, dev, [&] { k::HostConv2d(dt, g, out.Ptr(), x.Ptr(), w.Ptr(), bp); },
+           [&](const k::KernelTable& kt, k::Stream s) { DeviceConv2d(kt, dev, s, dt, g, out.Ptr(), x.Ptr(), w.Ptr(), bp, tf32); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.conv2dBackwardInput");
+  args.Count(6, 6);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "conv2dBackwardInput");
+  k::ConvGeom g = ReadConvGeom(args, 1);
+  Operand gx = ReadSpan(args, 2, "gradInput", dt), gout = ReadSpan(args, 3, "gradOut", dt),
+          w = ReadSpan(args, 4, "weight", dt);
+  bool tf32 = args.Bool(5, "allowTf32");
+  ConvSizes z = Sizes(args, g);
+  CheckSpan(args, gx, z.in);
+  CheckSpan(args, gout, z.out);
+  CheckSpan(args, w, z.weight);
+  int dev = SameDevice(args, {&gx, &gout, &w});
+  if (z.in == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostConv2dBackwardInput(dt, g, gx.Ptr(), gout.Ptr(), w.Ptr()); },
+           [&](const k::KernelTable& kt, k::Stream s) {
+             DeviceConv2dBackwardInput(kt, dev, s, dt, g, gx.Ptr(), gout.Ptr(), w.Ptr(), tf32);
+           });
+  return info.Env().Undefined();
+}
+
+Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.conv2dBackwardWeight");
+  args.Count(7, 7);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "conv2dBackwardWeight");
+  k::ConvGeom g = ReadConvGeom(args, 1);
+  bool hasW = !args.IsMissing(2), hasB = !args.IsMissing(3);
+  Operand gw, gb;
+  if (hasW) gw = ReadSpan(args, 2, "gradWeight", dt);
+  if (hasB) gb = ReadSpan(args, 3, "gradBias", dt);
+  if (!hasW && !hasB) args.Fail("'gradWeight' and 'gradBias' are both null: nothing to compute");
+  Operand gout = ReadSpan(args, 4, "gradOut", dt), x = ReadSpan(args, 5, "input", dt);
+  bool tf32 = args.Bool(6, "allowTf32");
+  ConvSizes z = Sizes(args, g);
+  if (hasW) CheckSpan(args, gw, z.weight);
+  if (hasB) CheckSpan(args, gb, g.outC);
+  CheckSpan(args, gout, z.out);
+  CheckSpan(args, x, z.in);
+  int dev = SameDevice(args, {hasW ? &gw : nullptr, hasB ? &gb : nullptr, &gout, &x});
+  void* gwp = hasW ? gw.Ptr() : nullptr;
+  void* gbp = hasB ? gb.Ptr() : nullptr;
+  Dispatch(args, dev, [&] { k::HostConv2dBackwardWeight(dt, g, gwp, gbp, gout.Ptr(), x.Ptr()); },
+           [&](const k::KernelTable& kt, k::Stream s) {
+             DeviceConv2dBackwardWeight(kt, dev, s, dt, g, gwp, gbp, gout.Ptr(), x.Ptr(), tf32);
+           });
+  return info.Env().Undefined();
+}
+
+k::PoolGeom ReadPoolGeom(const Args& args, size_t i, bool adaptive) {
+  Napi::Object o = args.Object(i, "geometry");
+  k::PoolGeom g{};
+  const char* w = "geometry";
+  g.planes = GeomInt(args, o, w, "planes", 0);
+  g.h = GeomInt(args, o, w, "h", adaptive ? 1 : 0);
+  g.w = GeomInt(args, o, w, "w", adaptive ? 1 : 0);
+  g.oh = GeomInt(args, o, w, "oh", 0);
+  g.ow = GeomInt(args, o, w, "ow", 0);
+  if (adaptive) {
+    g.kh = g.kw = g.strideH = g.strideW = g.dilH = g.dilW = 1;
+    return g;
+  }
+  g.kh = GeomInt(args, o, w, "kh", 1);
+  g.kw = GeomInt(args, o, w, "kw", 1);
+  g.strideH = GeomInt(args, o, w, "strideH", 1);
+  g.strideW = GeomInt(args, o, w, "strideW", 1);
+  g.padH = GeomInt(args, o, w, "padH", 0);
+  g.padW = GeomInt(args, o, w, "padW", 0);
+  g.dilH = GeomInt(args, o, w, "dilH", 1);
+  g.dilW = GeomInt(args, o, w, "dilW", 1);
+  if (CheckedMul(g.kh, g.kw, args.fn()) > kMaxSize) args.Fail("the pooling window has more than 2^53 elements");
+  return g;
+}
+
+// Elements of the pooled input and output planes.
+std::pair<int64_t, int64_t> PoolSizes(const Args& args, const k::PoolGeom& g) {
+  const char* f = args.fn();
+  return {CheckedMul(g.planes, CheckedMul(g.h, g.w, f), f), CheckedMul(g.planes, CheckedMul(g.oh, g.ow, f), f)};
+}
+
+Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.maxPool2d");
+  args.Count(5, 5);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "maxPool2d");
+  k::PoolGeom g = ReadPoolGeom(args, 1, false);
+  Operand out = ReadSpan(args, 2, "out", dt), idx = ReadSpan(args, 3, "indices", DType::I64),
+          x = ReadSpan(args, 4, "input", dt);
+  auto [inN, outN] = PoolSizes(args, g);
+  CheckSpan(args, out, outN);
+  CheckSpan(args, idx, outN);
+  CheckSpan(args, x, inN);
+  int dev = SameDevice(args, {&out, &idx, &x});
+  if (outN == 0) return info.Env().Undefined();
+  int64_t* ip = reinterpret_cast<int64_t*>(idx.Ptr());
+  Dispatch(args, dev, [&] { k::HostMaxPool2d(dt, g, out.Ptr(), ip, x.Ptr()); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.maxPool2d(dt, g, out.Ptr(), ip, x.Ptr(), s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.maxPool2dBackward");
+  args.Count(5, 5);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "maxPool2dBackward");
+  k::PoolGeom g = ReadPoolGeom(args, 1, false);
+  Operand gx = ReadSpan(args, 2, "gradInput", dt), gout = ReadSpan(args, 3, "gradOut", dt),
+          idx = ReadSpan(args, 4, "indices", DType::I64);
+  auto [inN, outN] = PoolSizes(args, g);
+  CheckSpan(args, gx, inN);
+  CheckSpan(args, gout, outN);
+  CheckSpan(args, idx, outN);
+  int dev = SameDevice(args, {&gx, &gout, &idx});
+  if (outN == 0 || inN == 0) return info.Env().Undefined();
+  const int64_t* ip = reinterpret_cast<const int64_t*>(idx.Ptr());
+  Dispatch(args, dev, [&] { k::HostMaxPool2dBackward(dt, g, gx.Ptr(), gout.Ptr(), ip); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.maxPool2dBackward(dt, g, gx.Ptr(), gout.Ptr(), ip, s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value AvgPool2d(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.avgPool2d");
+  args.Count(6, 6);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "avgPool2d");
+  k::PoolGeom g = ReadPoolGeom(args, 1, false);
+  Operand out = ReadSpan(args, 2, "out", dt), x = ReadSpan(args, 3, "input", dt);
+  bool cip = args.Bool(4, "countIncludePad");
+  int64_t divisor = args.Int(5, "divisor", 0, kMaxSize);
+  auto [inN, outN] = PoolSizes(args, g);
+  CheckSpan(args, out, outN);
+  CheckSpan(args, x, inN);
+  int dev = SameDevice(args, {&out, &x});
+  if (outN == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostAvgPool2d(dt, g, out.Ptr(), x.Ptr(), cip, divisor); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.avgPool2d(dt, g, out.Ptr(), x.Ptr(), cip, divisor, s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.avgPool2dBackward");
+  args.Count(6, 6);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "avgPool2dBackward");
+  k::PoolGeom g = ReadPoolGeom(args, 1, false);
+  Operand gx = ReadSpan(args, 2, "gradInput", dt), gout = ReadSpan(args, 3, "gradOut", dt);
+  bool cip = args.Bool(4, "countIncludePad");
+  int64_t divisor = args.Int(5, "divisor", 0, kMaxSize);
+  auto [inN, outN] = PoolSizes(args, g);
+  CheckSpan(args, gx, inN);
+  CheckSpan(args, gout, outN);
+  int dev = SameDevice(args, {&gx, &gout});
+  if (inN == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostAvgPool2dBackward(dt, g, gx.Ptr(), gout.Ptr(), cip, divisor); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.avgPool2dBackward(dt, g, gx.Ptr(), gout.Ptr(), cip, divisor, s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value AdaptiveAvgPool2d(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.adaptiveAvgPool2d");
+  args.Count(4, 4);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "adaptiveAvgPool2d");
+  k::PoolGeom g = ReadPoolGeom(args, 1, true);
+  Operand out = ReadSpan(args, 2, "out", dt), x = ReadSpan(args, 3, "input", dt);
+  auto [inN, outN] = PoolSizes(args, g);
+  CheckSpan(args, out, outN);
+  CheckSpan(args, x, inN);
+  int dev = SameDevice(args, {&out, &x});
+  if (outN == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostAdaptiveAvgPool2d(dt, g, out.Ptr(), x.Ptr()); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.adaptiveAvgPool2d(dt, g, out.Ptr(), x.Ptr(), s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.adaptiveAvgPool2dBackward");
+  args.Count(4, 4);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "adaptiveAvgPool2dBackward");
+  k::PoolGeom g = ReadPoolGeom(args, 1, true);
+  Operand gx = ReadSpan(args, 2, "gradInput", dt), gout = ReadSpan(args, 3, "gradOut", dt);
+  auto [inN, outN] = PoolSizes(args, g);
+  CheckSpan(args, gx, inN);
+  CheckSpan(args, gout, outN);
+  int dev = SameDevice(args, {&gx, &gout});
+  if (inN == 0 || outN == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostAdaptiveAvgPool2dBackward(dt, g, gx.Ptr(), gout.Ptr()); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.adaptiveAvgPool2dBackward(dt, g, gx.Ptr(), gout.Ptr(), s); });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterKernels(Napi::Env env, Napi::Object exports) {
@@ -947,6 +1214,15 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
   add("scan", NN_FN(Scan));
   add("compact", NN_FN(Compact));
   add("nonzero", NN_FN(Nonzero));
+  add("conv2d", NN_FN(Conv2d));
+  add("conv2dBackwardInput", NN_FN(Conv2dBackwardInput));
+  add("conv2dBackwardWeight", NN_FN(Conv2dBackwardWeight));
+  add("maxPool2d", NN_FN(MaxPool2d));
+  add("maxPool2dBackward", NN_FN(MaxPool2dBackward));
+  add("avgPool2d", NN_FN(AvgPool2d));
+  add("avgPool2dBackward", NN_FN(AvgPool2dBackward));
+  add("adaptiveAvgPool2d", NN_FN(AdaptiveAvgPool2d));
+  add("adaptiveAvgPool2dBackward", NN_FN(AdaptiveAvgPool2dBackward));
   exports.Set("kernels", k);
 }
 

@@ -313,6 +313,24 @@ export type BinaryOp =
 
 export type ReduceOp = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin' | 'var';
 
+/**
+ * A 2-D convolution's geometry (NCHW, all operands contiguous): input [n, c, h, w], weight
+ * [outC, c / groups, kh, kw], output [n, outC, oh, ow]. padH/padW pad the top/left; oh/ow are
+ * given, so any extra bottom/right padding is implied. Reads outside the input are zeros.
+ */
+export interface ConvGeometry {
+  n: number; c: number; h: number; w: number; outC: number; kh: number; kw: number; oh: number; ow: number;
+  strideH: number; strideW: number; padH: number; padW: number; dilH: number; dilW: number; groups: number;
+}
+
+/** Pooling over `planes` contiguous [h, w] planes into [oh, ow] ones (window fields unused by adaptive pooling). */
+export interface PoolGeometry {
+  planes: number; h: number; w: number; oh: number; ow: number;
+  kh: number; kw: number; strideH: number; strideW: number; padH: number; padW: number; dilH: number; dilW: number;
+}
+
+export type AdaptivePoolGeometry = Pick<PoolGeometry, 'planes' | 'h' | 'w' | 'oh' | 'ow'>;
+
 export interface NativeKernels {
   /** out = op(a[, p0, p1]) over `shape`. Comparisons (*_scalar) write bool (code 7) to out. */
   unary(op: UnaryOp, dtype: DTypeCode, shape: number[], out: View, a: View, p0?: number, p1?: number): void;
@@ -412,6 +430,41 @@ export interface NativeKernels {
   compact(dtype: DTypeCode, n: number, out: Span, outLen: number, src: Span, mask: Span, pos: Span): void;
   /** out[pos[i] - 1] = the coordinates of element i of a contiguous bool mask of `shape`, for each set mask[i] ([outLen, ndim] int64). */
   nonzero(shape: number[], out: Span, outLen: number, mask: Span, pos: Span): void;
+  /**
+   * out = conv2d(input, weight) + bias (bias [outC] or null): im2col + GEMM (host GEMM threads;
+   * on CUDA im2col kernels and cuBLAS, the batch in chunks of bounded col memory).
+   */
+  conv2d(dtype: DTypeCode, geometry: ConvGeometry, out: Span, input: Span, weight: Span, bias: Span | null,
+         allowTf32: boolean): void;
+  /** gradInput (overwritten) of conv2d from gradOut and the weight. */
+  conv2dBackwardInput(dtype: DTypeCode, geometry: ConvGeometry, gradInput: Span, gradOut: Span, weight: Span,
+                      allowTf32: boolean): void;
+  /**
+   * gradWeight and gradBias (either may be null, not both; overwritten, summed over the batch) of
+   * conv2d from gradOut and the input.
+   */
+  conv2dBackwardWeight(dtype: DTypeCode, geometry: ConvGeometry, gradWeight: Span | null, gradBias: Span | null,
+                       gradOut: Span, input: Span, allowTf32: boolean): void;
+  /**
+   * Max pooling: out and, per output, the flat index iy * w + ix (int64) of its window's maximum
+   * within its plane (NaN wins), as torch's max_pool2d_with_indices.
+   */
+  maxPool2d(dtype: DTypeCode, geometry: PoolGeometry, out: Span, indices: Span, input: Span): void;
+  /** gradInput[plane, indices[o]] += gradOut[o]: gradInput accumulates (zero it first). */
+  maxPool2dBackward(dtype: DTypeCode, geometry: PoolGeometry, gradInput: Span, gradOut: Span, indices: Span): void;
+  /**
+   * Average pooling: each window's sum divided by `divisor` when > 0, else by its size clipped to
+   * the padded input (countIncludePad) or to the input (torch's avg_pool2d).
+   */
+  avgPool2d(dtype: DTypeCode, geometry: PoolGeometry, out: Span, input: Span, countIncludePad: boolean,
+            divisor: number): void;
+  /** gradInput (overwritten) of avgPool2d. */
+  avgPool2dBackward(dtype: DTypeCode, geometry: PoolGeometry, gradInput: Span, gradOut: Span,
+                    countIncludePad: boolean, divisor: number): void;
+  /** Adaptive average pooling: output (oy, ox) averages rows [floor(oy*h/oh), ceil((oy+1)*h/oh)), columns likewise. */
+  adaptiveAvgPool2d(dtype: DTypeCode, geometry: AdaptivePoolGeometry, out: Span, input: Span): void;
+  /** gradInput += the adaptive average pooling's gradient (zero it first). */
+  adaptiveAvgPool2dBackward(dtype: DTypeCode, geometry: AdaptivePoolGeometry, gradInput: Span, gradOut: Span): void;
 }
 
 // ---------------------------------------------------------------------------------------------

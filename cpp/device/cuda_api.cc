@@ -48,6 +48,14 @@ k::KernelTable CudaKernels() {
   t.scan = &k::CudaScan;
   t.compact = &k::CudaCompact;
   t.nonzero = &k::CudaNonzero;
+  t.im2col = &k::CudaIm2col;
+  t.col2im = &k::CudaCol2im;
+  t.maxPool2d = &k::CudaMaxPool2d;
+  t.maxPool2dBackward = &k::CudaMaxPool2dBackward;
+  t.avgPool2d = &k::CudaAvgPool2d;
+  t.avgPool2dBackward = &k::CudaAvgPool2dBackward;
+  t.adaptiveAvgPool2d = &k::CudaAdaptiveAvgPool2d;
+  t.adaptiveAvgPool2dBackward = &k::CudaAdaptiveAvgPool2dBackward;
   return t;
 }
 const k::KernelTable kCudaKernels = CudaKernels();

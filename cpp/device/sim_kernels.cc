@@ -114,6 +114,31 @@ void Nonzero(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* 
   Launch("nonzero", s, {outLen > 0 ? out : nullptr, mask, pos}, [=] { HostNonzero(a, out, outLen, mask, pos); });
 }
 
+void Im2col(DType dt, const ConvGeom& g, int64_t nb, const void* x, void* col, int64_t sN, int64_t sK, Stream s) {
+  Launch("im2col", s, {x, col}, [=] { HostIm2col(dt, g, nb, x, col, sN, sK); });
+}
+void Col2im(DType dt, const ConvGeom& g, int64_t nb, const void* col, int64_t sN, int64_t sK, void* gx, Stream s) {
+  Launch("col2im", s, {col, gx}, [=] { HostCol2im(dt, g, nb, col, sN, sK, gx); });
+}
+void MaxPool2d(DType dt, const PoolGeom& g, void* out, int64_t* indices, const void* x, Stream s) {
+  Launch("maxPool2d", s, {out, indices, x}, [=] { HostMaxPool2d(dt, g, out, indices, x); });
+}
+void MaxPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, const int64_t* indices, Stream s) {
+  Launch("maxPool2dBackward", s, {gx, gout, indices}, [=] { HostMaxPool2dBackward(dt, g, gx, gout, indices); });
+}
+void AvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x, bool cip, int64_t divisor, Stream s) {
+  Launch("avgPool2d", s, {out, x}, [=] { HostAvgPool2d(dt, g, out, x, cip, divisor); });
+}
+void AvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, bool cip, int64_t divisor, Stream s) {
+  Launch("avgPool2dBackward", s, {gx, gout}, [=] { HostAvgPool2dBackward(dt, g, gx, gout, cip, divisor); });
+}
+void AdaptiveAvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x, Stream s) {
+  Launch("adaptiveAvgPool2d", s, {out, x}, [=] { HostAdaptiveAvgPool2d(dt, g, out, x); });
+}
+void AdaptiveAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, Stream s) {
+  Launch("adaptiveAvgPool2dBackward", s, {gx, gout}, [=] { HostAdaptiveAvgPool2dBackward(dt, g, gx, gout); });
+}
+
 KernelTable Make() {
   KernelTable t{};
   t.unary = &Unary;
@@ -143,6 +168,14 @@ KernelTable Make() {
   t.scan = &Scan;
   t.compact = &Compact;
   t.nonzero = &Nonzero;
+  t.im2col = &Im2col;
+  t.col2im = &Col2im;
+  t.maxPool2d = &MaxPool2d;
+  t.maxPool2dBackward = &MaxPool2dBackward;
+  t.avgPool2d = &AvgPool2d;
+  t.avgPool2dBackward = &AvgPool2dBackward;
+  t.adaptiveAvgPool2d = &AdaptiveAvgPool2d;
+  t.adaptiveAvgPool2dBackward = &AdaptiveAvgPool2dBackward;
   return t;
 }
 

@@ -62,6 +62,7 @@ struct GemmArgs {
   void* c; int64_t ldc, strideC;
   double alpha, beta;
   bool allowTf32;
+  int threads = 0;  // host: at most this many worker threads (0: IntraOpThreads())
 };
 
 struct OptimTensor {
@@ -96,6 +97,19 @@ struct NonzeroArgs {
   int ndim;
   int64_t numel;
   int64_t shape[kMaxDims];
+};
+
+// 2-D convolution (cpp/kernels/conv.cc, conv.cu), NCHW: input [n, c, h, w], weight
+// [outC, c / groups, kh, kw], output [n, outC, oh, ow], all contiguous. padH/padW are the top/left
+// padding; oh/ow are given, so any bottom/right padding is implied (torch's 'same' with an even
+// kernel pads one more there). Reads outside the input are zeros.
+struct ConvGeom {
+  int64_t n, c, h, w, outC, kh, kw, oh, ow, strideH, strideW, padH, padW, dilH, dilW, groups;
+};
+// 2-D pooling over `planes` contiguous [h, w] planes into [oh, ow] ones (cpp/kernels/pool.cc,
+// pool.cu). Adaptive pooling uses planes, h, w, oh, ow only.
+struct PoolGeom {
+  int64_t planes, h, w, oh, ow, kh, kw, strideH, strideW, padH, padW, dilH, dilW;
 };
 
 // ---- host ---------------------------------------------------------------------------------------
@@ -137,6 +151,35 @@ void HostScan(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, v
 void HostCompact(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos);
 // out[pos[i] - 1][d] = coordinate d of element i, for each set mask[i] ([outLen, ndim] int64).
 void HostNonzero(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos);
+
+// im2col of nb images x (contiguous [nb, c, h, w]): col[i * sN + k * sK + l] = the input under
+// kernel tap k = (ci * kh + ki) * kw + kj at output position l = oy * ow + ox (0 in the padding).
+// col2im is its adjoint: gx [nb, c, h, w] (overwritten) = the sum of the col entries taken from
+// each input element.
+void HostIm2col(DType dt, const ConvGeom& g, int64_t nb, const void* x, void* col, int64_t sN, int64_t sK);
+void HostCol2im(DType dt, const ConvGeom& g, int64_t nb, const void* col, int64_t sN, int64_t sK, void* gx);
+// The host convolution: im2col one image at a time per thread (memory bounded by the thread
+// count, not the batch) and the host GEMM; the batch is split over IntraOpThreads() workers.
+// out = conv(x, w) + b (b may be null); gx = the input gradient (overwritten); gw = the weight
+// gradient and gb the bias gradient (either may be null; overwritten, accumulated in the compute
+// type over the batch).
+void HostConv2d(DType dt, const ConvGeom& g, void* out, const void* x, const void* w, const void* b);
+void HostConv2dBackwardInput(DType dt, const ConvGeom& g, void* gx, const void* gout, const void* w);
+void HostConv2dBackwardWeight(DType dt, const ConvGeom& g, void* gw, void* gb, const void* gout, const void* x);
+// Max pooling: out and the flat per-plane index (iy * w + ix, int64) of each window's maximum
+// (NaN wins; the first maximum in row-major window order). The backward adds gout[o] into
+// gx[plane, indices[o]] (gx accumulates: zero it first).
+void HostMaxPool2d(DType dt, const PoolGeom& g, void* out, int64_t* indices, const void* x);
+void HostMaxPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, const int64_t* indices);
+// Average pooling (torch's avg_pool2d): the divisor is `divisor` when > 0, else the window's size
+// clipped to the padded input (countIncludePad) or to the input. The backward overwrites gx.
+void HostAvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x, bool countIncludePad, int64_t divisor);
+void HostAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, bool countIncludePad,
+                           int64_t divisor);
+// Adaptive average pooling: output (oy, ox) averages rows [floor(oy*h/oh), ceil((oy+1)*h/oh)) and
+// the columns likewise. The backward adds into gx (zero it first).
+void HostAdaptiveAvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x);
+void HostAdaptiveAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout);
 
 // ---- CUDA (same meanings; queued on `stream`, the current device already set) --------------------
 void CudaUnary(UOp op, DType dt, Iter<2> it, double p0, double p1, bool scalarF, Stream s);
@@ -185,6 +228,15 @@ void CudaScan(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, v
 void CudaCompact(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos,
                  Stream s);
 void CudaNonzero(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos, Stream s);
+void CudaIm2col(DType dt, const ConvGeom& g, int64_t nb, const void* x, void* col, int64_t sN, int64_t sK, Stream s);
+void CudaCol2im(DType dt, const ConvGeom& g, int64_t nb, const void* col, int64_t sN, int64_t sK, void* gx, Stream s);
+void CudaMaxPool2d(DType dt, const PoolGeom& g, void* out, int64_t* indices, const void* x, Stream s);
+void CudaMaxPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, const int64_t* indices, Stream s);
+void CudaAvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x, bool countIncludePad, int64_t divisor, Stream s);
+void CudaAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, bool countIncludePad,
+                           int64_t divisor, Stream s);
+void CudaAdaptiveAvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x, Stream s);
+void CudaAdaptiveAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, Stream s);
 // cuBLAS (cpp/cublas.cc): batched GEMM on `device`'s current stream.
 void CublasMatmul(DType dt, const GemmArgs& g, int device, Stream s);
 
@@ -222,6 +274,14 @@ struct KernelTable {
   void (*scan)(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, void* out, const void* in, bool reverse, Stream s);
   void (*compact)(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos, Stream s);
   void (*nonzero)(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos, Stream s);
+  void (*im2col)(DType dt, const ConvGeom& g, int64_t nb, const void* x, void* col, int64_t sN, int64_t sK, Stream s);
+  void (*col2im)(DType dt, const ConvGeom& g, int64_t nb, const void* col, int64_t sN, int64_t sK, void* gx, Stream s);
+  void (*maxPool2d)(DType dt, const PoolGeom& g, void* out, int64_t* indices, const void* x, Stream s);
+  void (*maxPool2dBackward)(DType dt, const PoolGeom& g, void* gx, const void* gout, const int64_t* indices, Stream s);
+  void (*avgPool2d)(DType dt, const PoolGeom& g, void* out, const void* x, bool countIncludePad, int64_t divisor, Stream s);
+  void (*avgPool2dBackward)(DType dt, const PoolGeom& g, void* gx, const void* gout, bool countIncludePad, int64_t divisor, Stream s);
+  void (*adaptiveAvgPool2d)(DType dt, const PoolGeom& g, void* out, const void* x, Stream s);
+  void (*adaptiveAvgPool2dBackward)(DType dt, const PoolGeom& g, void* gx, const void* gout, Stream s);
 };
 
 }  // namespace k

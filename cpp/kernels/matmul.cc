@@ -7,7 +7,7 @@
 // float while packing, so they accumulate in fp32), and an MR x NR register-tiled micro-kernel
 // (AVX2+FMA when the CPU has it, chosen at run time; a portable one otherwise) computes each tile.
 // Rows of C are split over std::thread workers when the problem is big (IntraOpThreads():
-// NODE_NCCL_CPU_THREADS, default the hardware's).
+// NODE_NCCL_CPU_THREADS, default the hardware's; at most GemmArgs::threads when that is set).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -205,7 +205,7 @@ void BlockedGemm(const GemmArgs& g) {
                                            : &MicroGeneric<Acc>;
   const double flops = 2.0 * g.m * g.n * g.k;
   int threads = 1;
-  if (flops * g.batch >= 8e6) threads = MaxThreads();
+  if (flops * g.batch >= 8e6) threads = g.threads > 0 ? std::min(g.threads, MaxThreads()) : MaxThreads();
   if (threads <= 1) {
     std::vector<Acc> ap, bp;
     for (int64_t bi = 0; bi < g.batch; bi++) gm.Run(bi, 0, g.m, ap, bp);

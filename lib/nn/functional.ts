@@ -102,6 +102,12 @@ export function oneHot(t: Tensor, numClasses = -1): Tensor {
   return T.oneHot(t, numClasses);
 }
 
+// ---- convolution and pooling (NCHW) ----------------------------------------------------------------
+export { conv1d, conv2d, type Conv1dOptions, type Conv2dOptions, type Size2 } from '../tensor/ops/conv.js';
+export {
+  maxPool2d, avgPool2d, adaptiveAvgPool2d, type MaxPool2dOptions, type AvgPool2dOptions, type AdaptiveSize,
+} from '../tensor/ops/pool.js';
+
 // ---- losses -------------------------------------------------------------------------------------
 export interface NllLossOptions {
   /** A weight per class ([C]); the mean then divides by the sum of the targets' weights. Default null. */

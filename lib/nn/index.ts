@@ -5,5 +5,8 @@ export {
   Linear, Embedding, LayerNorm, Dropout, ReLU, GELU, SiLU, Tanh, Sigmoid, Sequential, ModuleList,
   type LinearOptions, type EmbeddingOptions, type LayerNormOptions, type FactoryOptions, type TensorModule,
 } from './layers.js';
+export {
+  Conv1d, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type ConvOptions, type Conv1dOptions,
+} from './conv.js';
 export * as init from './init.js';
 export * as functional from './functional.js';
