@@ -56,7 +56,7 @@ template <class T>
 __global__ void SortSharedK(int64_t rows, int64_t n, int64_t P, int64_t kk, T* values, int64_t* indices, const T* in,
                             bool descending) {
   using K = SortKey<T>;
-  extern __shared__ unsigned char smem[];
+  extern __shared__ __align__(8) unsigned char smem[];
   K* key = reinterpret_cast<K*>(smem);
   int* idx = reinterpret_cast<int*>(key + P);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { argsort, cumprod, cumsum, einsum, maskedSelect, nonzero, sort, tensor, topk, type Tensor } from '../../lib/index.js';
 import { fixtureValues, fromFixture, torchFixture, type EncodedTensor } from '../helpers/torch-fixtures.js';
 import { gradcheck } from '../autograd/gradcheck.js';
+import { liveTensorCount } from '../../lib/tensor/scope.js';
 
 interface GradCase { inputs: EncodedTensor[]; out: EncodedTensor; w: EncodedTensor; grads: (EncodedTensor | null)[] }
 interface Cases {
@@ -153,4 +154,39 @@ test('gradients against finite differences', () => {
   gradcheck('einsum bn,anm,bm->ba', ([a, b, c]) => einsum('bn,anm,bm->ba', a!, b!, c!), [{ shape: [2, 3] }, { shape: [2, 3, 2] }, { shape: [2, 2] }]);
   // double backward through cumsum: d/dx of the gradient of sum(w * cumsum(x)^2)
   gradcheck('cumsum squared', ([x]) => x!.cumsum(0).square(), [{ shape: [5] }]);
+});
+
+test('sort along a middle dim of a 3-D view equals sorting each slice in JavaScript', () => {
+  const base = tensor(Array.from({ length: 60 }, (_, i) => ((i * 37) % 11) - 5), { shape: [3, 5, 4], dtype: 'float64' });
+  const x = base.permute(2, 1, 0); // [4, 5, 3], non-contiguous
+  const { values, indices } = x.sort(1, { descending: true });
+  const xv = x.arraySync() as number[][][];
+  const vv = values.arraySync() as number[][][];
+  const iv = indices.arraySync() as number[][][];
+  for (let a = 0; a < 4; a++) for (let c = 0; c < 3; c++) {
+    const col = xv[a]!.map((row, j) => [row[c]!, j] as const);
+    const want = [...col].sort((p, q) => q[0] - p[0] || p[1] - q[1]);
+    assert.deepEqual(vv[a]!.map((row) => row[c]), want.map((p) => p[0]), `values [${a}, :, ${c}]`);
+    assert.deepEqual(iv[a]!.map((row) => row[c]), want.map((p) => p[1]), `indices [${a}, :, ${c}]`);
+  }
+  assert.ok(values.isContiguous() && indices.isContiguous());
+});
+
+test('the ops leave no intermediate tensors alive', () => {
+  const x = tensor(Array.from({ length: 24 }, (_, i) => (i % 5) - 2), { shape: [2, 3, 4] });
+  const a = tensor([[1, 2], [3, 4]]);
+  const m = x.gt(0);
+  const runs: [string, () => Tensor[]][] = [
+    ['sort dim 0', () => Object.values(x.sort(0))], ['sort dim 1', () => Object.values(x.sort(1))],
+    ['topk', () => Object.values(x.topk(2, 1))], ['argsort', () => [x.argsort(0)]],
+    ['cumsum', () => [x.cumsum(1)]], ['cumsum bool', () => [m.cumsum(2)]], ['cumprod', () => [x.cumprod(0)]],
+    ['nonzero', () => [x.nonzero()]], ['maskedSelect', () => [x.maskedSelect(m)]],
+    ['einsum ij,jk->ik', () => [einsum('ij,jk->ik', a, a)]], ['einsum ii->i', () => [einsum('ii->i', a)]],
+    ['einsum ijk->kj', () => [einsum('ijk->kj', x)]],
+  ];
+  for (const [name, f] of runs) {
+    const before = liveTensorCount();
+    for (const t of f()) t.dispose();
+    assert.equal(liveTensorCount(), before, name);
+  }
 });

@@ -20,6 +20,7 @@ import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { expand, makeView, permute, reshape } from './view.js';
 import { zeros } from '../creation.js';
+import { tidy } from '../scope.js';
 
 const ELLIPSIS_BASE = 1000; // label ids of the ellipsis dims: ELLIPSIS_BASE + i (letters: their char code)
 
@@ -207,6 +208,11 @@ export function einsum(equation: string, ...operands: (Tensor | Tensor[])[]): Te
     }
     if (prev === undefined || prev === 1) sizes.set(l, s);
   }));
+  // intermediates (views, sums, matmul results) are released at once; autograd keeps what it saves
+  return tidy(() => evaluate(ops, labels, outLabels));
+}
+
+function evaluate(ops: Tensor[], labels: number[][], outLabels: number[]): Tensor {
   // per operand: diagonals of repeated labels, then sum labels used nowhere else
   const prepared: Op[] = labels.map((ls, i) => {
     let t = ops[i]!;
