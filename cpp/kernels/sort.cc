@@ -2,8 +2,7 @@
 // [rows, n] layout, cumulative sum/product along the middle axis of [outer, size, inner], and the
 // stream compaction behind maskedSelect / nonzero.
 //
-// Ordering is torch's: NaN is greater than every number (last ascending, first descending), and
-// equal keys keep their original order (every sort here is stable: ties break on the index).
+// Ordering is torch's (sort_order.h, shared with the CUDA sort): NaN is greatest, sorts are stable.
 // Scans accumulate floats in double and integers in int64 (torch's CPU acc_type).
 #include <algorithm>
 #include <cmath>
@@ -13,19 +12,11 @@
 #include <vector>
 
 #include "kernels.h"
+#include "sort_order.h"
 
 namespace nn {
 namespace k {
 namespace {
-
-template <class T>
-using SortKey = std::conditional_t<std::is_same<Compute<T>, int64_t>::value, int64_t, double>;
-
-template <class K>
-bool IsNan(K v) {
-  if constexpr (std::is_floating_point<K>::value) return std::isnan(v);
-  else return false;
-}
 
 template <class T>
 void SortT(int64_t rows, int64_t n, int64_t kk, T* values, int64_t* indices, const T* in, bool descending) {
@@ -36,16 +27,7 @@ void SortT(int64_t rows, int64_t n, int64_t kk, T* values, int64_t* indices, con
     const T* row = in + r * n;
     for (int64_t i = 0; i < n; i++) key[i] = Load<K>(row[i]);
     std::iota(idx.begin(), idx.end(), int64_t(0));
-    auto before = [&](int64_t a, int64_t b) {
-      const K x = key[a], y = key[b];
-      const bool xn = IsNan(x), yn = IsNan(y);
-      if (xn || yn) {
-        if (xn && yn) return a < b;
-        return descending ? xn : yn;  // NaN is the greatest
-      }
-      if (x != y) return descending ? x > y : x < y;
-      return a < b;
-    };
+    auto before = [&](int64_t a, int64_t b) { return SortsBefore(key[a], a, key[b], b, descending); };
     if (kk < n) std::partial_sort(idx.begin(), idx.begin() + kk, idx.end(), before);
     else std::sort(idx.begin(), idx.end(), before);
     for (int64_t c = 0; c < kk; c++) {

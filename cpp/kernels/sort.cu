@@ -18,32 +18,19 @@
 #include <type_traits>
 
 #include "cuda_common.cuh"
+#include "sort_order.h"
 
 namespace nn {
 namespace k {
 namespace {
 
-template <class T>
-using SortKey = std::conditional_t<std::is_same<Compute<T>, int64_t>::value, int64_t, double>;
-
-template <class K>
-__device__ __forceinline__ bool KeyNan(K v) {
-  if constexpr (std::is_floating_point<K>::value) return v != v;
-  else return false;
-}
-
-// True when (x, a) sorts before (y, b); index -1 marks a pad, which sorts after everything.
+// True when (x, a) sorts before (y, b) in torch's order (sort_order.h); index -1 marks a pad,
+// which sorts after everything.
 template <class K>
 __device__ __forceinline__ bool Before(K x, int64_t a, K y, int64_t b, bool descending) {
   if (a < 0) return false;
   if (b < 0) return true;
-  const bool xn = KeyNan(x), yn = KeyNan(y);
-  if (xn || yn) {
-    if (xn && yn) return a < b;
-    return descending ? xn : yn;
-  }
-  if (x != y) return descending ? x > y : x < y;
-  return a < b;
+  return SortsBefore(x, a, y, b, descending);
 }
 
 int64_t NextPow2(int64_t n) {

@@ -106,25 +106,25 @@ function recordSelect(name: string, x: Tensor, d: number, r: SortResult): SortRe
   return r;
 }
 
+/** The checked arguments of sort and argsort: the dim, its length and the direction. */
+function sortArgs(x: Tensor, dim: unknown, opts: SortOptions, op: string): { d: number; n: number; descending: boolean } {
+  tensorArg(x, op, 'input');
+  opts = optsArg(opts, op, SORT_OPTIONS);
+  const descending = boolOpt(opts.descending, op, 'descending', false);
+  boolOpt(opts.stable, op, 'stable', false);
+  const d = dimOf(x, dim, op);
+  return { d, n: x.ndim === 0 ? 1 : x.shape[d]!, descending };
+}
+
 /** Sorts along dim (default -1): { values, indices }, as torch.sort. */
 export function sort(x: Tensor, dim = -1, opts: SortOptions = {}): SortResult {
-  tensorArg(x, 'sort', 'input');
-  opts = optsArg(opts, 'sort', SORT_OPTIONS);
-  const descending = boolOpt(opts.descending, 'sort', 'descending', false);
-  boolOpt(opts.stable, 'sort', 'stable', false);
-  const d = dimOf(x, dim, 'sort');
-  const n = x.ndim === 0 ? 1 : x.shape[d]!;
+  const { d, n, descending } = sortArgs(x, dim, opts, 'sort');
   return recordSelect('SortBackward0', x, d, sortRaw(x, d, n, descending, 'sort'));
 }
 
 /** The int64 indices that sort x along dim (torch.argsort). */
 export function argsort(x: Tensor, dim = -1, opts: SortOptions = {}): Tensor {
-  tensorArg(x, 'argsort', 'input');
-  opts = optsArg(opts, 'argsort', SORT_OPTIONS);
-  const descending = boolOpt(opts.descending, 'argsort', 'descending', false);
-  boolOpt(opts.stable, 'argsort', 'stable', false);
-  const d = dimOf(x, dim, 'argsort');
-  const n = x.ndim === 0 ? 1 : x.shape[d]!;
+  const { d, n, descending } = sortArgs(x, dim, opts, 'argsort');
   const r = sortRaw(x, d, n, descending, 'argsort');
   r.values.dispose();
   return r.indices;
