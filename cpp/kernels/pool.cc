@@ -5,6 +5,8 @@
 // Planes are split over IntraOpThreads() workers when the work pays for them.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <limits>
 #include <vector>
 
@@ -20,36 +22,86 @@ bool IsNan(C v) {
   return v != v;
 }
 
+// take ? a : b through bit masks: GCC turns a ternary on floats back into a branch, which random
+// data mispredicts half the time (max pooling's inner loop).
+template <class C>
+C Select(bool take, C a, C b) {
+  using U = typename std::conditional<sizeof(C) == 4, uint32_t, uint64_t>::type;
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof a);
+  std::memcpy(&ub, &b, sizeof b);
+  const U mask = U(0) - static_cast<U>(take);
+  const U r = (ua & mask) | (ub & ~mask);
+  C out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
+// The first and end input index of each output's window along one dim, the first advanced past
+// the padding by whole dilation steps (torch's while (start < 0) start += dilation).
+void WindowStarts(int64_t out, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil, std::vector<int64_t>& lo,
+                  std::vector<int64_t>& hi) {
+  lo.resize(static_cast<size_t>(out));
+  hi.resize(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; o++) {
+    int64_t a = o * stride - pad;
+    hi[o] = std::min(a + (k - 1) * dil + 1, in);
+    if (a < 0) a += (-a + dil - 1) / dil * dil;
+    lo[o] = a;
+  }
+}
+
+// Output positions o whose window holds input position o*stride - pad + tap: [lo, hi).
+void TapRange(int64_t out, int64_t in, int64_t stride, int64_t pad, int64_t tap, int64_t* lo, int64_t* hi) {
+  const int64_t off = tap - pad;
+  const int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  const int64_t b = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
+  *lo = std::min(a, out);
+  *hi = std::max(*lo, std::min(b, out));
+}
+
+// Each output row is computed tap by tap over all its outputs (the window's taps in row-major
+// order, so the first maximum wins and NaN wins, as torch's loop over the window): the inner loop
+// over outputs carries no dependency, unlike a loop over one window.
 template <class T>
 void MaxPool(const PoolGeom& g, T* out, int64_t* indices, const T* x) {
   using C = Compute<T>;
   const int64_t HW = g.h * g.w, L = g.oh * g.ow;
-  ParallelParts(g.planes, ThreadsFor(g.planes, double(g.planes) * L * g.kh * g.kw), [&](int, int64_t p0, int64_t p1) {
+  std::vector<int64_t> ylo, yhi, xlo, xhi, xfirst(static_cast<size_t>(g.ow));
+  WindowStarts(g.oh, g.h, g.kh, g.strideH, g.padH, g.dilH, ylo, yhi);
+  WindowStarts(g.ow, g.w, g.kw, g.strideW, g.padW, g.dilW, xlo, xhi);
+  std::vector<int64_t> tapLo(static_cast<size_t>(g.kw)), tapHi(static_cast<size_t>(g.kw));
+  for (int64_t kj = 0; kj < g.kw; kj++) TapRange(g.ow, g.w, g.strideW, g.padW, kj * g.dilW, &tapLo[kj], &tapHi[kj]);
+  const int parts = ThreadsFor(g.planes, double(g.planes) * L * g.kh * g.kw);
+  std::vector<std::vector<C>> maxes(parts);
+  for (auto& m : maxes) m.resize(static_cast<size_t>(g.ow));
+  const int64_t W = g.w, sw = g.strideW, kw = g.kw, dilW = g.dilW, padW = g.padW;
+  ParallelParts(g.planes, parts, [&](int part, int64_t p0, int64_t p1) {
+    C* m = maxes[part].data();
     for (int64_t p = p0; p < p1; p++) {
       const T* xp = x + p * HW;
       for (int64_t oy = 0; oy < g.oh; oy++) {
-        int64_t y0 = oy * g.strideH - g.padH;
-        const int64_t y1 = std::min(y0 + (g.kh - 1) * g.dilH + 1, g.h);
-        while (y0 < 0) y0 += g.dilH;
+        T* orow = out + p * L + oy * g.ow;
+        int64_t* irow = indices + p * L + oy * g.ow;
         for (int64_t ox = 0; ox < g.ow; ox++) {
-          int64_t x0 = ox * g.strideW - g.padW;
-          const int64_t x1 = std::min(x0 + (g.kw - 1) * g.dilW + 1, g.w);
-          while (x0 < 0) x0 += g.dilW;
-          int64_t best = y0 * g.w + x0;
-          C m = -std::numeric_limits<C>::infinity();
-          for (int64_t iy = y0; iy < y1; iy += g.dilH)
-            for (int64_t ix = x0; ix < x1; ix += g.dilW) {
-              const int64_t idx = iy * g.w + ix;
-              const C v = Load<C>(xp[idx]);
-              if (v > m || IsNan(v)) {
-                m = v;
-                best = idx;
-              }
-            }
-          const int64_t o = p * L + oy * g.ow + ox;
-          out[o] = Store<T>(m);
-          indices[o] = best;
+          m[ox] = -std::numeric_limits<C>::infinity();
+          irow[ox] = ylo[oy] * g.w + xlo[ox];
         }
+        for (int64_t iy = ylo[oy]; iy < yhi[oy]; iy += g.dilH) {
+          const T* row = xp + iy * g.w;
+          const int64_t base = iy * W;
+          for (int64_t kj = 0; kj < kw; kj++) {
+            const int64_t off = kj * dilW - padW, lo = tapLo[kj], hi = tapHi[kj];
+            for (int64_t ox = lo; ox < hi; ox++) {  // locals only: the stores below may alias g
+              const int64_t ix = ox * sw + off;
+              const C v = Load<C>(row[ix]);
+              const bool take = (v > m[ox]) | IsNan(v);
+              m[ox] = Select(take, v, m[ox]);
+              irow[ox] += (base + ix - irow[ox]) & -static_cast<int64_t>(take);
+            }
+          }
+        }
+        for (int64_t ox = 0; ox < g.ow; ox++) orow[ox] = Store<T>(m[ox]);
       }
     }
   });

@@ -144,7 +144,37 @@ export interface DdpResult extends ResultBase {
   rows: DdpRow[];
 }
 
-export type BenchResult = CollectiveResult | GemmResult | OpsResult | DdpResult;
+export interface ConvRow {
+  case: string;
+  kind: 'conv' | 'maxpool';
+  /** [n, c, h, w] */
+  input: number[];
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+  groups: number;
+  dtype: string;
+  device: string;
+  /** Forward only, milliseconds. */
+  fwdMs: number;
+  /** Forward + backward (input, weight and bias gradients), milliseconds. */
+  trainMs: number;
+  /** Of the training step (convolutions; null for pooling). */
+  gflops: number | null;
+  /** PyTorch on the same case in the same run (null: not run). */
+  torchFwdMs: number | null;
+  torchTrainMs: number | null;
+}
+
+export interface ConvResult extends ResultBase {
+  kind: 'conv';
+  benchmark: 'conv';
+  config: { iters: number; warmupIters: number; threads: number; torch: string | null };
+  rows: ConvRow[];
+}
+
+export type BenchResult = CollectiveResult | GemmResult | OpsResult | DdpResult | ConvResult;
 
 // ---------------------------------------------------------------------------------------------
 // Validation
@@ -175,6 +205,9 @@ const strOrNull: Check = (v, p, e) => {
 };
 const intOrNull: Check = (v, p, e) => {
   if (v !== null) int(v, p, e);
+};
+const nonnegOrNull: Check = (v, p, e) => {
+  if (v !== null) nonneg(v, p, e);
 };
 const obj =
   (fields: Record<string, Check>): Check =>
@@ -262,6 +295,15 @@ const byKind: Record<string, Check> = {
     config: iterCfg,
     rows: arr(obj({ op: str, numel: int, dtype: str, device: str, bytes: int, timeUs: nonneg, bandwidth: nonneg })),
     launchOverheadUs: record(nonneg),
+  }),
+  conv: obj({
+    ...base,
+    config: obj({ iters: int, warmupIters: int, threads: int, torch: strOrNull }),
+    rows: arr(obj({
+      case: str, kind: str, input: arr(int), outChannels: int, kernel: int, stride: int, padding: int, groups: int,
+      dtype: str, device: str, fwdMs: nonneg, trainMs: nonneg, gflops: nonnegOrNull, torchFwdMs: nonnegOrNull,
+      torchTrainMs: nonnegOrNull,
+    })),
   }),
   ddp: obj({
     ...base,

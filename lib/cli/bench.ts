@@ -10,7 +10,7 @@ import type { Command } from './main.js';
 /** Errors in what the user asked for exit with 2 (as usage errors do); failures at run time with 1. */
 const USAGE_CODES = new Set(['ERR_INVALID_ARG', 'ERR_INDEX_OUT_OF_RANGE', 'ERR_DTYPE', 'ERR_UNSUPPORTED', 'ERR_NO_GPU']);
 
-const SUBCOMMANDS = [...COLLECTIVE_NAMES, 'gemm', 'ops', 'ddp', 'report'];
+const SUBCOMMANDS = [...COLLECTIVE_NAMES, 'gemm', 'ops', 'conv', 'ddp', 'report'];
 
 export function benchUsage(): string {
   return [
@@ -21,6 +21,7 @@ export function benchUsage(): string {
     '      nccl-tests compatible (-b -e -f -i -n -w -c -d -o -r -z -a -G, --backend, --np, --json)',
     '  gemm      matrix multiply TFLOP/s (shapes, dtypes, --tf32 on|off)',
     '  ops       element-wise, softmax and layerNorm bandwidth; host overhead per launch',
+    '  conv      conv2d / maxPool2d forward and training step, against PyTorch in the same run',
     '  ddp       DistributedDataParallel step time and samples/s at the world sizes given',
     '  report    a.json [b.json ...] --html report.html: one HTML page with plots and tables',
     '',
@@ -40,6 +41,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('../bench/gemm.js')).main(rest);
     case 'ops':
       return (await import('../bench/ops.js')).main(rest);
+    case 'conv':
+      return (await import('../bench/conv.js')).main(rest);
     case 'ddp':
       return (await import('../bench/ddp.js')).main(rest);
     case 'report':
