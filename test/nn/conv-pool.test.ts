@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { manualSeed, nn, optim, randn, tensor, type Tensor } from '../../lib/index.js';
 import { fixtureValues, fromFixture, torchFixture, type EncodedTensor } from '../helpers/torch-fixtures.js';
 import { data, gradcheck } from './gradcheck.js';
+import { liveTensorCount } from '../../lib/tensor/scope.js';
 
 const F = nn.functional;
 
@@ -205,4 +206,42 @@ test('a LeNet-5-sized CNN learns a separable image task (loss falls)', () => {
   }
   const last = loss().item() as number;
   assert.ok(last < first * 0.5, `loss ${first} -> ${last}`);
+});
+
+test('the convolutions and poolings leave no intermediate tensors alive (forward and backward)', () => {
+  manualSeed(3);
+  const x4 = randn([2, 4, 6, 6]);
+  const x3 = randn([4, 6, 6]);
+  const x1 = randn([2, 4, 36]);
+  const x0 = randn([4, 36]);
+  const xt = randn([2, 4, 6, 6]).transpose(2, 3);
+  const w = randn([2, 4, 3, 3]);
+  const b = randn([2]);
+  const w1 = randn([2, 4, 3]);
+  const runs: [string, Tensor, (x: Tensor) => Tensor[]][] = [
+    ['conv2d', x4, (a) => [F.conv2d(a, w, b, { padding: 1 })]],
+    ['conv2d unbatched', x3, (a) => [F.conv2d(a, w, b, { padding: 'same' })]],
+    ['conv1d', x1, (a) => [F.conv1d(a, w1, b)]],
+    ['conv1d unbatched', x0, (a) => [F.conv1d(a, w1, null, { stride: 2 })]],
+    ['maxPool2d', x4, (a) => [F.maxPool2d(a, 2)]],
+    ['maxPool2d with indices', x4, (a) => F.maxPool2d(a, 3, { stride: 1, returnIndices: true })],
+    ['maxPool2d unbatched', x3, (a) => [F.maxPool2d(a, 2, { ceilMode: true, stride: 3 })]],
+    ['avgPool2d of a transposed view', xt, (a) => [F.avgPool2d(a, 2)]],
+    ['adaptiveAvgPool2d', x3, (a) => [F.adaptiveAvgPool2d(a, [4, 5])]],
+  ];
+  for (const [name, x, f] of runs) {
+    const before = liveTensorCount();
+    for (const t of f(x)) t.dispose();
+    assert.equal(liveTensorCount(), before, `${name}: forward`);
+  }
+  for (const [name, x, f] of runs) {
+    const a = x.detach().requiresGrad_();
+    const before = liveTensorCount();
+    const outs = f(a);
+    const s = outs[0]!.sum();
+    s.backward();
+    for (const t of [...outs, s, a.grad!]) t.dispose();
+    a.grad = null;
+    assert.equal(liveTensorCount(), before, `${name}: backward`);
+  }
 });

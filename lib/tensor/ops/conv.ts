@@ -15,6 +15,7 @@ import { fmtShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { contiguous, emptyTensor } from './copy.js';
 import { squeeze, unsqueeze } from './view.js';
+import { tidy } from '../scope.js';
 import { optionKeys } from '../../options.js';
 
 /** A size that is one number for every spatial dim, or one per dim. */
@@ -169,11 +170,12 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   const opts = optsArg(options, op, CONV2D_OPTIONS);
   const b = bias ?? null;
   checkOperands(op, input, weight, b, 4);
-  const batched = input.ndim === 4;
-  const x = batched ? input : unsqueeze(input, 0);
-  const g = convGeometry(x, weight, b, opts, op);
-  const y = conv2dCore(x, weight, b, g);
-  return batched ? y : squeeze(y, 0);
+  if (input.ndim === 4) return conv2dCore(input, weight, b, convGeometry(input, weight, b, opts, op));
+  // the unbatched form's views are released at once (autograd keeps what it saves)
+  return tidy(() => {
+    const x = unsqueeze(input, 0);
+    return squeeze(conv2dCore(x, weight, b, convGeometry(x, weight, b, opts, op)), 0);
+  });
 }
 
 /**
@@ -192,9 +194,11 @@ export function conv1d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   const dilation = pairArg(opts.dilation ?? 1, op, 'dilation', 1, 1)[0]!;
   const padding = typeof opts.padding === 'string' ? opts.padding : [0, pairArg(opts.padding ?? 0, op, 'padding', 0, 1)[0]!] as [number, number];
   const batched = input.ndim === 3;
-  const x = unsqueeze(batched ? input : unsqueeze(input, 0), 2);
-  const w = unsqueeze(weight, 2);
-  const g = convGeometry(x, w, b, { stride: [1, stride], padding, dilation: [1, dilation], groups: opts.groups ?? 1 }, op);
-  const y = squeeze(conv2dCore(x, w, b, g), 2);
-  return batched ? y : squeeze(y, 0);
+  return tidy(() => {
+    const x = unsqueeze(batched ? input : unsqueeze(input, 0), 2);
+    const w = unsqueeze(weight, 2);
+    const g = convGeometry(x, w, b, { stride: [1, stride], padding, dilation: [1, dilation], groups: opts.groups ?? 1 }, op);
+    const y = squeeze(conv2dCore(x, w, b, g), 2);
+    return batched ? y : squeeze(y, 0);
+  });
 }
