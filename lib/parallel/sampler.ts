@@ -185,23 +185,17 @@ export class DistributedSampler implements Sampler {
   /** This rank's indices for the current epoch. */
   indices(): number[] {
     const n = this.dataset.length;
-    let idx: number[];
-    if (this.shuffle) idx = randpermIndices(n, new Generator().manualSeed(this.seed + this.epochValue));
-    else idx = Array.from({ length: n }, (_, i) => i);
-    if (!this.dropLast) {
-      const padding = this.totalSize - idx.length;
-      if (padding > 0) {
-        if (idx.length === 0) {
-          throw new ArgumentError('DistributedSampler: cannot pad an empty dataset to give every rank a sample');
-        }
-        const base = idx.slice();
-        for (let k = 0; k < padding; k++) idx.push(base[k % base.length]!);
-      }
-    } else {
-      idx = idx.slice(0, this.totalSize);
+    if (this.totalSize > n && n === 0) {
+      throw new ArgumentError('DistributedSampler: cannot pad an empty dataset to give every rank a sample');
     }
+    const perm = this.shuffle ? randpermIndices(n, new Generator().manualSeed(this.seed + this.epochValue)) : null;
+    // The epoch's order padded by repeating it from the start (position i is order[i % n]) or cut
+    // to totalSize (dropLast), then strided: this rank takes positions rank, rank + R, ...
     const out: number[] = [];
-    for (let i = this.rank; i < this.totalSize; i += this.numReplicas) out.push(idx[i]!);
+    for (let i = this.rank; i < this.totalSize; i += this.numReplicas) {
+      const at = i % n;
+      out.push(perm ? perm[at]! : at);
+    }
     return out;
   }
 

@@ -123,40 +123,24 @@ export class Generator {
 /** The default CPU generator (torch.default_generator): manualSeed() reseeds it. */
 export const defaultGenerator = new Generator();
 
-/** (hi * 2^32 + lo) mod m, exactly, for m below 2^37. */
-function mod64(hi: number, lo: number, m: number): number {
-  let r = hi % m;
-  r = (r * 65536) % m;
-  r = (r * 65536) % m;
-  return (r + lo) % m;
-}
-
-/** Below this torch 1.13 shuffles with 32-bit draws; from here on it uses the inside-out variant with 64-bit draws. */
-export const RANDPERM_SMALL_LIMIT = Math.floor(0xffffffff / 20);
-
 /**
- * torch.randperm(n, generator=g) on the CPU as plain numbers: both of torch 1.13's paths
- * (randperm_cpu in aten/src/ATen/native/TensorFactories.cpp).
+ * torch.randperm(n, generator=g) on the CPU, as a Float64Array (exact integers; a typed array so
+ * that hundreds of millions of indices fit, as torch's int64 tensor does). This is torch 1.13's
+ * randperm_cpu (through torch 2.5): a Fisher–Yates shuffle with one 32-bit draw mod (n - i) per
+ * position, for every n — checked against torch 1.13 up to n = 214748364. torch 2.6 changed the
+ * rule for n >= 214748364 only (pytorch/pytorch#143682: 64-bit draws, inside-out), so datasets
+ * of more than 214,748,363 samples are ordered like torch 1.13-2.5, not like 2.6 and later.
  */
-export function randpermIndices(n: number, generator: Generator = defaultGenerator): number[] {
+export function randpermIndices(n: number, generator: Generator = defaultGenerator): Float64Array {
   if (!Number.isSafeInteger(n) || n < 0) throw createError('ERR_INVALID_ARG', `randperm: n must be a non-negative integer, got ${String(n)}`);
   if (!(generator instanceof Generator)) throw createError('ERR_INVALID_ARG', 'randperm: generator must be a Generator (new Generator().manualSeed(seed))');
-  const r = new Array<number>(n);
-  if (n < RANDPERM_SMALL_LIMIT) {
-    for (let i = 0; i < n; i++) r[i] = i;
-    for (let i = 0; i < n - 1; i++) {
-      const z = generator.random() % (n - i);
-      const t = r[i]!;
-      r[i] = r[z + i]!;
-      r[z + i] = t;
-    }
-    return r;
-  }
-  for (let i = 0; i < n; i++) {
-    const [hi, lo] = generator.random64();
-    const z = mod64(hi, lo, i + 1);
-    r[i] = r[z]!;
-    r[z] = i;
+  const r = new Float64Array(n);
+  for (let i = 0; i < n; i++) r[i] = i;
+  for (let i = 0; i < n - 1; i++) {
+    const z = generator.random() % (n - i);
+    const t = r[i]!;
+    r[i] = r[z + i]!;
+    r[z + i] = t;
   }
   return r;
 }

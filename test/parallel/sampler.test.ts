@@ -61,7 +61,7 @@ test('DistributedSampler with shuffle: same permutation on every rank, disjoint,
     [1000, 3],
   ] as const) {
     const parts = shares(n, k, { shuffle: true, seed: 5, epoch: 3 });
-    const perm = randpermIndices(n, new Generator().manualSeed(5 + 3));
+    const perm = Array.from(randpermIndices(n, new Generator().manualSeed(5 + 3)));
     const total = Math.ceil(n / k) * k;
     const padded = [...perm, ...Array.from({ length: total - n }, (_, i) => perm[i % n]!)];
     // The strided split of the padded permutation, exactly.
