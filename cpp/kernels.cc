@@ -243,7 +243,8 @@ const char* const kUnaryNames[] = {
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "gelu", "gelu_tanh",
     "silu", "sign", "square", "reciprocal", "log1p", "expm1", "erf", "logical_not", "fill", "add_scalar",
     "mul_scalar", "rsub_scalar", "rdiv_scalar", "pow_scalar", "rpow_scalar", "maximum_scalar", "minimum_scalar",
-    "clamp", "eq_scalar", "ne_scalar", "lt_scalar", "le_scalar", "gt_scalar", "ge_scalar"};
+    "clamp", "eq_scalar", "ne_scalar", "lt_scalar", "le_scalar", "gt_scalar", "ge_scalar", "round", "floor", "ceil",
+    "trunc", "isnan", "isinf", "isfinite"};
 const char* const kBinaryNames[] = {
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_and", "logical_or", "relu_backward", "gelu_backward", "gelu_tanh_backward", "silu_backward",
@@ -287,6 +288,13 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   double p0 = args.IsMissing(5) ? (op == k::UOp::Clamp ? -INFINITY : 0.0) : args.Number(5, "p0");
   double p1 = args.IsMissing(6) ? (op == k::UOp::Clamp ? INFINITY : 0.0) : args.Number(6, "p1");
   if (k::UOpFloatOnly(op) && !k::IsFloat(dt)) RequireFloat(args, dt, std::string("'") + kUnaryNames[static_cast<int>(op)] + "'");
+  if (op == k::UOp::Round) {
+    // p0 is `decimals` (default 0): the kernel gets 10^|decimals| in p0 and the sign in p1
+    if (!Integral(p0)) args.Fail("'round' needs an integer 'decimals' (p0), got " + std::to_string(p0));
+    if (p0 != 0 && !k::IsFloat(dt)) RequireFloat(args, dt, "'round' with decimals != 0");
+    p1 = p0 < 0 ? 1.0 : 0.0;
+    p0 = std::pow(10.0, std::fabs(p0));
+  }
   bool scalarF = false;
   if (!k::IsFloat(dt)) {
     bool cmp = op >= k::UOp::EqS && op <= k::UOp::GeS;
@@ -1180,6 +1188,28 @@ Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- tril / triu (issue 14) ---------------------------------------------------------------------
+
+Napi::Value Triangle(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.triangle");
+  args.Count(8, 8);
+  DType dt = ReadDType(args, 0, "dtype");
+  int64_t batch = args.Int(1, "batch", 0, kMaxSize);
+  int64_t rows = args.Int(2, "rows", 0, kMaxSize);
+  int64_t cols = args.Int(3, "cols", 0, kMaxSize);
+  int64_t diagonal = args.Int(4, "diagonal", -kMaxSize, kMaxSize);
+  bool upper = args.Bool(5, "upper");
+  Operand out = ReadSpan(args, 6, "out", dt), in = ReadSpan(args, 7, "input", dt);
+  int64_t n = CheckedMul(CheckedMul(batch, rows, args.fn()), cols, args.fn());
+  CheckSpan(args, out, n);
+  CheckSpan(args, in, n);
+  int dev = SameDevice(args, {&out, &in});
+  if (n == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostTriangle(dt, batch, rows, cols, diagonal, upper, out.Ptr(), in.Ptr()); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.triangle(dt, batch, rows, cols, diagonal, upper, out.Ptr(), in.Ptr(), s); });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterKernels(Napi::Env env, Napi::Object exports) {
@@ -1223,6 +1253,7 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
   add("avgPool2dBackward", NN_FN(AvgPool2dBackward));
   add("adaptiveAvgPool2d", NN_FN(AdaptiveAvgPool2d));
   add("adaptiveAvgPool2dBackward", NN_FN(AdaptiveAvgPool2dBackward));
+  add("triangle", NN_FN(Triangle));
   exports.Set("kernels", k);
 }
 

@@ -302,7 +302,10 @@ export type UnaryOp =
   | 'rpow_scalar'   // p0 ** a
   | 'maximum_scalar' | 'minimum_scalar'
   | 'clamp'         // min(max(a, p0), p1)
-  | 'eq_scalar' | 'ne_scalar' | 'lt_scalar' | 'le_scalar' | 'gt_scalar' | 'ge_scalar'; // out is bool
+  | 'eq_scalar' | 'ne_scalar' | 'lt_scalar' | 'le_scalar' | 'gt_scalar' | 'ge_scalar' // out is bool
+  | 'round'         // half to even at p0 = decimals (an integer, default 0; != 0 needs a float dtype)
+  | 'floor' | 'ceil' | 'trunc' // integer dtypes: identity, as round
+  | 'isnan' | 'isinf' | 'isfinite'; // out is bool
 
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'atan2'
@@ -465,6 +468,12 @@ export interface NativeKernels {
   adaptiveAvgPool2d(dtype: DTypeCode, geometry: AdaptivePoolGeometry, out: Span, input: Span): void;
   /** gradInput += the adaptive average pooling's gradient (zero it first). */
   adaptiveAvgPool2dBackward(dtype: DTypeCode, geometry: AdaptivePoolGeometry, gradInput: Span, gradOut: Span): void;
+  /**
+   * tril / triu of each [rows, cols] matrix of a contiguous [batch, rows, cols] input: element
+   * (i, j) is kept when j - i <= diagonal (upper false) or j - i >= diagonal (upper true), else 0.
+   */
+  triangle(dtype: DTypeCode, batch: number, rows: number, cols: number, diagonal: number, upper: boolean, out: Span,
+           input: Span): void;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ k::KernelTable CudaKernels() {
   t.avgPool2dBackward = &k::CudaAvgPool2dBackward;
   t.adaptiveAvgPool2d = &k::CudaAdaptiveAvgPool2d;
   t.adaptiveAvgPool2dBackward = &k::CudaAdaptiveAvgPool2dBackward;
+  t.triangle = &k::CudaTriangle;
   return t;
 }
 const k::KernelTable kCudaKernels = CudaKernels();

@@ -138,6 +138,10 @@ void AdaptiveAvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x, St
 void AdaptiveAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, Stream s) {
   Launch("adaptiveAvgPool2dBackward", s, {gx, gout}, [=] { HostAdaptiveAvgPool2dBackward(dt, g, gx, gout); });
 }
+void Triangle(DType dt, int64_t batch, int64_t rows, int64_t cols, int64_t diagonal, bool upper, void* out,
+              const void* in, Stream s) {
+  Launch("triangle", s, {out, in}, [=] { HostTriangle(dt, batch, rows, cols, diagonal, upper, out, in); });
+}
 
 KernelTable Make() {
   KernelTable t{};
@@ -176,6 +180,7 @@ KernelTable Make() {
   t.avgPool2dBackward = &AvgPool2dBackward;
   t.adaptiveAvgPool2d = &AdaptiveAvgPool2d;
   t.adaptiveAvgPool2dBackward = &AdaptiveAvgPool2dBackward;
+  t.triangle = &Triangle;
   return t;
 }
 

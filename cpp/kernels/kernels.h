@@ -151,6 +151,10 @@ void HostScan(ScanOp op, DType dt, int64_t outer, int64_t size, int64_t inner, v
 void HostCompact(DType dt, int64_t n, void* out, int64_t outLen, const void* src, const uint8_t* mask, const int64_t* pos);
 // out[pos[i] - 1][d] = coordinate d of element i, for each set mask[i] ([outLen, ndim] int64).
 void HostNonzero(const NonzeroArgs& a, int64_t* out, int64_t outLen, const uint8_t* mask, const int64_t* pos);
+// tril / triu of each [rows, cols] matrix of a contiguous [batch, rows, cols] input (cpp/kernels/
+// triangle.cc): (i, j) kept when j - i <= diagonal (lower) or >= diagonal (upper), else zero.
+void HostTriangle(DType dt, int64_t batch, int64_t rows, int64_t cols, int64_t diagonal, bool upper, void* out,
+                  const void* in);
 
 // im2col of nb images x (contiguous [nb, c, h, w]): col[i * sN + k * sK + l] = the input under
 // kernel tap k = (ci * kh + ki) * kw + kj at output position l = oy * ow + ox (0 in the padding).
@@ -237,6 +241,8 @@ void CudaAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* go
                            int64_t divisor, Stream s);
 void CudaAdaptiveAvgPool2d(DType dt, const PoolGeom& g, void* out, const void* x, Stream s);
 void CudaAdaptiveAvgPool2dBackward(DType dt, const PoolGeom& g, void* gx, const void* gout, Stream s);
+void CudaTriangle(DType dt, int64_t batch, int64_t rows, int64_t cols, int64_t diagonal, bool upper, void* out,
+                  const void* in, Stream s);
 // cuBLAS (cpp/cublas.cc): batched GEMM on `device`'s current stream.
 void CublasMatmul(DType dt, const GemmArgs& g, int device, Stream s);
 
@@ -282,6 +288,7 @@ struct KernelTable {
   void (*avgPool2dBackward)(DType dt, const PoolGeom& g, void* gx, const void* gout, bool countIncludePad, int64_t divisor, Stream s);
   void (*adaptiveAvgPool2d)(DType dt, const PoolGeom& g, void* out, const void* x, Stream s);
   void (*adaptiveAvgPool2dBackward)(DType dt, const PoolGeom& g, void* gx, const void* gout, Stream s);
+  void (*triangle)(DType dt, int64_t batch, int64_t rows, int64_t cols, int64_t diagonal, bool upper, void* out, const void* in, Stream s);
 };
 
 }  // namespace k

@@ -16,6 +16,10 @@ enum class UOp : int {
   Reciprocal, Log1p, Expm1, Erf, LogicalNot,
   Fill, AddS, MulS, RSubS, RDivS, PowS, RPowS, MaxS, MinS, Clamp,
   EqS, NeS, LtS, LeS, GtS, GeS,
+  // Round: p0 = 10^|decimals| (1 for plain rounding), p1 != 0 when decimals < 0 (torch's
+  // round_decimals); half to even. Integer dtypes: identity (as torch's floor/ceil/trunc/round).
+  Round, Floor, Ceil, Trunc,
+  IsNan, IsInf, IsFinite,
   Count
 };
 enum class BOp : int {
@@ -26,7 +30,9 @@ enum class BOp : int {
 };
 
 // Ops whose output is bool (code 7) whatever the input dtype.
-constexpr bool UOpBoolOut(UOp op) { return op == UOp::LogicalNot || (op >= UOp::EqS && op <= UOp::GeS); }
+constexpr bool UOpBoolOut(UOp op) {
+  return op == UOp::LogicalNot || (op >= UOp::EqS && op <= UOp::GeS) || (op >= UOp::IsNan && op <= UOp::IsFinite);
+}
 constexpr bool BOpBoolOut(BOp op) { return op >= BOp::Eq && op <= BOp::LogicalOr; }
 // Ops defined only for floating dtypes (transcendental functions and backward helpers).
 constexpr bool UOpFloatOnly(UOp op) {
@@ -62,6 +68,13 @@ NN_HD float Fabs(float x) { return fabsf(x); }
 NN_HD double Fabs(double x) { return fabs(x); }
 NN_HD float Floor(float x) { return floorf(x); }
 NN_HD double Floor(double x) { return floor(x); }
+NN_HD float Ceil(float x) { return ceilf(x); }
+NN_HD double Ceil(double x) { return ceil(x); }
+NN_HD float Trunc(float x) { return truncf(x); }
+NN_HD double Trunc(double x) { return trunc(x); }
+// Round half to even (the default rounding mode, as torch's std::nearbyint).
+NN_HD float Rint(float x) { return rintf(x); }
+NN_HD double Rint(double x) { return rint(x); }
 
 template <class C> NN_HD bool IsNan(C x) { return x != x; }
 template <class C> NN_HD C Sigmoid(C x) { return C(1) / (C(1) + Exp(-x)); }
@@ -124,6 +137,9 @@ NN_HD C ApplyUnary(C a, C p0, C p1) {
   else if constexpr (OP == UOp::LeS) return C(a <= p0);
   else if constexpr (OP == UOp::GtS) return C(a > p0);
   else if constexpr (OP == UOp::GeS) return C(a >= p0);
+  else if constexpr (OP == UOp::IsNan) return C(IsNan(a));
+  else if constexpr (OP == UOp::IsInf) { if constexpr (F) return C(Fabs(a) == C(INFINITY)); else return C(0); }
+  else if constexpr (OP == UOp::IsFinite) { if constexpr (F) return C(!IsNan(a) && Fabs(a) != C(INFINITY)); else return C(1); }
   else if constexpr (OP == UOp::PowS) {
     if constexpr (F) return Pow(a, p0); else return IPow(a, p0);
   } else if constexpr (!F) {
@@ -146,6 +162,10 @@ NN_HD C ApplyUnary(C a, C p0, C p1) {
   else if constexpr (OP == UOp::Erf) return Erf(a);
   else if constexpr (OP == UOp::RDivS) return p0 / a;
   else if constexpr (OP == UOp::RPowS) return Pow(p0, a);
+  else if constexpr (OP == UOp::Round) return p1 != C(0) ? Rint(a / p0) * p0 : Rint(a * p0) / p0;
+  else if constexpr (OP == UOp::Floor) return Floor(a);
+  else if constexpr (OP == UOp::Ceil) return Ceil(a);
+  else if constexpr (OP == UOp::Trunc) return Trunc(a);
   else return a;
 }
 
@@ -198,7 +218,7 @@ NN_HD C ApplyBinary(C a, C b) {
   M(Neg) M(Abs) M(Exp) M(Log) M(Sqrt) M(Rsqrt) M(Sin) M(Cos) M(Tanh) M(Sigmoid) M(Relu) M(Gelu)         \
   M(GeluTanh) M(Silu) M(Sign) M(Square) M(Reciprocal) M(Log1p) M(Expm1) M(Erf) M(LogicalNot) M(Fill)    \
   M(AddS) M(MulS) M(RSubS) M(RDivS) M(PowS) M(RPowS) M(MaxS) M(MinS) M(Clamp) M(EqS) M(NeS) M(LtS)      \
-  M(LeS) M(GtS) M(GeS)
+  M(LeS) M(GtS) M(GeS) M(Round) M(Floor) M(Ceil) M(Trunc) M(IsNan) M(IsInf) M(IsFinite)
 #define NN_FOR_EACH_BOP(M)                                                                              \
   M(Add) M(Sub) M(Mul) M(Div) M(Pow) M(Maximum) M(Minimum) M(Atan2) M(Eq) M(Ne) M(Lt) M(Le) M(Gt)       \
   M(Ge) M(LogicalAnd) M(LogicalOr) M(ReluBw) M(GeluBw) M(GeluTanhBw) M(SiluBw) M(SigmoidBwY) M(TanhBwY)

@@ -2,8 +2,10 @@
 export {
   add, sub, mul, div, pow, maximum, minimum, atan2, where, clamp, neg, abs, exp, log, sqrt, rsqrt, sin, cos, tanh,
   sigmoid, relu, gelu, silu, sign, square, reciprocal, log1p, expm1, erf, logicalNot, compare, logical, resultType,
+  round, floor, ceil, trunc, isnan, isinf, isfinite, type RoundOptions,
 } from './ops/elementwise.js';
-export { sum, mean, prod, variance as var, std, logsumexp, norm, sumToShape } from './ops/reduce.js';
+export { sum, mean, prod, variance as var, std, logsumexp, norm, sumToShape, any, all } from './ops/reduce.js';
+export { flip, roll, repeat, tile, tril, triu } from './ops/rearrange.js';
 export { softmax, logSoftmax, layerNorm } from './ops/rows.js';
 export { matmul, mm, bmm } from './ops/matmul.js';
 export { cat, stack, split, chunk, unbind } from './ops/join.js';

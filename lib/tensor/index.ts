@@ -21,3 +21,7 @@ export {
   sort, argsort, topk, cumsum, cumprod, nonzero, maskedSelect, einsum,
   type SortOptions, type TopkOptions, type ScanOptions, type SortResult,
 } from './functional.js';
+export {
+  round, floor, ceil, trunc, isnan, isinf, isfinite, any, all, flip, roll, repeat, tile, tril, triu,
+  type RoundOptions,
+} from './functional.js';

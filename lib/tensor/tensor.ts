@@ -23,6 +23,7 @@ import * as X from './ops/indexing.js';
 import * as I from './ops/inplace.js';
 import * as Rd from './ops/random.js';
 import * as So from './ops/sort.js';
+import * as Ra from './ops/rearrange.js';
 import { readData, readDataSync, toNested } from './read.js';
 import { ALPHA_OPTIONS, BACKWARD_OPTIONS, GELU_OPTIONS, KEEPDIM_OPTIONS, REDUCE_OPTIONS, VAR_OPTIONS, optsArg } from './args.js';
 import { formatTensor } from './format.js';
@@ -352,6 +353,18 @@ export class Tensor implements Disposable {
   expm1(): Tensor { return E.expm1(this); }
   erf(): Tensor { return E.erf(this); }
   logicalNot(): Tensor { return E.logicalNot(this); }
+  /** Rounds half to even; { decimals } rounds to that many decimal places (torch.round). */
+  round(opts: E.RoundOptions = {}): Tensor { return E.round(this, opts); }
+  floor(): Tensor { return E.floor(this); }
+  ceil(): Tensor { return E.ceil(this); }
+  /** Rounds toward zero. */
+  trunc(): Tensor { return E.trunc(this); }
+  /** Bool: true where NaN. */
+  isnan(): Tensor { return E.isnan(this); }
+  /** Bool: true where +inf or -inf. */
+  isinf(): Tensor { return E.isinf(this); }
+  /** Bool: true where neither NaN nor infinite. */
+  isfinite(): Tensor { return E.isfinite(this); }
   clamp(min?: number | null, max?: number | null): Tensor { return E.clamp(this, min ?? null, max ?? null); }
   add(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'add', ALPHA_OPTIONS); return E.add(this, other, opts.alpha); }
   sub(other: TensorLike, opts: { alpha?: number } = {}): Tensor { opts = optsArg(opts, 'sub', ALPHA_OPTIONS); return E.sub(this, other, opts.alpha); }
@@ -390,6 +403,10 @@ export class Tensor implements Disposable {
   amin(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'amin', KEEPDIM_OPTIONS); return R.amaxmin('min', this, dim, opts); }
   argmax(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmax', KEEPDIM_OPTIONS); return R.argmaxmin('argmax', this, dim, opts); }
   argmin(dim?: number | null, opts: { keepdim?: boolean } = {}): Tensor { opts = optsArg(opts, 'argmin', KEEPDIM_OPTIONS); return R.argmaxmin('argmin', this, dim, opts); }
+  /** True if any element (over dim(s), or all elements) is non-zero: bool (uint8 for uint8 input), as torch.any. */
+  any(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { return R.anyAll('any', this, dim, opts); }
+  /** True if every element (over dim(s), or all elements) is non-zero: bool (uint8 for uint8 input), as torch.all. */
+  all(dim?: number | number[] | null, opts: { keepdim?: boolean } = {}): Tensor { return R.anyAll('all', this, dim, opts); }
   /** Variance with `correction` (default 1: unbiased, as torch.var). */
   var(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'var', VAR_OPTIONS); return R.variance(this, dim, opts); }
   std(dim?: number | number[] | null, opts: R.VarOptions = {}): Tensor { opts = optsArg(opts, 'std', VAR_OPTIONS); return R.std(this, dim, opts); }
@@ -424,6 +441,20 @@ export class Tensor implements Disposable {
   /** The elements where the bool mask (broadcast with this) is true, as a 1-D tensor. */
   maskedSelect(mask: Tensor): Tensor { return So.maskedSelect(this, mask); }
 
+  // ---- rearranging copies (ops/rearrange.ts) -------------------------------------------------
+  /** Reversed along the given dims: flip(0, 1) or flip([0, 1]) (a copy, as torch.flip). */
+  flip(...dims: (number | number[])[]): Tensor { return Ra.flip(this, Ra.listArgs(dims, 'flip', 'dims')); }
+  /** Shifted by shifts along dims, wrapping around; without dims the flattened tensor is rolled (torch.roll). */
+  roll(shifts: number | number[], dims?: number | number[] | null): Tensor { return Ra.roll(this, shifts, dims); }
+  /** Copied sizes[i] times along each dim: repeat(2, 3) or repeat([2, 3]) (torch.Tensor.repeat). */
+  repeat(...sizes: (number | number[])[]): Tensor { return Ra.repeat(this, Ra.listArgs(sizes, 'repeat', 'sizes')); }
+  /** repeat, with fewer dims than the tensor's padded by leading 1s (torch.tile). */
+  tile(...dims: (number | number[])[]): Tensor { return Ra.tile(this, Ra.listArgs(dims, 'tile', 'dims')); }
+  /** The lower triangle of the last two dims (j - i <= diagonal), zeros elsewhere. */
+  tril(diagonal = 0): Tensor { return Ra.tril(this, diagonal); }
+  /** The upper triangle of the last two dims (j - i >= diagonal), zeros elsewhere. */
+  triu(diagonal = 0): Tensor { return Ra.triu(this, diagonal); }
+
   // ---- in place (names end in _; they bump the storage version and return this) --------------
   copy_(src: TensorLike): this { return I.copy_(this, src); }
   zero_(): this { return I.fill_(this, 0); }
@@ -440,6 +471,12 @@ export class Tensor implements Disposable {
   relu_(): this { return I.assign_(this, 'relu_', (x) => E.relu(x)); }
   sigmoid_(): this { return I.assign_(this, 'sigmoid_', (x) => E.sigmoid(x)); }
   tanh_(): this { return I.assign_(this, 'tanh_', (x) => E.tanh(x)); }
+  round_(opts: E.RoundOptions = {}): this { return I.assign_(this, 'round_', (x) => E.round(x, opts)); }
+  floor_(): this { return I.assign_(this, 'floor_', (x) => E.floor(x)); }
+  ceil_(): this { return I.assign_(this, 'ceil_', (x) => E.ceil(x)); }
+  trunc_(): this { return I.assign_(this, 'trunc_', (x) => E.trunc(x)); }
+  tril_(diagonal = 0): this { return I.assign_(this, 'tril_', (x) => Ra.tril(x, diagonal)); }
+  triu_(diagonal = 0): this { return I.assign_(this, 'triu_', (x) => Ra.triu(x, diagonal)); }
   maskedFill_(mask: Tensor, value: Scalar): this { return I.assign_(this, 'maskedFill_', (x) => E.where(mask, value, x)); }
   /** this += alpha * tensor1 * tensor2 (torch.addcmul_). */
   addcmul_(t1: Tensor, t2: Tensor, opts: { value?: number } = {}): this {

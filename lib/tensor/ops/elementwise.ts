@@ -4,7 +4,7 @@
  * Type promotion follows PyTorch (see dtype.ts); integer inputs to float-only functions (exp, log,
  * ...) and true division compute in float32.
  */
-import { tensorArg } from '../args.js';
+import { optsArg, tensorArg } from '../args.js';
 import { describe } from '../describe.js';
 import { createError } from '../../errors.js';
 import { record } from '../../autograd/function.js';
@@ -14,7 +14,8 @@ import { checkSameDevice, K, viewOf } from '../kernels.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { copyInto, emptyTensor } from './copy.js';
-import { full } from '../creation.js';
+import { full, zeros } from '../creation.js';
+import { optionKeys } from '../../options.js';
 
 export type Operand = Tensor | Scalar;
 
@@ -140,6 +141,56 @@ function backwardKernel(op: BinaryOp, g: Tensor, v: Tensor): Tensor {
   const dt = promoteTypes(g.dtype, v.dtype);
   return binaryRaw(op, g, v, dt, dt, op);
 }
+
+// ---- rounding and float predicates ------------------------------------------------------------
+export interface RoundOptions {
+  /**
+   * Round to this many decimal places (default 0); negative rounds to tens, hundreds, ... as
+   * torch.round(x, decimals=). Floating dtypes only when not 0.
+   */
+  decimals?: number;
+}
+export const ROUND_OPTIONS = optionKeys<RoundOptions>({ decimals: true });
+
+type RoundingOp = 'round' | 'floor' | 'ceil' | 'trunc';
+
+/**
+ * round/floor/ceil/trunc as torch: same dtype out, integer tensors unchanged (a copy), bool
+ * refused; the gradient is zero everywhere.
+ */
+function rounding(op: RoundingOp, x: Tensor, decimals: number): Tensor {
+  tensorArg(x, op, 'input');
+  if (x.dtype === 'bool') throw createError('ERR_DTYPE', `${op}: not supported for bool tensors (shape [${x.shape.join(', ')}])`);
+  if (decimals !== 0 && !isFloating(x.dtype)) {
+    throw createError('ERR_DTYPE', `round: decimals (${decimals}) needs a floating point tensor, got ${x.dtype} (integers are already whole)`);
+  }
+  const y = unaryRaw(op, x, x.dtype, op === 'round' ? decimals : undefined);
+  const name = op === 'round' && decimals !== 0 ? 'RoundBackward1' : backwardName(op);
+  return record(name, y, [x], (g) => [zeros([...g.shape], { dtype: g.dtype, device: g.device })]);
+}
+
+/** Rounds half to even (torch.round); { decimals } rounds to that many decimal places. */
+export function round(x: Tensor, opts: RoundOptions = {}): Tensor {
+  opts = optsArg(opts, 'round', ROUND_OPTIONS);
+  const d = opts.decimals ?? 0;
+  if (typeof d !== 'number' || !Number.isSafeInteger(d)) throw createError('ERR_INVALID_ARG', `round: option 'decimals' must be an integer, got ${describe(d)}`);
+  return rounding('round', x, d);
+}
+export const floor = (x: Tensor): Tensor => rounding('floor', x, 0);
+export const ceil = (x: Tensor): Tensor => rounding('ceil', x, 0);
+/** Rounds toward zero (torch.trunc, torch.fix). */
+export const trunc = (x: Tensor): Tensor => rounding('trunc', x, 0);
+
+function predicate(op: 'isnan' | 'isinf' | 'isfinite', x: Tensor): Tensor {
+  tensorArg(x, op, 'input');
+  return unaryRaw(op, x, 'bool');
+}
+/** A bool tensor: true where x is NaN (never for integer and bool tensors). */
+export const isnan = (x: Tensor): Tensor => predicate('isnan', x);
+/** A bool tensor: true where x is +inf or -inf. */
+export const isinf = (x: Tensor): Tensor => predicate('isinf', x);
+/** A bool tensor: true where x is neither NaN nor infinite (always for integer and bool tensors). */
+export const isfinite = (x: Tensor): Tensor => predicate('isfinite', x);
 
 export function logicalNot(x: Tensor): Tensor {
   tensorArg(x, 'logicalNot', 'input');

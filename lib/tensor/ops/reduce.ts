@@ -174,6 +174,42 @@ export function amaxmin(op: 'max' | 'min', x: Tensor, dim: number | readonly num
   }, [x, y]);
 }
 
+/**
+ * any/all over all elements or dims (torch.any / torch.all): bool out, except uint8 in gives
+ * uint8 out (as torch 1.13). NaN counts as true. Over an empty dim any is false and all is true.
+ * The inputs are tested against zero, then max/min-reduced as bools (the reduce kernel).
+ */
+export function anyAll(op: 'any' | 'all', x: Tensor, dim: number | readonly number[] | null | undefined, opts: { keepdim?: boolean } = {}): Tensor {
+  opts = optsArg(opts, op, KEEPDIM_OPTIONS);
+  tensorArg(x, op, 'input');
+  const keepdim = opts.keepdim ?? false;
+  if (typeof keepdim !== 'boolean') throw createError('ERR_INVALID_ARG', `${op}: option 'keepdim' must be a boolean, got ${String(keepdim)}`);
+  const b = x.dtype === 'bool' ? x.detach() : compare('ne', x.detach(), 0);
+  const p = plan(b, dim, keepdim, op);
+  let out: Tensor;
+  if (p.size === 0) {
+    out = emptyTensor(p.outShape, 'bool', x.device, op);
+    if (out.numel()) fillScalar(out, op === 'all');
+  } else {
+    out = reduceRaw(op === 'any' ? 'max' : 'min', p, 'bool', op);
+  }
+  release(p, b);
+  b.dispose();
+  if (x.dtype !== 'uint8') return out;
+  const u = castRaw(out, 'uint8');
+  out.dispose();
+  return u;
+}
+
+/** True if any element (over dim(s), or all) is non-zero (torch.any). */
+export function any(x: Tensor, dim?: number | readonly number[] | null, opts: { keepdim?: boolean } = {}): Tensor {
+  return anyAll('any', x, dim, opts);
+}
+/** True if every element (over dim(s), or all) is non-zero (torch.all). */
+export function all(x: Tensor, dim?: number | readonly number[] | null, opts: { keepdim?: boolean } = {}): Tensor {
+  return anyAll('all', x, dim, opts);
+}
+
 export function argmaxmin(op: 'argmax' | 'argmin', x: Tensor, dim: number | null | undefined, opts: { keepdim?: boolean }): Tensor {
   opts = optsArg(opts, op, KEEPDIM_OPTIONS);
   if (dim === undefined || dim === null) {
