@@ -96,6 +96,14 @@ const CASES: [string, string, unknown[], string][] = [
   ['compact: mask too short', 'compact', [0, 8, s(f), 1, s(f), s(new Uint8Array(7)), s(new BigInt64Array(8))], 'ERR_INVALID_ARG'],
   ['nonzero: outLen > numel', 'nonzero', [[2], s(new BigInt64Array(4)), 3, s(new Uint8Array(2)), s(new BigInt64Array(2))], 'ERR_INVALID_ARG'],
   ['nonzero: out too short', 'nonzero', [[2, 2], s(new BigInt64Array(3)), 2, s(new Uint8Array(4)), s(new BigInt64Array(4))], 'ERR_INVALID_ARG'],
+  ['round: fractional decimals', 'unary', ['round', 0, [1], v(f), v(f), 1.5], 'ERR_INVALID_ARG'],
+  ['round: decimals on int32', 'unary', ['round', 4, [1], v(new Int32Array(1)), v(new Int32Array(1)), 2], 'ERR_DTYPE'],
+  ['isnan: out past the end (bool out)', 'unary', ['isnan', 0, [8], v(new Uint8Array(7)), v(f)], 'ERR_INVALID_ARG'],
+  ['triangle: input too short', 'triangle', [0, 2, 2, 3, 0, false, s(new Float32Array(12)), s(f)], 'ERR_INVALID_ARG'],
+  ['triangle: out too short', 'triangle', [0, 1, 3, 3, 0, true, s(f), s(new Float32Array(9))], 'ERR_INVALID_ARG'],
+  ['triangle: diagonal fractional', 'triangle', [0, 1, 2, 2, 0.5, false, s(f), s(f)], 'ERR_INVALID_ARG'],
+  ['triangle: upper missing', 'triangle', [0, 1, 2, 2, 0, s(f), s(f)], 'ERR_INVALID_ARG'],
+  ['triangle: negative rows', 'triangle', [0, 1, -2, 2, 0, false, s(f), s(f)], 'ERR_INVALID_ARG'],
 ];
 
 test('kernels bad-input table: every case throws a typed error and nothing crashes', () => {
