@@ -71,11 +71,13 @@ test('mnist-ps sync: 1 server + 2 trainers give the weights of one process train
 });
 
 test('mnist-ps async: every trainer gradient is one server step, and it learns', () => {
-  const { summary } = runPs(['--mode', 'async', '--workers', '2', '--steps', '30']);
-  assert.equal(summary.updates, 60);
-  assert.equal(summary.steps, 60);
+  // 120 updates: about 87% held out; at 60 it was about 77%, too close to the bar when staleness
+  // grows on a loaded machine (72.75% seen once).
+  const { summary } = runPs(['--mode', 'async', '--workers', '2', '--steps', '60']);
+  assert.equal(summary.updates, 120);
+  assert.equal(summary.steps, 120);
   assert.ok(Number(summary.lastLoss) < Number(summary.firstLoss) - 0.5, `loss ${summary.firstLoss} -> ${summary.lastLoss}`);
-  assert.ok(Number(summary.accuracy) > 0.75, `held-out accuracy ${summary.accuracy} after 60 updates`);
+  assert.ok(Number(summary.accuracy) > 0.75, `held-out accuracy ${summary.accuracy} after 120 updates`);
 });
 
 test('mnist-ps --help lists its options; bad options fail with exit code 2', () => {
