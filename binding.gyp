@@ -25,7 +25,7 @@
           "rules": [{
             "rule_name": "nvcc",
             "extension": "cu",
-            "inputs": ["<(RULE_INPUT_PATH)"],
+            "inputs": ["<(RULE_INPUT_PATH)", "<!@(node scripts/build-config.mjs cuda_headers)"],
             "outputs": ["<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).cu.o"],
             "message": "nvcc <(RULE_INPUT_PATH)",
             "process_outputs_as_sources": 1,

@@ -4,7 +4,7 @@
 //
 //   node scripts/build-config.mjs <key> [--cmake]
 //
-// Keys: sources, cuda_sources, cuda (1|0), nvcc, cuda_home, cuda_include, cuda_lib, defines,
+// Keys: sources, cuda_sources, cuda_headers, cuda (1|0), nvcc, cuda_home, cuda_include, cuda_lib, defines,
 // cflags, nvcc_flags, cuda_archs, libs. Lists print space-separated (gyp) or ;-separated (--cmake).
 //
 // CUDA is used when nvcc is found (CUDA_HOME/bin, then PATH, then /usr/local/cuda/bin when neither
@@ -75,6 +75,9 @@ export function buildConfig(env = process.env) {
   return {
     sources: [...listDir('cpp', ['.cc']), ...listDir('cpp/device', ['.cc']), ...listDir('cpp/kernels', ['.cc'])],
     cuda_sources: cuda ? listDir('cpp/kernels', ['.cu']) : [],
+    // The headers the .cu files include: a change to one rebuilds every CUDA object (nvcc is run
+    // by a custom rule, so neither build tracks its includes itself).
+    cuda_headers: cuda ? [...listDir('cpp/kernels', ['.h', '.cuh']), 'cpp/loader.h'] : [],
     cuda: cuda ? '1' : '0',
     nvcc: nvcc ?? '',
     cuda_home: cudaHome,
