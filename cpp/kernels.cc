@@ -531,6 +531,146 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- batch normalization (contiguous [outer, channels, inner]; per-channel stats in StatsDType) ----
+
+struct BnShape {
+  int64_t outer, ch, inner, n;
+};
+BnShape ReadBnShape(const Args& args) {
+  BnShape b;
+  b.outer = args.Int(1, "outer", 0, kMaxSize);
+  b.ch = args.Int(2, "channels", 0, kMaxSize);
+  b.inner = args.Int(3, "inner", 0, kMaxSize);
+  b.n = CheckedMul(CheckedMul(b.outer, b.ch, args.fn()), b.inner, args.fn());
+  if (b.n > kMaxSize) args.Fail("'outer' x 'channels' x 'inner' has more than 2^53 elements");
+  return b;
+}
+// An optional per-channel span at argument i (null/undefined: absent).
+bool OptSpan(const Args& args, size_t i, const char* name, DType dt, int64_t len, Operand* op) {
+  if (args.IsMissing(i)) return false;
+  *op = ReadSpan(args, i, name, dt);
+  CheckSpan(args, *op, len);
+  return true;
+}
+const void* PtrOr(bool has, const Operand& op) { return has ? op.Ptr() : nullptr; }
+void* MutPtrOr(bool has, const Operand& op) { return has ? op.Ptr() : nullptr; }
+
+Napi::Value BatchNormStats(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.batchNormStats");
+  args.Count(7, 7);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "batchNormStats");
+  BnShape b = ReadBnShape(args);
+  Operand mean = ReadSpan(args, 4, "mean", StatsDType(dt)), var = ReadSpan(args, 5, "var", StatsDType(dt)),
+          x = ReadSpan(args, 6, "x", dt);
+  CheckSpan(args, mean, b.ch);
+  CheckSpan(args, var, b.ch);
+  CheckSpan(args, x, b.n);
+  int dev = SameDevice(args, {&mean, &var, &x});
+  if (b.ch == 0) return info.Env().Undefined();
+  Dispatch(args, dev, [&] { k::HostBatchNormStats(dt, b.outer, b.ch, b.inner, mean.Ptr(), var.Ptr(), x.Ptr()); },
+           [&](const k::KernelTable& kt, k::Stream s) { kt.batchNormStats(dt, b.outer, b.ch, b.inner, mean.Ptr(), var.Ptr(), x.Ptr(), s); });
+  return info.Env().Undefined();
+}
+
+Napi::Value BatchNormElemt(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.batchNormElemt");
+  args.Count(10, 10);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "batchNormElemt");
+  BnShape b = ReadBnShape(args);
+  Operand out = ReadSpan(args, 4, "out", dt), x = ReadSpan(args, 5, "x", dt),
+          mean = ReadSpan(args, 6, "mean", StatsDType(dt)), invstd = ReadSpan(args, 7, "invstd", StatsDType(dt));
+  CheckSpan(args, out, b.n);
+  CheckSpan(args, x, b.n);
+  CheckSpan(args, mean, b.ch);
+  CheckSpan(args, invstd, b.ch);
+  Operand w, bias;
+  bool hasW = OptSpan(args, 8, "weight", dt, b.ch, &w), hasB = OptSpan(args, 9, "bias", dt, b.ch, &bias);
+  int dev = SameDevice(args, {&out, &x, &mean, &invstd, hasW ? &w : nullptr, hasB ? &bias : nullptr});
+  if (b.n == 0) return info.Env().Undefined();
+  const void* wp = PtrOr(hasW, w);
+  const void* bp = PtrOr(hasB, bias);
+  Dispatch(args, dev,
+           [&] { k::HostBatchNormElemt(dt, b.outer, b.ch, b.inner, out.Ptr(), x.Ptr(), mean.Ptr(), invstd.Ptr(), wp, bp); },
+           [&](const k::KernelTable& kt, k::Stream s) {
+             kt.batchNormElemt(dt, b.outer, b.ch, b.inner, out.Ptr(), x.Ptr(), mean.Ptr(), invstd.Ptr(), wp, bp, s);
+           });
+  return info.Env().Undefined();
+}
+
+Napi::Value BatchNormBackwardReduce(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.batchNormBackwardReduce");
+  args.Count(13, 13);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "batchNormBackwardReduce");
+  BnShape b = ReadBnShape(args);
+  Operand dy, dyXmu, gw, gb;
+  bool hasDy = OptSpan(args, 4, "dy", StatsDType(dt), b.ch, &dy);
+  bool hasDx = OptSpan(args, 5, "dyXmu", StatsDType(dt), b.ch, &dyXmu);
+  bool hasGw = OptSpan(args, 6, "gradWeight", dt, b.ch, &gw), hasGb = OptSpan(args, 7, "gradBias", dt, b.ch, &gb);
+  Operand gout = ReadSpan(args, 8, "gradOut", dt), x = ReadSpan(args, 9, "x", dt),
+          mean = ReadSpan(args, 10, "mean", StatsDType(dt)), invstd = ReadSpan(args, 11, "invstd", StatsDType(dt));
+  double scale = args.Finite(12, "scale");
+  CheckSpan(args, gout, b.n);
+  CheckSpan(args, x, b.n);
+  CheckSpan(args, mean, b.ch);
+  CheckSpan(args, invstd, b.ch);
+  int dev = SameDevice(args, {hasDy ? &dy : nullptr, hasDx ? &dyXmu : nullptr, hasGw ? &gw : nullptr,
+                              hasGb ? &gb : nullptr, &gout, &x, &mean, &invstd});
+  if (b.ch == 0 || !(hasDy || hasDx || hasGw || hasGb)) return info.Env().Undefined();
+  void* dyp = MutPtrOr(hasDy, dy);
+  void* dxp = MutPtrOr(hasDx, dyXmu);
+  void* gwp = MutPtrOr(hasGw, gw);
+  void* gbp = MutPtrOr(hasGb, gb);
+  Dispatch(args, dev,
+           [&] {
+             k::HostBatchNormBackwardReduce(dt, b.outer, b.ch, b.inner, dyp, dxp, gwp, gbp, gout.Ptr(), x.Ptr(),
+                                            mean.Ptr(), invstd.Ptr(), scale);
+           },
+           [&](const k::KernelTable& kt, k::Stream s) {
+             kt.batchNormBackwardReduce(dt, b.outer, b.ch, b.inner, dyp, dxp, gwp, gbp, gout.Ptr(), x.Ptr(), mean.Ptr(),
+                                        invstd.Ptr(), scale, s);
+           });
+  return info.Env().Undefined();
+}
+
+Napi::Value BatchNormBackwardElemt(const Napi::CallbackInfo& info) {
+  Args args(info, "kernels.batchNormBackwardElemt");
+  args.Count(12, 12);
+  DType dt = ReadDType(args, 0, "dtype");
+  RequireFloat(args, dt, "batchNormBackwardElemt");
+  BnShape b = ReadBnShape(args);
+  Operand gx = ReadSpan(args, 4, "gradX", dt), gout = ReadSpan(args, 5, "gradOut", dt), x = ReadSpan(args, 6, "x", dt),
+          mean = ReadSpan(args, 7, "mean", StatsDType(dt)), invstd = ReadSpan(args, 8, "invstd", StatsDType(dt));
+  CheckSpan(args, gx, b.n);
+  CheckSpan(args, gout, b.n);
+  CheckSpan(args, x, b.n);
+  CheckSpan(args, mean, b.ch);
+  CheckSpan(args, invstd, b.ch);
+  Operand w, mdy, mdx;
+  bool hasW = OptSpan(args, 9, "weight", dt, b.ch, &w);
+  bool hasMdy = OptSpan(args, 10, "meanDy", StatsDType(dt), b.ch, &mdy);
+  bool hasMdx = OptSpan(args, 11, "meanDyXmu", StatsDType(dt), b.ch, &mdx);
+  if (hasMdy != hasMdx) args.Fail("'meanDy' and 'meanDyXmu' must both be given (training) or both be null (eval)");
+  int dev = SameDevice(args, {&gx, &gout, &x, &mean, &invstd, hasW ? &w : nullptr, hasMdy ? &mdy : nullptr,
+                              hasMdx ? &mdx : nullptr});
+  if (b.n == 0) return info.Env().Undefined();
+  const void* wp = PtrOr(hasW, w);
+  const void* mdyp = PtrOr(hasMdy, mdy);
+  const void* mdxp = PtrOr(hasMdx, mdx);
+  Dispatch(args, dev,
+           [&] {
+             k::HostBatchNormBackwardElemt(dt, b.outer, b.ch, b.inner, gx.Ptr(), gout.Ptr(), x.Ptr(), mean.Ptr(),
+                                           invstd.Ptr(), wp, mdyp, mdxp);
+           },
+           [&](const k::KernelTable& kt, k::Stream s) {
+             kt.batchNormBackwardElemt(dt, b.outer, b.ch, b.inner, gx.Ptr(), gout.Ptr(), x.Ptr(), mean.Ptr(), invstd.Ptr(),
+                                       wp, mdyp, mdxp, s);
+           });
+  return info.Env().Undefined();
+}
+
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Args args(info, "kernels.matmul");
   args.Count(19, 19);
@@ -1230,6 +1370,10 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
   add("softmaxBackward", NN_FN(SoftmaxBackward));
   add("layerNorm", NN_FN(LayerNorm));
   add("layerNormBackward", NN_FN(LayerNormBackward));
+  add("batchNormStats", NN_FN(BatchNormStats));
+  add("batchNormElemt", NN_FN(BatchNormElemt));
+  add("batchNormBackwardReduce", NN_FN(BatchNormBackwardReduce));
+  add("batchNormBackwardElemt", NN_FN(BatchNormBackwardElemt));
   add("matmul", NN_FN(Matmul));
   add("indexSelect", NN_FN(IndexSelect));
   add("indexAdd", NN_FN(IndexAdd));

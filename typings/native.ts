@@ -364,6 +364,32 @@ export interface NativeKernels {
   layerNormBackward(dtype: DTypeCode, rows: number, cols: number, gradX: Span, gradWeight: Span | null,
                     gradBias: Span | null, gradOut: Span, x: Span, mean: Span, rstd: Span, weight: Span | null): void;
   /**
+   * Batch normalization over the channel axis of a contiguous [outer, channels, inner] input (N, C
+   * and the product of the spatial dims), in torch's native split (so SyncBatchNorm can combine
+   * the per-channel pieces across ranks between the steps). Per-channel spans (mean, var, invstd,
+   * dy, dyXmu, meanDy, meanDyXmu) are float64 for float64 inputs, else float32; weight, bias,
+   * gradWeight and gradBias are of the input dtype. batchNormStats writes the mean and the biased
+   * variance of each channel (0 for an empty one).
+   */
+  batchNormStats(dtype: DTypeCode, outer: number, channels: number, inner: number, mean: Span, variance: Span, x: Span): void;
+  /** out = (x - mean) * invstd * weight + bias (weight/bias may be null). */
+  batchNormElemt(dtype: DTypeCode, outer: number, channels: number, inner: number, out: Span, x: Span, mean: Span,
+                 invstd: Span, weight: Span | null, bias: Span | null): void;
+  /**
+   * Per channel: dy = scale * sum(gradOut), dyXmu = scale * sum(gradOut * (x - mean)),
+   * gradWeight = invstd * sum(gradOut * (x - mean)), gradBias = sum(gradOut); each output may be null.
+   */
+  batchNormBackwardReduce(dtype: DTypeCode, outer: number, channels: number, inner: number, dy: Span | null,
+                          dyXmu: Span | null, gradWeight: Span | null, gradBias: Span | null, gradOut: Span, x: Span,
+                          mean: Span, invstd: Span, scale: number): void;
+  /**
+   * gradX = (gradOut - meanDy - (x - mean) * invstd^2 * meanDyXmu) * invstd * weight (training), or,
+   * with meanDy and meanDyXmu both null, gradOut * invstd * weight (eval: constant statistics).
+   */
+  batchNormBackwardElemt(dtype: DTypeCode, outer: number, channels: number, inner: number, gradX: Span, gradOut: Span,
+                         x: Span, mean: Span, invstd: Span, weight: Span | null, meanDy: Span | null,
+                         meanDyXmu: Span | null): void;
+  /**
    * Batched row-major GEMM: for each b < batch, C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b],
    * op(A) is m x k, op(B) is k x n, C is m x n with row stride ldc and unit column stride.
    * A is stored row-major with row stride lda (transA: A is stored as k x m). Batch strides in

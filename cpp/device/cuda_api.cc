@@ -34,6 +34,10 @@ k::KernelTable CudaKernels() {
   t.layerNorm = &k::CudaLayerNorm;
   t.layerNormBackwardScratch = &k::CudaLayerNormBackwardScratch;
   t.layerNormBackward = &k::CudaLayerNormBackward;
+  t.batchNormStats = &k::CudaBatchNormStats;
+  t.batchNormElemt = &k::CudaBatchNormElemt;
+  t.batchNormBackwardReduce = &k::CudaBatchNormBackwardReduce;
+  t.batchNormBackwardElemt = &k::CudaBatchNormBackwardElemt;
   t.indexSelect = &k::CudaIndexSelect;
   t.indexAdd = &k::CudaIndexAdd;
   t.gather = &k::CudaGather;

@@ -51,6 +51,28 @@ void LayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw,
   Launch("layerNormBackward", s, {gx, gw, gb, gout, rows > 0 ? x : nullptr, rows > 0 ? mean : nullptr, rows > 0 ? rstd : nullptr, w},
          [=] { HostLayerNormBackward(dt, rows, cols, gx, gw, gb, gout, x, mean, rstd, w); });
 }
+void BatchNormStats(DType dt, int64_t outer, int64_t ch, int64_t inner, void* mean, void* var, const void* x, Stream s) {
+  Launch("batchNormStats", s, {mean, var, outer * inner > 0 ? x : nullptr},
+         [=] { HostBatchNormStats(dt, outer, ch, inner, mean, var, x); });
+}
+void BatchNormElemt(DType dt, int64_t outer, int64_t ch, int64_t inner, void* out, const void* x, const void* mean,
+                    const void* invstd, const void* w, const void* b, Stream s) {
+  Launch("batchNormElemt", s, {out, x, mean, invstd, w, b},
+         [=] { HostBatchNormElemt(dt, outer, ch, inner, out, x, mean, invstd, w, b); });
+}
+void BatchNormBackwardReduce(DType dt, int64_t outer, int64_t ch, int64_t inner, void* dy, void* dyXmu, void* gw, void* gb,
+                             const void* gout, const void* x, const void* mean, const void* invstd, double scale,
+                             Stream s) {
+  const bool any = outer * inner > 0;
+  Launch("batchNormBackwardReduce", s, {dy, dyXmu, gw, gb, any ? gout : nullptr, any ? x : nullptr, mean, invstd},
+         [=] { HostBatchNormBackwardReduce(dt, outer, ch, inner, dy, dyXmu, gw, gb, gout, x, mean, invstd, scale); });
+}
+void BatchNormBackwardElemt(DType dt, int64_t outer, int64_t ch, int64_t inner, void* gx, const void* gout, const void* x,
+                            const void* mean, const void* invstd, const void* w, const void* meanDy,
+                            const void* meanDyXmu, Stream s) {
+  Launch("batchNormBackwardElemt", s, {gx, gout, x, mean, invstd, w, meanDy, meanDyXmu},
+         [=] { HostBatchNormBackwardElemt(dt, outer, ch, inner, gx, gout, x, mean, invstd, w, meanDy, meanDyXmu); });
+}
 void IndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src, const int64_t* index,
                  int64_t idxLen, Stream s) {
   Launch("indexSelect", s, {out, srcSize > 0 ? src : nullptr, index},
@@ -158,6 +180,10 @@ KernelTable Make() {
   t.layerNorm = &LayerNorm;
   t.layerNormBackwardScratch = &NoScratch2;
   t.layerNormBackward = &LayerNormBackward;
+  t.batchNormStats = &BatchNormStats;
+  t.batchNormElemt = &BatchNormElemt;
+  t.batchNormBackwardReduce = &BatchNormBackwardReduce;
+  t.batchNormBackwardElemt = &BatchNormBackwardElemt;
   t.indexSelect = &IndexSelect;
   t.indexAdd = &IndexAdd;
   t.gather = &Gather;

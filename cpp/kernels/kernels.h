@@ -127,6 +127,22 @@ void HostLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, void* mean, 
 void HostLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
                            const void* x, const void* mean, const void* rstd, const void* w);
 void HostMatmul(DType dt, const GemmArgs& g);
+// Batch normalization over the channel axis of contiguous [outer, channels, inner] (N, C, spatial):
+// see cpp/kernels/batchnorm.cc. mean/var/invstd/dy/dyXmu/meanDy/meanDyXmu are per-channel arrays in
+// the compute type (float32; float64 for float64); weight/bias/gradWeight/gradBias in dt, each may
+// be null. stats writes the mean and the biased variance (0 for an empty channel); backwardReduce
+// writes dy = scale * sum(gradOut), dyXmu = scale * sum(gradOut * (x - mean)) (either may be null),
+// gradWeight = invstd * sum(gradOut * (x - mean)), gradBias = sum(gradOut); backwardElemt without
+// meanDy (null) is the eval-mode gradient gradOut * invstd * weight.
+void HostBatchNormStats(DType dt, int64_t outer, int64_t channels, int64_t inner, void* mean, void* var, const void* x);
+void HostBatchNormElemt(DType dt, int64_t outer, int64_t channels, int64_t inner, void* out, const void* x,
+                        const void* mean, const void* invstd, const void* w, const void* b);
+void HostBatchNormBackwardReduce(DType dt, int64_t outer, int64_t channels, int64_t inner, void* dy, void* dyXmu,
+                                 void* gw, void* gb, const void* gout, const void* x, const void* mean,
+                                 const void* invstd, double scale);
+void HostBatchNormBackwardElemt(DType dt, int64_t outer, int64_t channels, int64_t inner, void* gx, const void* gout,
+                                const void* x, const void* mean, const void* invstd, const void* w,
+                                const void* meanDy, const void* meanDyXmu);
 // Index kernels throw ERR_INDEX_OUT_OF_RANGE (nn::NativeError) for an index outside [0, size).
 void HostIndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src,
                      const int64_t* index, int64_t idxLen);
@@ -207,6 +223,16 @@ void CudaLayerNorm(DType dt, int64_t rows, int64_t cols, void* out, void* mean, 
 size_t CudaLayerNormBackwardScratch(int64_t rows, int64_t cols);
 void CudaLayerNormBackward(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
                            const void* x, const void* mean, const void* rstd, const void* w, void* scratch, Stream s);
+void CudaBatchNormStats(DType dt, int64_t outer, int64_t channels, int64_t inner, void* mean, void* var, const void* x,
+                        Stream s);
+void CudaBatchNormElemt(DType dt, int64_t outer, int64_t channels, int64_t inner, void* out, const void* x,
+                        const void* mean, const void* invstd, const void* w, const void* b, Stream s);
+void CudaBatchNormBackwardReduce(DType dt, int64_t outer, int64_t channels, int64_t inner, void* dy, void* dyXmu,
+                                 void* gw, void* gb, const void* gout, const void* x, const void* mean,
+                                 const void* invstd, double scale, Stream s);
+void CudaBatchNormBackwardElemt(DType dt, int64_t outer, int64_t channels, int64_t inner, void* gx, const void* gout,
+                                const void* x, const void* mean, const void* invstd, const void* w,
+                                const void* meanDy, const void* meanDyXmu, Stream s);
 // Device index kernels skip out-of-range indices (lib/tensor checks them before launch).
 void CudaIndexSelect(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src,
                      const int64_t* index, int64_t idxLen, Stream s);
@@ -266,6 +292,15 @@ struct KernelTable {
   size_t (*layerNormBackwardScratch)(int64_t rows, int64_t cols);
   void (*layerNormBackward)(DType dt, int64_t rows, int64_t cols, void* gx, void* gw, void* gb, const void* gout,
                             const void* x, const void* mean, const void* rstd, const void* w, void* scratch, Stream s);
+  void (*batchNormStats)(DType dt, int64_t outer, int64_t channels, int64_t inner, void* mean, void* var, const void* x, Stream s);
+  void (*batchNormElemt)(DType dt, int64_t outer, int64_t channels, int64_t inner, void* out, const void* x, const void* mean,
+                         const void* invstd, const void* w, const void* b, Stream s);
+  void (*batchNormBackwardReduce)(DType dt, int64_t outer, int64_t channels, int64_t inner, void* dy, void* dyXmu, void* gw,
+                                  void* gb, const void* gout, const void* x, const void* mean, const void* invstd,
+                                  double scale, Stream s);
+  void (*batchNormBackwardElemt)(DType dt, int64_t outer, int64_t channels, int64_t inner, void* gx, const void* gout,
+                                 const void* x, const void* mean, const void* invstd, const void* w, const void* meanDy,
+                                 const void* meanDyXmu, Stream s);
   void (*indexSelect)(DType dt, int64_t outer, int64_t srcSize, int64_t inner, void* out, const void* src, const int64_t* index, int64_t idxLen, Stream s);
   void (*indexAdd)(DType dt, int64_t outer, int64_t outSize, int64_t inner, void* out, const void* src, const int64_t* index, int64_t idxLen, Stream s);
   void (*gather)(DType dt, const GatherArgs& g, void* out, const void* src, const int64_t* index, Stream s);

@@ -76,9 +76,28 @@ export function dropout(x: Tensor, options: DropoutOptions = {}): Tensor {
 }
 
 /**
+ * Channel-wise dropout (torch.nn.functional.dropout2d, torch's feature dropout): each channel of
+ * each sample of input [N, C, ...] is zeroed as a whole with probability p, the kept ones scaled by
+ * 1 / (1 - p), in training only. As in torch 1.13, a 3-D input is read as [N, C, L].
+ */
+export function dropout2d(x: Tensor, options: DropoutOptions = {}): Tensor {
+  const { p = 0.5, training = true } = checkOptions(options, DROPOUT_OPTIONS, 'dropout2d');
+  checkTensor(x, 'dropout2d', 'input');
+  if (!(p >= 0 && p <= 1)) throw createError('ERR_INVALID_ARG', `dropout probability has to be between 0 and 1, but got ${p}`);
+  if (x.ndim < 2) throw createError('ERR_SHAPE_MISMATCH', `dropout2d: channel-wise dropout needs an input of at least 2 dims [N, C, ...], got ${fmt(x.shape)}`);
+  if (!training || p === 0) return x;
+  if (p === 1) return x.mul(0);
+  const maskShape = [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)];
+  const mask = noGrad(() => rand(maskShape, { dtype: 'float32', device: x.device.toString() }).ge(p).to({ dtype: x.dtype }).mul(1 / (1 - p)));
+  return x.mul(mask);
+}
+
+/**
  * Layer normalization over the last normalizedShape.length dims:
  * (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance (the fused row kernel).
  */
+export { batchNorm, type BatchNormOptions } from './batchnorm.js';
+
 export function layerNorm(x: Tensor, normalizedShape: number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
   return T.layerNorm(x, normalizedShape, weight, bias, eps);
 }

@@ -170,6 +170,43 @@ export class Dropout extends Module {
   }
 }
 
+/**
+ * Channel-wise dropout (torch.nn.Dropout2d): zeroes whole channels of [N, C, H, W] inputs with
+ * probability p (default 0.5), scaling the rest by 1 / (1 - p); active in training mode only.
+ */
+export class Dropout2d extends Module {
+  readonly p: number;
+  constructor(p = 0.5) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw createError('ERR_INVALID_ARG', `dropout probability has to be between 0 and 1, but got ${p}`);
+    this.p = p;
+  }
+  forward(x: Tensor): Tensor {
+    return F.dropout2d(x, { p: this.p, training: this.training });
+  }
+  override extraRepr(): string {
+    return `p=${this.p}, inplace=False`;
+  }
+}
+
+/** Flattens dims startDim..endDim into one (torch.nn.Flatten; default 1 and -1: keeps the batch dim). */
+export class Flatten extends Module {
+  readonly startDim: number;
+  readonly endDim: number;
+  constructor(startDim = 1, endDim = -1) {
+    super();
+    if (!Number.isInteger(startDim) || !Number.isInteger(endDim)) throw createError('ERR_INVALID_ARG', `Flatten: startDim and endDim must be integers, got ${String(startDim)} and ${String(endDim)}`);
+    this.startDim = startDim;
+    this.endDim = endDim;
+  }
+  forward(x: Tensor): Tensor {
+    return x.flatten(this.startDim, this.endDim);
+  }
+  override extraRepr(): string {
+    return `start_dim=${this.startDim}, end_dim=${this.endDim}`;
+  }
+}
+
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return F.relu(x);

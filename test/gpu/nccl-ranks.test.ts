@@ -91,3 +91,11 @@ test("npm start's job under the launcher on the nccl backend: the MNIST DDP exam
   const acc = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)?.[1]);
   assert.ok(acc > 90, `accuracy ${acc}%`);
 });
+
+test('SyncBatchNorm on the nccl backend, 3 ranks with batches 3 + 0 + 2: equals torch\'s BatchNorm over the whole batch', { skip: needs(3), timeout: 90_000 }, async () => {
+  ok(await runRanks('syncbn-rank.js', 3, ['nccl', 'fixture', '2'], { timeoutMs: 80_000, env: devicesFor(3) }));
+});
+
+test('SyncBatchNorm in DDP on the nccl backend, 2 ranks: parameters and running statistics equal one process with BatchNorm', { skip: needs(2), timeout: 90_000 }, async () => {
+  ok(await runRanks('syncbn-rank.js', 2, ['nccl', 'ddp'], { timeoutMs: 80_000 }));
+});
