@@ -1,13 +1,15 @@
 /**
- * Data-parallel training of an MLP on real MNIST digits — `npm start`.
+ * Data-parallel training of an MLP or a CNN on real MNIST digits — `npm start`.
  *
  *   npm start                                   # the launcher starts one rank per GPU, or 2 CPU ranks
+ *   npm start -- --model cnn                    # a LeNet-5-sized CNN with SyncBatchNorm
  *   npx node-nccl run --nproc-per-node 2 dist/examples/mnist-ddp.js --epochs 8
  *   node dist/examples/mnist-ddp.js --world-size 1      # re-launches itself through the launcher
  *   node dist/examples/mnist-ddp.js --help
  *
  * Each rank trains on its DistributedSampler share of the 8,499 training digits; gradients are
- * averaged by DistributedDataParallel; rank 0 draws the progress bar, evaluates on the 1,501
+ * averaged by DistributedDataParallel (the CNN's batch norms are converted to SyncBatchNorm, so
+ * their statistics cover the global batch); rank 0 draws the progress bar, evaluates on the 1,501
  * held-out digits (a fixed, seeded 15% of each digit, never trained on) and writes the checkpoint.
  */
 import { spawn } from 'node:child_process';
@@ -28,20 +30,23 @@ import {
 } from '../lib/index.js';
 import { gpuCount, ncclAvailable, setDevice } from './devices.js';
 import { loadMnist } from './mnist-data.js';
-import { buildMlp, cosineLr, evaluate, MnistTrain } from './mnist-train.js';
+import { buildCnn, buildMlp, cosineLr, evaluate, MnistTrain } from './mnist-train.js';
 import { ProgressBar } from './progress.js';
 
-const HELP = `Train an MLP on MNIST digits with DistributedDataParallel.
+const HELP = `Train an MLP or a CNN on MNIST digits with DistributedDataParallel.
 
 usage: npm start -- [options]
        npx node-nccl run --nproc-per-node N dist/examples/mnist-ddp.js [options]
        node dist/examples/mnist-ddp.js [options]        (starts the launcher itself)
 
 options:
+  --model M           mlp | cnn (default mlp; cnn: a LeNet-5-sized CNN with batch norm)
+  --no-sync-bn        cnn: keep per-rank BatchNorm (default: converted to SyncBatchNorm)
   --epochs N          passes over the training digits (default 8)
+  --max-steps N       stop after N optimizer steps (default: all the epochs' steps)
   --batch-size N      samples per rank per step (default 64; the global batch is N x world size)
   --lr X              peak AdamW learning rate, cosine-decayed to 0 (default 0.002)
-  --hidden A,B,...    hidden layer sizes (default 512,256)
+  --hidden A,B,...    mlp: hidden layer sizes (default 512,256)
   --world-size N      ranks to start when run without the launcher (default: one per GPU, else 2)
   --backend B         auto | nccl | cpu (default auto: nccl when GPUs and NCCL are present)
   --out DIR           checkpoint directory (default ./checkpoints/mnist-ddp)
@@ -52,7 +57,10 @@ options:
 `;
 
 interface Args {
+  model: 'mlp' | 'cnn';
+  syncBn: boolean;
   epochs: number;
+  maxSteps: number | null;
   batchSize: number;
   lr: number;
   hidden: number[];
@@ -82,7 +90,10 @@ function parse(argv: string[]): Args {
     ({ values } = parseArgs({
       args: argv,
       options: {
+        model: { type: 'string' },
+        'no-sync-bn': { type: 'boolean' },
         epochs: { type: 'string' },
+        'max-steps': { type: 'string' },
         'batch-size': { type: 'string' },
         lr: { type: 'string' },
         hidden: { type: 'string' },
@@ -107,9 +118,14 @@ function parse(argv: string[]): Args {
   if (!(lr > 0 && Number.isFinite(lr))) fail(`--lr must be a positive number, got '${String(values.lr)}'`);
   const backend = (values.backend as string | undefined) ?? 'auto';
   if (!['auto', 'nccl', 'cpu'].includes(backend)) fail(`--backend must be auto, nccl or cpu, got '${backend}'`);
+  const model = (values.model as string | undefined) ?? 'mlp';
+  if (model !== 'mlp' && model !== 'cnn') fail(`--model must be mlp or cnn, got '${model}'`);
   const hidden = ((values.hidden as string | undefined) ?? '512,256').split(',').map((s) => intArg(s, 'hidden', 0, 1));
   return {
+    model,
+    syncBn: !values['no-sync-bn'],
     epochs: intArg(values.epochs as string | undefined, 'epochs', 8, 1),
+    maxSteps: values['max-steps'] === undefined ? null : intArg(values['max-steps'] as string, 'max-steps', 0, 1),
     batchSize: intArg(values['batch-size'] as string | undefined, 'batch-size', 64, 1),
     lr,
     hidden,
@@ -157,11 +173,14 @@ async function main(): Promise<number> {
   };
   log(`mnist-ddp: ${worldSize} rank(s), backend ${backend}, device ${backend === 'nccl' ? 'one GPU per rank' : 'cpu'}` +
     `${gpus === 0 ? ' (no GPU on this machine)' : ''}; batch ${args.batchSize}/rank (${args.batchSize * worldSize} global), ` +
-    `${args.epochs} epoch${args.epochs === 1 ? '' : 's'}, AdamW lr ${args.lr}`);
+    `${args.epochs} epoch${args.epochs === 1 ? '' : 's'}, AdamW lr ${args.lr}, model ${args.model}` +
+    `${args.model === 'cnn' ? (args.syncBn && worldSize > 1 ? ' (SyncBatchNorm)' : ' (BatchNorm per rank)') : ''}`);
 
   const { train, test } = loadMnist();
   manualSeed(args.seed);
-  const model = buildMlp(args.hidden).to(device);
+  // the CNN's batch norms become SyncBatchNorm before DDP wraps the model, as torch users convert
+  const net = args.model === 'cnn' ? buildCnn() : buildMlp(args.hidden);
+  const model = (args.model === 'cnn' && args.syncBn ? nn.SyncBatchNorm.convertSyncBatchnorm(net) : net).to(device);
   const ddp = await DistributedDataParallel.create(model, backend === 'nccl' ? { deviceIds: [device] } : {});
   const opt = new optim.AdamW(ddp.parameters(), { lr: args.lr, weightDecay: 0.01 });
 
@@ -175,7 +194,7 @@ async function main(): Promise<number> {
     pinMemory: device !== 'cpu',
   });
   const stepsPerEpoch = loader.length;
-  const totalSteps = stepsPerEpoch * args.epochs;
+  const totalSteps = Math.min(stepsPerEpoch * args.epochs, args.maxSteps ?? Infinity);
   let step = 0;
   if (args.resume) {
     const ck = await loadCheckpoint(args.out, { model, optimizer: opt }).catch((e: Error) => {
@@ -191,7 +210,7 @@ async function main(): Promise<number> {
   const bar = rank === 0 ? new ProgressBar({ total: stepsPerEpoch, epochs: args.epochs }) : null;
   const t0 = performance.now();
   let samplesSeen = 0;
-  for (let epoch = Math.floor(step / stepsPerEpoch); epoch < args.epochs; epoch++) {
+  for (let epoch = Math.floor(step / stepsPerEpoch); epoch < args.epochs && step < totalSteps; epoch++) {
     sampler.setEpoch(epoch);
     dataset.epoch = epoch;
     const skip = step - epoch * stepsPerEpoch; // batches of this epoch already trained (after --resume)
@@ -199,6 +218,11 @@ async function main(): Promise<number> {
     const te = performance.now();
     let epochSamples = 0;
     for await (const [x, y] of loader) {
+      if (step >= totalSteps) {
+        x.dispose();
+        y.dispose();
+        break;
+      }
       if (i++ < skip) {
         x.dispose();
         y.dispose();
@@ -225,6 +249,8 @@ async function main(): Promise<number> {
   }
   const seconds = (performance.now() - t0) / 1000;
   const path = await saveCheckpoint(args.out, { model: ddp, optimizer: opt, step, epoch: args.epochs, extra: { args } });
+  // eval mode: batch norm uses its running statistics (no collectives: only rank 0 evaluates)
+  model.eval();
   if (rank === 0) {
     const acc = await evaluate(model, test, device);
     log(`mnist-ddp: trained ${samplesSeen} samples in ${seconds.toFixed(1)} s (${Math.round(samplesSeen / seconds)} samples/s over ${worldSize} rank(s))`);

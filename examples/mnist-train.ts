@@ -1,6 +1,7 @@
 /**
  * What the MNIST examples share (mnist-ddp.ts, mnist-ps.ts, mnist-pipeline.ts): the training set
- * with its seeded 2-pixel shifts, the MLP, the learning-rate schedule and the held-out accuracy.
+ * with its seeded 2-pixel shifts, the MLP and the CNN, the learning-rate schedule and the held-out
+ * accuracy.
  */
 import { nn, noGrad, tensor, type Tensor } from '../lib/index.js';
 import { IMAGE_SIZE, NUM_CLASSES, type MnistSplit } from './mnist-data.js';
@@ -64,6 +65,24 @@ export function buildMlp(hidden: readonly number[]): nn.Sequential {
     if (i < sizes.length - 2) layers.push(new nn.ReLU());
   });
   return new nn.Sequential(...layers);
+}
+
+/**
+ * The CNN of `npm start -- --model cnn`: LeNet-5's layout with batch norm and 16/32 feature maps
+ * (LeNet-5 has 6/16; on these 8,499 training digits the wider maps reach 98.5% held-out for every
+ * seed tried, 6/16 not): [N, 784] → [N, 1, 28, 28] → conv 5x5 (16, padding 2) → BN → ReLU →
+ * max-pool 2 → conv 5x5 (32) → BN → ReLU → max-pool 2 → flatten (800) → 120 (BN, ReLU) → 84 (ReLU) → 10. The convolutions and the first linear layer
+ * have no bias (the batch norm after each one has it). bench/compare/torch_mnist_cnn.py is the
+ * same network in PyTorch.
+ */
+export function buildCnn(): nn.Sequential {
+  return new nn.Sequential(
+    new nn.Unflatten(1, [1, 28, 28]),
+    new nn.Conv2d(1, 16, 5, { padding: 2, bias: false }), new nn.BatchNorm2d(16), new nn.ReLU(), new nn.MaxPool2d(2),
+    new nn.Conv2d(16, 32, 5, { bias: false }), new nn.BatchNorm2d(32), new nn.ReLU(), new nn.MaxPool2d(2),
+    new nn.Flatten(), new nn.Linear(800, 120, { bias: false }), new nn.BatchNorm1d(120), new nn.ReLU(),
+    new nn.Linear(120, 84), new nn.ReLU(), new nn.Linear(84, NUM_CLASSES),
+  );
 }
 
 /** The examples' schedule: `base` cosine-decayed to 0 over `total` steps. */

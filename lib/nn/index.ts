@@ -2,7 +2,7 @@
 export { Module, type StateDict, type LoadStateDictOptions, type LoadStateDictResult, type ModuleToTarget } from './module.js';
 export { Parameter, isParameter } from './parameter.js';
 export {
-  Linear, Embedding, LayerNorm, Dropout, Dropout2d, Flatten, ReLU, GELU, SiLU, Tanh, Sigmoid, Sequential, ModuleList,
+  Linear, Embedding, LayerNorm, Dropout, Dropout2d, Flatten, Unflatten, ReLU, GELU, SiLU, Tanh, Sigmoid, Sequential, ModuleList,
   type LinearOptions, type EmbeddingOptions, type LayerNormOptions, type FactoryOptions, type TensorModule,
 } from './layers.js';
 export {

@@ -207,6 +207,29 @@ export class Flatten extends Module {
   }
 }
 
+/** Expands dim into the shape unflattenedSize (torch.nn.Unflatten; one entry may be -1), the inverse of Flatten. */
+export class Unflatten extends Module {
+  readonly dim: number;
+  readonly unflattenedSize: readonly number[];
+  constructor(dim: number, unflattenedSize: readonly number[]) {
+    super();
+    if (!Number.isInteger(dim)) throw createError('ERR_INVALID_ARG', `Unflatten: dim must be an integer, got ${String(dim)}`);
+    if (!Array.isArray(unflattenedSize) || unflattenedSize.length === 0 || unflattenedSize.some((d) => !Number.isInteger(d) || d < -1)) {
+      throw createError('ERR_INVALID_ARG', `Unflatten: unflattenedSize must be a non-empty array of sizes (one may be -1), got ${String(unflattenedSize)}`);
+    }
+    this.dim = dim;
+    this.unflattenedSize = [...unflattenedSize];
+  }
+  forward(x: Tensor): Tensor {
+    const d = this.dim < 0 ? this.dim + x.ndim : this.dim;
+    if (d < 0 || d >= x.ndim) throw createError('ERR_INVALID_ARG', `Unflatten: dim ${this.dim} is out of range for an input of ${x.ndim} dims`);
+    return x.reshape([...x.shape.slice(0, d), ...this.unflattenedSize, ...x.shape.slice(d + 1)]);
+  }
+  override extraRepr(): string {
+    return `dim=${this.dim}, unflattened_size=(${this.unflattenedSize.join(', ')})`;
+  }
+}
+
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return F.relu(x);

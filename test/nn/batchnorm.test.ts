@@ -209,11 +209,16 @@ test('BatchNorm: bad inputs are typed errors for the calls torch refuses', () =>
   assert.throws(() => F.dropout2d(ones([3])), { code: 'ERR_SHAPE_MISMATCH' });
 });
 
-test('nn.Flatten: the shapes torch gives', () => {
+test('nn.Flatten: the shapes torch gives; nn.Unflatten', () => {
   const t = ones([2, 3, 4, 5]);
   for (const c of fx.flatten) assert.deepEqual(new nn.Flatten(c.start, c.end).forward(t).shape, c.shape, `Flatten(${c.start}, ${c.end})`);
   assert.deepEqual(new nn.Flatten().forward(t).shape, [2, 60]);
   assert.equal(String(new nn.Flatten()), 'Flatten(start_dim=1, end_dim=-1)');
+  // Unflatten is its inverse (torch.nn.Unflatten)
+  assert.deepEqual(new nn.Unflatten(1, [3, 20]).forward(ones([2, 60])).shape, [2, 3, 20]);
+  assert.deepEqual(new nn.Unflatten(-1, [1, 28, -1]).forward(ones([4, 784])).shape, [4, 1, 28, 28]);
+  assert.throws(() => new nn.Unflatten(1, []), { code: 'ERR_INVALID_ARG' });
+  assert.throws(() => new nn.Unflatten(3, [2]).forward(ones([2, 2])), { code: 'ERR_INVALID_ARG' });
 });
 
 test('nn.Dropout2d: whole channels zeroed with probability p, the rest scaled by 1/(1-p); identity in eval mode; gradient through the mask', () => {
