@@ -3,7 +3,7 @@
  * rank empty) against torch's BatchNorm2d over the concatenated batch (test/fixtures/torch/
  * batchnorm.json: outputs, input gradients, weight/bias gradients summed over ranks, running
  * statistics, eval mode), and inside DistributedDataParallel against one process training
- * BatchNorm on the whole batch. The nccl backend runs the same worker in test/gpu/nccl-ranks.test.ts.
+ * BatchNorm on the whole batch; DDP's broadcastBuffers with plain BatchNorm. The nccl backend runs the same worker in test/gpu/nccl-ranks.test.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -25,3 +25,7 @@ for (const world of [2, 3]) {
     ok(await runRanks('syncbn-rank.js', world, ['cpu', 'ddp'], { timeoutMs: 50_000 }));
   });
 }
+
+test('DDP broadcastBuffers keeps BatchNorm\'s running statistics equal to rank 0\'s on every rank (and without it they differ)', { timeout: 60_000 }, async () => {
+  ok(await runRanks('syncbn-rank.js', 2, ['cpu', 'buffers'], { timeoutMs: 50_000 }));
+});

@@ -6,6 +6,9 @@
  *                the concatenated batch of uneven per-rank batches): this rank's slice of each
  *                training step's output and input gradient, the weight/bias gradients summed over
  *                ranks, the running statistics, then an eval step (no collectives)
+ *   buffers      plain BatchNorm1d in DistributedDataParallel on different per-rank data: with
+ *                broadcastBuffers (default) every rank's running statistics equal rank 0's after
+ *                each step, without it they differ
  *   ddp          a model converted with SyncBatchNorm.convertSyncBatchnorm inside
  *                DistributedDataParallel, trained 3 SGD steps on uneven batches, against one
  *                process training BatchNorm on the whole batch (loss = the mean of the ranks'
@@ -155,10 +158,42 @@ async function ddpScenario(): Promise<Record<string, unknown>> {
   return { rank, steps };
 }
 
+/** Every rank's copy of t, gathered (t's values on each rank). */
+function gathered(t: Tensor): number[][] {
+  const outs = Array.from({ length: size }, () => t.clone());
+  dist.allGather(outs, t).wait();
+  return outs.map(host);
+}
+
+async function buffersScenario(): Promise<Record<string, unknown>> {
+  const result: Record<string, boolean> = {};
+  for (const broadcastBuffers of [true, false]) {
+    const net = makeNet().to(device);
+    const ddp = new DistributedDataParallel(net, { broadcastBuffers, ...(backend === 'nccl' ? { deviceIds: [Number(process.env.LOCAL_RANK ?? 0)] } : {}) });
+    const opt = new optim.SGD([...ddp.parameters()], { lr: 0.1 });
+    const bn = net.at(1) as nn.BatchNorm1d;
+    let equal = true;
+    for (let s = 0; s < 2; s++) {
+      const { x, y } = batch(s, rank * 50, 6); // different rows on every rank
+      opt.zeroGrad();
+      nn.functional.crossEntropy(ddp.forward(x), y).backward();
+      opt.step();
+      for (const buf of [bn.runningMean!, bn.runningVar!]) {
+        const all = gathered(buf);
+        equal = equal && all.every((v) => v.every((e, i) => e === all[0]![i]));
+      }
+    }
+    result[String(broadcastBuffers)] = equal;
+  }
+  if (!result.true) fail('with broadcastBuffers the running statistics differ between ranks');
+  if (result.false) fail('without broadcastBuffers the running statistics are equal: the check cannot fail');
+  return { rank, ...result };
+}
+
 async function main(): Promise<void> {
   await dist.initProcessGroup({ backend });
   try {
-    const r = scenario === 'ddp' ? await ddpScenario() : await fixtureScenario(Number(process.argv[4] ?? 0));
+    const r = scenario === 'ddp' ? await ddpScenario() : scenario === 'buffers' ? await buffersScenario() : await fixtureScenario(Number(process.argv[4] ?? 0));
     console.log(`RESULT ${JSON.stringify(r)}`);
   } finally {
     await dist.destroyProcessGroup();
