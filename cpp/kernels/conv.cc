@@ -5,7 +5,8 @@
 // gradOut @ col^T. Images are split over IntraOpThreads() workers, each with one image's col
 // buffer (memory: threads x c*kh*kw*oh*ow elements, whatever the batch); a batch smaller than the
 // thread count runs image by image and lets the GEMM use the threads instead. A 1x1 convolution
-// with stride 1 and no padding needs no col: the input is its own col.
+// with stride 1 and no padding needs no col: the input is its own col. Depthwise convolutions
+// (groups == c) use direct loops instead (below).
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -242,6 +243,122 @@ void BackwardWeight(DType dt, const ConvGeom& g, T* gw, T* gb, const T* gout, co
   }
 }
 
+// ---- depthwise (groups == c: one input channel per group) ---------------------------------------
+// A GEMM per image and group would be [outC/groups x kh*kw] @ [kh*kw x oh*ow], too small to pay for
+// its packing; these loops go tap by tap over whole output rows instead (vectorizable, like the
+// max pooling), each thread owning whole planes (or, for the weight gradient, whole filters).
+bool Depthwise(const ConvGeom& g) { return g.groups > 1 && g.groups == g.c; }
+
+template <class T>
+void DepthwiseForward(const ConvGeom& g, T* out, const T* x, const T* w, const T* b) {
+  using C = Compute<T>;
+  const int64_t L = g.oh * g.ow, HW = g.h * g.w, mult = g.outC / g.c, taps = g.kh * g.kw;
+  const int parts = ThreadsFor(g.n * g.outC, double(g.n) * g.outC * L * taps);
+  std::vector<std::vector<C>> rows(parts, std::vector<C>(static_cast<size_t>(g.ow)));
+  ParallelParts(g.n * g.outC, parts, [&](int part, int64_t p0, int64_t p1) {
+    C* acc = rows[part].data();
+    for (int64_t p = p0; p < p1; p++) {
+      const int64_t n = p / g.outC, oc = p % g.outC;
+      const T* xp = x + (n * g.c + oc / mult) * HW;
+      const T* wp = w + oc * taps;
+      T* op = out + p * L;
+      const C bias = b ? Load<C>(b[oc]) : C(0);
+      for (int64_t oy = 0; oy < g.oh; oy++) {
+        for (int64_t ox = 0; ox < g.ow; ox++) acc[ox] = bias;
+        for (int64_t ki = 0; ki < g.kh; ki++) {
+          const int64_t iy = oy * g.strideH - g.padH + ki * g.dilH;
+          if (iy < 0 || iy >= g.h) continue;
+          const T* row = xp + iy * g.w;
+          for (int64_t kj = 0; kj < g.kw; kj++) {
+            int64_t lo, hi;
+            ValidRange(g.ow, g.w, g.strideW, g.padW, kj * g.dilW, &lo, &hi);
+            const C wv = Load<C>(wp[ki * g.kw + kj]);
+            const int64_t off = kj * g.dilW - g.padW, sw = g.strideW;
+            for (int64_t ox = lo; ox < hi; ox++) acc[ox] += wv * Load<C>(row[ox * sw + off]);
+          }
+        }
+        for (int64_t ox = 0; ox < g.ow; ox++) op[oy * g.ow + ox] = Store<T>(acc[ox]);
+      }
+    }
+  });
+}
+
+template <class T>
+void DepthwiseBackwardInput(const ConvGeom& g, T* gx, const T* gout, const T* w) {
+  using C = Compute<T>;
+  const int64_t L = g.oh * g.ow, HW = g.h * g.w, mult = g.outC / g.c, taps = g.kh * g.kw;
+  const int parts = ThreadsFor(g.n * g.c, double(g.n) * g.outC * L * taps);
+  std::vector<std::vector<C>> planes(parts, std::vector<C>(static_cast<size_t>(HW)));
+  ParallelParts(g.n * g.c, parts, [&](int part, int64_t p0, int64_t p1) {
+    C* acc = planes[part].data();
+    for (int64_t p = p0; p < p1; p++) {
+      const int64_t n = p / g.c, c = p % g.c;
+      std::fill(acc, acc + HW, C(0));
+      for (int64_t oc = c * mult; oc < (c + 1) * mult; oc++) {
+        const T* gp = gout + (n * g.outC + oc) * L;
+        const T* wp = w + oc * taps;
+        for (int64_t oy = 0; oy < g.oh; oy++) {
+          const T* grow = gp + oy * g.ow;
+          for (int64_t ki = 0; ki < g.kh; ki++) {
+            const int64_t iy = oy * g.strideH - g.padH + ki * g.dilH;
+            if (iy < 0 || iy >= g.h) continue;
+            C* arow = acc + iy * g.w;
+            for (int64_t kj = 0; kj < g.kw; kj++) {
+              int64_t lo, hi;
+              ValidRange(g.ow, g.w, g.strideW, g.padW, kj * g.dilW, &lo, &hi);
+              const C wv = Load<C>(wp[ki * g.kw + kj]);
+              const int64_t off = kj * g.dilW - g.padW, sw = g.strideW;
+              for (int64_t ox = lo; ox < hi; ox++) arow[ox * sw + off] += wv * Load<C>(grow[ox]);
+            }
+          }
+        }
+      }
+      T* dst = gx + p * HW;
+      for (int64_t i = 0; i < HW; i++) dst[i] = Store<T>(acc[i]);
+    }
+  });
+}
+
+template <class T>
+void DepthwiseBackwardWeight(const ConvGeom& g, T* gw, T* gb, const T* gout, const T* x) {
+  using C = Compute<T>;
+  const int64_t L = g.oh * g.ow, HW = g.h * g.w, mult = g.outC / g.c, taps = g.kh * g.kw;
+  const int parts = ThreadsFor(g.outC, double(g.n) * g.outC * L * taps);
+  ParallelParts(g.outC, parts, [&](int, int64_t oc0, int64_t oc1) {
+    std::vector<C> acc(static_cast<size_t>(taps));
+    for (int64_t oc = oc0; oc < oc1; oc++) {
+      std::fill(acc.begin(), acc.end(), C(0));
+      C bsum = 0;
+      for (int64_t n = 0; n < g.n; n++) {
+        const T* gp = gout + (n * g.outC + oc) * L;
+        const T* xp = x + (n * g.c + oc / mult) * HW;
+        if (gb)
+          for (int64_t l = 0; l < L; l++) bsum += Load<C>(gp[l]);
+        if (!gw) continue;
+        for (int64_t oy = 0; oy < g.oh; oy++) {
+          const T* grow = gp + oy * g.ow;
+          for (int64_t ki = 0; ki < g.kh; ki++) {
+            const int64_t iy = oy * g.strideH - g.padH + ki * g.dilH;
+            if (iy < 0 || iy >= g.h) continue;
+            const T* row = xp + iy * g.w;
+            for (int64_t kj = 0; kj < g.kw; kj++) {
+              int64_t lo, hi;
+              ValidRange(g.ow, g.w, g.strideW, g.padW, kj * g.dilW, &lo, &hi);
+              const int64_t off = kj * g.dilW - g.padW, sw = g.strideW;
+              C s = 0;
+              for (int64_t ox = lo; ox < hi; ox++) s += Load<C>(grow[ox]) * Load<C>(row[ox * sw + off]);
+              acc[ki * g.kw + kj] += s;
+            }
+          }
+        }
+      }
+      if (gw)
+        for (int64_t t = 0; t < taps; t++) gw[oc * taps + t] = Store<T>(acc[t]);
+      if (gb) gb[oc] = Store<T>(bsum);
+    }
+  });
+}
+
 }  // namespace
 
 void HostIm2col(DType dt, const ConvGeom& g, int64_t nb, const void* x, void* col, int64_t sN, int64_t sK) {
@@ -260,16 +377,31 @@ void HostCol2im(DType dt, const ConvGeom& g, int64_t nb, const void* col, int64_
 }
 
 void HostConv2d(DType dt, const ConvGeom& g, void* out, const void* x, const void* w, const void* b) {
+  if (Depthwise(g)) {
+    NN_DISPATCH_HOST_FLOAT(dt, DepthwiseForward<T>(g, static_cast<T*>(out), static_cast<const T*>(x),
+                                                   static_cast<const T*>(w), static_cast<const T*>(b)));
+    return;
+  }
   NN_DISPATCH_HOST_FLOAT(dt, Forward<T>(dt, g, static_cast<T*>(out), static_cast<const T*>(x),
                                         static_cast<const T*>(w), static_cast<const T*>(b)));
 }
 
 void HostConv2dBackwardInput(DType dt, const ConvGeom& g, void* gx, const void* gout, const void* w) {
+  if (Depthwise(g)) {
+    NN_DISPATCH_HOST_FLOAT(dt, DepthwiseBackwardInput<T>(g, static_cast<T*>(gx), static_cast<const T*>(gout),
+                                                         static_cast<const T*>(w)));
+    return;
+  }
   NN_DISPATCH_HOST_FLOAT(dt, BackwardInput<T>(dt, g, static_cast<T*>(gx), static_cast<const T*>(gout),
                                               static_cast<const T*>(w)));
 }
 
 void HostConv2dBackwardWeight(DType dt, const ConvGeom& g, void* gw, void* gb, const void* gout, const void* x) {
+  if (Depthwise(g)) {
+    NN_DISPATCH_HOST_FLOAT(dt, DepthwiseBackwardWeight<T>(g, static_cast<T*>(gw), static_cast<T*>(gb),
+                                                          static_cast<const T*>(gout), static_cast<const T*>(x)));
+    return;
+  }
   NN_DISPATCH_HOST_FLOAT(dt, BackwardWeight<T>(dt, g, static_cast<T*>(gw), static_cast<T*>(gb),
                                                static_cast<const T*>(gout), static_cast<const T*>(x)));
 }

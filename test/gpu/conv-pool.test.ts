@@ -35,6 +35,7 @@ const GEOMETRIES: Geometry[] = [
   { x: [2, 3, 7, 6], w: [5, 3, 4, 2], bias: false, opts: { padding: 'same', dilation: [1, 2] } },
   { x: [2, 6, 5, 5], w: [4, 6, 1, 1], bias: true, opts: {} },
   { x: [2, 4, 6, 6], w: [8, 1, 3, 3], bias: true, opts: { groups: 4, stride: 2 } },
+  { x: [2, 3, 7, 6], w: [3, 1, 3, 3], bias: true, opts: { groups: 3, padding: 'same', dilation: 2 } },
 ];
 
 function runConv(g: Geometry, dtype: DType, device: string): Tensor[] {

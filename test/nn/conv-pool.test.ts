@@ -98,6 +98,9 @@ test('conv2d and conv1d gradients equal finite differences', () => {
   const b = { data: data(6, 3), shape: [6] };
   gradcheck('conv2d groups 2, stride, dilation, padding', ([xi, wi, bi]) => F.conv2d(xi!, wi!, bi!, { groups: 2, stride: [2, 1], dilation: [1, 2], padding: [1, 2] }), [x, w, b]);
   gradcheck('conv2d same, even kernel', ([xi, wi]) => F.conv2d(xi!, wi!, null, { padding: 'same', groups: 2 }), [x, w]);
+  // depthwise (groups == in channels: the host's direct loops), channel multiplier 2
+  gradcheck('conv2d depthwise, padding, dilation, stride', ([xi, wi, bi]) => F.conv2d(xi!, wi!, bi!, { groups: 3, padding: [1, 2], dilation: [2, 1], stride: [1, 2] }),
+    [{ data: data(2 * 3 * 5 * 6, 8), shape: [2, 3, 5, 6] }, { data: data(6 * 3 * 2, 9), shape: [6, 1, 3, 2] }, { data: data(6, 10), shape: [6] }]);
   gradcheck('conv1d', ([xi, wi, bi]) => F.conv1d(xi!, wi!, bi!, { stride: 2, padding: 1 }),
     [{ data: data(2 * 3 * 7, 4), shape: [2, 3, 7] }, { data: data(2 * 3 * 3, 5), shape: [2, 3, 3] }, { data: data(2, 6), shape: [2] }]);
 });

@@ -98,7 +98,8 @@ function windowGeometry(op: string, x: Tensor, kernelSize: unknown, stride: unkn
  * position of each maximum within its plane). NaN counts as the maximum.
  */
 export function maxPool2d(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions & { returnIndices: true }): [Tensor, Tensor];
-export function maxPool2d(input: Tensor, kernelSize: Size2, options?: MaxPool2dOptions): Tensor;
+export function maxPool2d(input: Tensor, kernelSize: Size2, options?: MaxPool2dOptions & { returnIndices?: false }): Tensor;
+export function maxPool2d(input: Tensor, kernelSize: Size2, options?: MaxPool2dOptions): Tensor | [Tensor, Tensor];
 export function maxPool2d(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions = {}): Tensor | [Tensor, Tensor] {
   const op = 'maxPool2d';
   const { stride = null, padding = 0, dilation = 1, returnIndices = false, ceilMode = false } = optsArg(options, op, MAX_POOL2D_OPTIONS);
