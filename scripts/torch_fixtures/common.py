@@ -34,3 +34,14 @@ def enc(t):
     if dtype in ('float16', 'bfloat16', 'float32'):
         flat = flat.double()
     return {'dtype': dtype, 'shape': list(t.shape), 'data': [_num(v, dtype) for v in flat.tolist()]}
+
+def grad_case(fn, inputs, seed):
+    """Runs fn on float64 leaves, backprops sum(w * out) with seeded weights w: the forward value,
+    the weights and every input's gradient, as test/helpers' gradient cases read them."""
+    leaves = [t.clone().requires_grad_(True) for t in inputs]
+    out = fn(*leaves)
+    g = torch.Generator().manual_seed(seed)
+    w = torch.rand(out.shape, generator=g, dtype=torch.float64) * 2 - 1
+    (out * w).sum().backward()
+    return {'inputs': [enc(t) for t in inputs], 'out': enc(out), 'w': enc(w),
+            'grads': [enc(l.grad) for l in leaves]}

@@ -3,20 +3,10 @@ flip, roll, repeat, tile, tril and triu (issue 14): forward values and dtypes, a
 differentiable ones the gradient of sum(w * out) for the stored weights w, from PyTorch 1.13 on
 the CPU."""
 import torch
-from torch_fixtures.common import enc
+from torch_fixtures.common import enc, grad_case
 
 NAN = float('nan')
 INF = float('inf')
-
-def _grad_case(fn, inputs, seed):
-    """Runs fn on float64 leaves, backprops sum(w * out) with seeded weights w."""
-    leaves = [t.clone().requires_grad_(True) for t in inputs]
-    out = fn(*leaves)
-    g = torch.Generator().manual_seed(seed)
-    w = torch.rand(out.shape, generator=g, dtype=torch.float64) * 2 - 1
-    (out * w).sum().backward()
-    return {'inputs': [enc(t) for t in inputs], 'out': enc(out), 'w': enc(w),
-            'grads': [enc(l.grad) for l in leaves]}
 
 def generate():
     g = torch.Generator().manual_seed(141)
@@ -49,11 +39,11 @@ def generate():
                              'xu8': enc(torch.tensor([0, 7, 255], dtype=torch.uint8)),
                              'ceilu8': enc(torch.ceil(torch.tensor([0, 7, 255], dtype=torch.uint8)))}
     cases['rounding_grad'] = [
-        dict(_grad_case(lambda a: torch.round(a) * a, [r(3, 4)], 1), op='round', decimals=0),
-        dict(_grad_case(lambda a: torch.round(a, decimals=2) * a, [r(3, 4)], 2), op='round', decimals=2),
-        dict(_grad_case(lambda a: torch.floor(a) * a, [r(5)], 3), op='floor', decimals=0),
-        dict(_grad_case(lambda a: torch.ceil(a) * a, [r(5)], 4), op='ceil', decimals=0),
-        dict(_grad_case(lambda a: torch.trunc(a) * a, [r(5)], 5), op='trunc', decimals=0),
+        dict(grad_case(lambda a: torch.round(a) * a, [r(3, 4)], 1), op='round', decimals=0),
+        dict(grad_case(lambda a: torch.round(a, decimals=2) * a, [r(3, 4)], 2), op='round', decimals=2),
+        dict(grad_case(lambda a: torch.floor(a) * a, [r(5)], 3), op='floor', decimals=0),
+        dict(grad_case(lambda a: torch.ceil(a) * a, [r(5)], 4), op='ceil', decimals=0),
+        dict(grad_case(lambda a: torch.trunc(a) * a, [r(5)], 5), op='trunc', decimals=0),
     ]
 
     # ---- isnan / isinf / isfinite: every dtype ----
@@ -95,7 +85,7 @@ def generate():
                              'all1': enc(torch.all(ones, 1)), 'any1': enc(torch.any(ones == 0, 1))}
 
     # ---- flip / roll / repeat / tile / tril / triu, with gradients ----
-    cases['flip'] = [dict(_grad_case(lambda a, d=d: torch.flip(a, d), [r(*s)], 10 + i), dims=list(d))
+    cases['flip'] = [dict(grad_case(lambda a, d=d: torch.flip(a, d), [r(*s)], 10 + i), dims=list(d))
                      for i, (s, d) in enumerate([((2, 3, 4), (0,)), ((2, 3, 4), (1, 2)), ((2, 3, 4), (0, 1, 2)),
                                                  ((2, 3, 4), (-1,)), ((5,), (0,)), ((2, 3), ()), ((3, 1, 2), (1,))])]
     cases['flip_int'] = {'x': enc(torch.arange(12, dtype=torch.int32).view(3, 4)),
@@ -103,7 +93,7 @@ def generate():
     rolls = [((2, 3, 4), 1, None), ((2, 3, 4), -5, None), ((2, 3, 4), 2, 1), ((2, 3, 4), (1, -1), (0, 2)),
              ((2, 3, 4), (1, 2, 3), (0, 1, 2)), ((2, 3, 4), (1, 2), (1, 1)), ((2, 3, 4), 7, -1),
              ((2, 3, 4), 0, 0), ((2, 3, 4), 3, 1), ((6,), 13, 0), ((2, 2, 2, 2, 2, 2), (1, 1, 1, 1, 1, 1), (0, 1, 2, 3, 4, 5))]
-    cases['roll'] = [dict(_grad_case(lambda a, s=s, d=d: torch.roll(a, s, d) if d is not None else torch.roll(a, s),
+    cases['roll'] = [dict(grad_case(lambda a, s=s, d=d: torch.roll(a, s, d) if d is not None else torch.roll(a, s),
                                      [r(*shape)], 20 + i),
                           shifts=list(s) if isinstance(s, tuple) else s,
                           dims=(list(d) if isinstance(d, tuple) else d))
@@ -113,17 +103,17 @@ def generate():
                          'empty': enc(torch.roll(torch.zeros(0, 3), 1, 0)), 'scalar': enc(torch.roll(torch.tensor(5.0), 3))}
     reps = [((3,), (2,)), ((2, 3), (2, 1)), ((2, 3), (1, 2)), ((2, 3), (2, 2)), ((2, 3), (3, 1, 2)),
             ((2, 1, 3), (1, 4, 1)), ((2, 3), (2, 0)), ((), (2, 3)), ((2, 3), (1, 1))]
-    cases['repeat'] = [dict(_grad_case(lambda a, s=s: a.repeat(*s), [r(*shape)], 40 + i), sizes=list(s))
+    cases['repeat'] = [dict(grad_case(lambda a, s=s: a.repeat(*s), [r(*shape)], 40 + i), sizes=list(s))
                        for i, (shape, s) in enumerate(reps)]
     cases['repeat_bool'] = {'x': enc(torch.tensor([[True, False]])), 'out': enc(torch.tensor([[True, False]]).repeat(2, 3))}
     tiles = [((2, 3), (2,)), ((2, 3), (2, 2)), ((3,), (2, 2)), ((2, 3), ()), ((2, 1, 2), (3, 1))]
-    cases['tile'] = [dict(_grad_case(lambda a, s=s: torch.tile(a, s), [r(*shape)], 60 + i), dims=list(s))
+    cases['tile'] = [dict(grad_case(lambda a, s=s: torch.tile(a, s), [r(*shape)], 60 + i), dims=list(s))
                      for i, (shape, s) in enumerate(tiles)]
     tris = [((4, 5), 0), ((4, 5), 1), ((4, 5), -1), ((5, 3), 2), ((2, 3, 4), 0), ((2, 3, 4), -2), ((3, 4), 10),
             ((3, 4), -10), ((2, 2, 3, 3), 1), ((0, 3), 0)]
-    cases['tril'] = [dict(_grad_case(lambda a, k=k: torch.tril(a, k), [r(*shape)], 80 + i), diagonal=k)
+    cases['tril'] = [dict(grad_case(lambda a, k=k: torch.tril(a, k), [r(*shape)], 80 + i), diagonal=k)
                      for i, (shape, k) in enumerate(tris)]
-    cases['triu'] = [dict(_grad_case(lambda a, k=k: torch.triu(a, k), [r(*shape)], 100 + i), diagonal=k)
+    cases['triu'] = [dict(grad_case(lambda a, k=k: torch.triu(a, k), [r(*shape)], 100 + i), diagonal=k)
                      for i, (shape, k) in enumerate(tris)]
     bt = torch.ones(3, 4, dtype=torch.bool)
     it = torch.arange(1, 13, dtype=torch.int32).view(3, 4)

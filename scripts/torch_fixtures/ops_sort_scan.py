@@ -2,19 +2,9 @@
 (issue 14): forward values, and for the differentiable ones the gradient of sum(w * out) for the
 stored weights w, from PyTorch 1.13 on the CPU."""
 import torch
-from torch_fixtures.common import enc
+from torch_fixtures.common import enc, grad_case
 
 NAN = float('nan')
-
-def _grad_case(fn, inputs, seed):
-    """Runs fn on float64 leaves, backprops sum(w * out) with seeded weights w."""
-    leaves = [t.clone().requires_grad_(True) for t in inputs]
-    out = fn(*leaves)
-    g = torch.Generator().manual_seed(seed)
-    w = torch.rand(out.shape, generator=g, dtype=torch.float64) * 2 - 1
-    (out * w).sum().backward()
-    return {'inputs': [enc(t) for t in inputs], 'out': enc(out), 'w': enc(w),
-            'grads': [enc(l.grad) for l in leaves]}
 
 def generate():
     g = torch.Generator().manual_seed(14)
@@ -39,8 +29,8 @@ def generate():
     v, i = torch.sort(xb, stable=True)
     cases['sort_bool'] = {'x': enc(xb), 'values': enc(v), 'indices': enc(i)}
     cases['sort_grad'] = [
-        dict(_grad_case(lambda a: torch.sort(a, dim=1)[0], [r(3, 5)], 1), dim=1, descending=False),
-        dict(_grad_case(lambda a: torch.sort(a, dim=0, descending=True)[0], [r(4, 3)], 2), dim=0, descending=True),
+        dict(grad_case(lambda a: torch.sort(a, dim=1)[0], [r(3, 5)], 1), dim=1, descending=False),
+        dict(grad_case(lambda a: torch.sort(a, dim=0, descending=True)[0], [r(4, 3)], 2), dim=0, descending=True),
     ]
 
     # topk: distinct values (torch's tie order is unspecified), NaN counts as largest
@@ -54,20 +44,20 @@ def generate():
     cases['topk_nan'] = {'x': enc(xn),
                          'largest': [enc(t) for t in torch.topk(xn, 2)],
                          'smallest': [enc(t) for t in torch.topk(xn, 2, largest=False)]}
-    cases['topk_grad'] = [dict(_grad_case(lambda a: torch.topk(a, 2, dim=1)[0], [r(3, 5)], 3), k=2, dim=1, largest=True),
-                          dict(_grad_case(lambda a: torch.topk(a, 2, dim=0, largest=False)[0], [r(4, 3)], 4), k=2, dim=0, largest=False)]
+    cases['topk_grad'] = [dict(grad_case(lambda a: torch.topk(a, 2, dim=1)[0], [r(3, 5)], 3), k=2, dim=1, largest=True),
+                          dict(grad_case(lambda a: torch.topk(a, 2, dim=0, largest=False)[0], [r(4, 3)], 4), k=2, dim=0, largest=False)]
 
     # cumsum / cumprod: values, dtypes, gradients (cumprod with zeros)
-    cases['cumsum_grad'] = [dict(_grad_case(lambda a: torch.cumsum(a, 1), [r(3, 5)], 5), dim=1),
-                            dict(_grad_case(lambda a: torch.cumsum(a, 0), [r(4, 2, 3)], 6), dim=0),
-                            dict(_grad_case(lambda a: torch.cumsum(a, -1), [r(7)], 7), dim=-1)]
+    cases['cumsum_grad'] = [dict(grad_case(lambda a: torch.cumsum(a, 1), [r(3, 5)], 5), dim=1),
+                            dict(grad_case(lambda a: torch.cumsum(a, 0), [r(4, 2, 3)], 6), dim=0),
+                            dict(grad_case(lambda a: torch.cumsum(a, -1), [r(7)], 7), dim=-1)]
     zeros_in = torch.tensor([[2., 0., 3., 0., 4., 1.5],
                              [0., 0., 1., 2., 3., -1.],
                              [1.5, -2., 0.5, 3., -1., 2.],
                              [1., 2., 3., 4., 5., 0.]], dtype=torch.float64)
-    cases['cumprod_grad'] = [dict(_grad_case(lambda a: torch.cumprod(a, 1), [zeros_in], 8), dim=1),
-                             dict(_grad_case(lambda a: torch.cumprod(a, 0), [zeros_in], 9), dim=0),
-                             dict(_grad_case(lambda a: torch.cumprod(a, 1), [r(3, 4) * 0.8], 10), dim=1)]
+    cases['cumprod_grad'] = [dict(grad_case(lambda a: torch.cumprod(a, 1), [zeros_in], 8), dim=1),
+                             dict(grad_case(lambda a: torch.cumprod(a, 0), [zeros_in], 9), dim=0),
+                             dict(grad_case(lambda a: torch.cumprod(a, 1), [r(3, 4) * 0.8], 10), dim=1)]
     xi = torch.tensor([[1, 2, 3], [4, -5, 6]], dtype=torch.int32)
     xu = torch.tensor([200, 100, 7], dtype=torch.uint8)
     cases['scan_dtypes'] = {
@@ -89,9 +79,9 @@ def generate():
     mask = torch.tensor([True, False, True])
     mask2 = torch.tensor([[[True], [False]], [[False], [True]]])
     cases['masked_select'] = [
-        dict(_grad_case(lambda a: torch.masked_select(a, mask), [r(2, 3)], 11), mask=enc(mask)),
-        dict(_grad_case(lambda a: torch.masked_select(a, mask2), [r(2, 3)], 12), mask=enc(mask2)),
-        dict(_grad_case(lambda a: torch.masked_select(a, torch.zeros(2, 3, dtype=torch.bool)), [r(2, 3)], 13),
+        dict(grad_case(lambda a: torch.masked_select(a, mask), [r(2, 3)], 11), mask=enc(mask)),
+        dict(grad_case(lambda a: torch.masked_select(a, mask2), [r(2, 3)], 12), mask=enc(mask2)),
+        dict(grad_case(lambda a: torch.masked_select(a, torch.zeros(2, 3, dtype=torch.bool)), [r(2, 3)], 13),
              mask=enc(torch.zeros(2, 3, dtype=torch.bool))),
     ]
 
@@ -104,6 +94,6 @@ def generate():
         ('iij->j', [(3, 3, 2)]), ('ba', [(2, 3)]), ('Ba,aB', [(2, 3), (3, 2)]), ('i,i', [(3,), (3,)]),
         ('...j,j', [(2, 3), (3,)]), ('ij,j->i', [(3, 4), (4,)]), ('ij,kj->ik', [(2, 1), (3, 5)]),
     ]
-    cases['einsum'] = [dict(_grad_case(lambda *a, e=e: torch.einsum(e, *a), [r(*s) for s in shapes], 20 + n), equation=e)
+    cases['einsum'] = [dict(grad_case(lambda *a, e=e: torch.einsum(e, *a), [r(*s) for s in shapes], 20 + n), equation=e)
                        for n, (e, shapes) in enumerate(eqs)]
     return cases
